@@ -1,0 +1,16 @@
+//! roard, the per-user roar daemon. See ARCHITECTURE.md for the map.
+
+pub mod active_jobs;
+pub mod auth;
+pub mod clock;
+pub mod daemon;
+pub mod env_redaction;
+pub mod job_uid;
+pub mod listener;
+pub mod logging;
+pub mod project;
+pub mod sd_notify;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod tracer;

@@ -1,0 +1,39 @@
+//! `roard`: thin entry point. Everything lives in the library so tests can reach it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The roar daemon: traces jobs started by `roarctl run` and records their lineage.
+///
+/// Runs in the foreground (under systemd or started by roarctl) and serves gRPC on a
+/// Unix socket that only its own user may use.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Socket to listen on [default: $XDG_RUNTIME_DIR/roar/roard.sock]
+    #[arg(long, env = "ROAR_SOCKET")]
+    socket: Option<PathBuf>,
+    /// SQLite database [default: $XDG_DATA_HOME/roar/roar.db]
+    #[arg(long, env = "ROAR_DATABASE")]
+    database: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    roard::logging::init();
+    let args = Args::parse();
+    let options = roard::daemon::Options {
+        socket: args
+            .socket
+            .unwrap_or_else(roar_proto::socket_path::default_socket_path),
+        database: args.database.unwrap_or_else(roard::store::default_path),
+    };
+    match roard::daemon::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

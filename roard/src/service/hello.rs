@@ -1,0 +1,25 @@
+//! `Hello`: who the daemon is and how it is doing.
+
+use roar_proto::pb;
+
+use crate::state::DaemonState;
+
+pub fn hello(state: &DaemonState, request: &pb::HelloRequest) -> pb::HelloReply {
+    if request.client_version != roar_proto::VERSION {
+        tracing::info!(
+            "client version {} differs from daemon version {}",
+            request.client_version,
+            roar_proto::VERSION
+        );
+    }
+    pb::HelloReply {
+        version: roar_proto::VERSION.to_string(),
+        pid: std::process::id(),
+        uid: nix::unistd::geteuid().as_raw(),
+        uptime_ms: u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        running_jobs: u32::try_from(state.active_jobs.count()).unwrap_or(u32::MAX),
+        database: state.database.display().to_string(),
+        socket: state.socket.display().to_string(),
+        shutting_down: state.is_shutting_down(),
+    }
+}

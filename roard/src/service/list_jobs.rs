@@ -1,0 +1,33 @@
+//! `ListJobs`: recent jobs, of one project or of all.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use roar_proto::pb;
+use tonic::Status;
+
+use crate::project::project_root;
+use crate::state::DaemonState;
+
+/// Upper bound on one listing, whatever the client asks.
+const MAX_LIMIT: u32 = 10_000;
+
+pub async fn list_jobs(
+    state: &DaemonState,
+    request: &pb::ListJobsRequest,
+) -> Result<pb::ListJobsReply, Status> {
+    let project = (!request.project_of.is_empty()).then(|| {
+        let dir = Path::new(std::ffi::OsStr::from_bytes(&request.project_of));
+        project_root(dir).as_os_str().as_bytes().to_vec()
+    });
+    let limit = match request.limit {
+        0 => 20,
+        n => n.min(MAX_LIMIT),
+    };
+    let jobs = state
+        .store
+        .list_jobs(project.as_deref(), limit)
+        .await
+        .map_err(|e| Status::internal(format!("cannot read the job list: {e}")))?;
+    Ok(pb::ListJobsReply { jobs })
+}

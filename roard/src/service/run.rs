@@ -1,0 +1,178 @@
+//! `Run`: attach to the child roarctl forked, record the job, stream its progress.
+//!
+//! The job is never spawned here: roarctl forks it (so it keeps the user's terminal,
+//! environment, limits and process group) and holds it before exec while roard seizes
+//! it. See ARCHITECTURE.md, "Launching a traced job".
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use nix::unistd::Pid;
+use roar_proto::pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::clock::now_ms;
+use crate::env_redaction;
+use crate::job_uid::new_job_uid;
+use crate::project::project_root;
+use crate::state::DaemonState;
+use crate::store::jobs::{JobSelector, NewJob};
+use crate::tracer::{self, AttachError, TraceEvent, Tracing};
+
+type EventSender = mpsc::Sender<Result<pb::RunEvent, Status>>;
+
+/// Progress events buffered per client; when a client lags, progress is dropped (the
+/// record itself never is).
+const EVENT_BUFFER: usize = 256;
+
+pub async fn run(
+    state: Arc<DaemonState>,
+    peer_pid: Option<i32>,
+    request: pb::RunRequest,
+) -> Result<ReceiverStream<Result<pb::RunEvent, Status>>, Status> {
+    if state.is_shutting_down() {
+        return Err(Status::unavailable(
+            "roard is shutting down and takes no new jobs; run the command again in a moment",
+        ));
+    }
+    let pid = validate(&request, peer_pid)?;
+
+    let job = state.active_jobs.enter();
+    let tracing = tracer::trace(pid).await.map_err(|e| match e {
+        AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
+        AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    })?;
+
+    let uid = new_job_uid();
+    let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));
+    let project = project_root(cwd).as_os_str().as_bytes().to_vec();
+    let env: Vec<Vec<u8>> = request
+        .env
+        .iter()
+        .map(|var| [&var.name[..], b"=", env_redaction::redact(&var.name, &var.value)].concat())
+        .collect();
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let new_job = NewJob {
+        uid: &uid,
+        project: &project,
+        argv: &request.argv,
+        cwd: &request.cwd,
+        env: &env,
+        hostname: &hostname,
+        user_uid: nix::unistd::geteuid().as_raw(),
+        started_at_ms: now_ms(),
+    };
+    // If this fails the tracer still follows the (held) child until roarctl, seeing
+    // the error, kills it before it ever execs the user's command.
+    let step = state.store.start_job(&new_job).await.map_err(|e| {
+        Status::unavailable(format!(
+            "cannot record the job in {}: {e}",
+            state.database.display()
+        ))
+    })?;
+    tracing::info!("job {uid} (@{step}) attached to pid {pid}");
+
+    let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
+    let attached = pb::run_event::Event::Attached(pb::Attached {
+        job_uid: uid.clone(),
+        seccomp_filter: tracer::native_seccomp_filter(),
+        step,
+    });
+    let _ = sender.try_send(Ok(pb::RunEvent {
+        event: Some(attached),
+    }));
+    // The guard moves into the task: the job counts as active until its record is stored.
+    tokio::spawn(async move {
+        record(&state, uid, tracing, sender).await;
+        drop(job);
+    });
+    Ok(ReceiverStream::new(receiver))
+}
+
+/// Checks what the tracer will act on. Only the process that forked the child may ask
+/// for it to be traced: a request naming any other process is refused.
+fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Result<Pid, Status> {
+    let pid = i32::try_from(request.pid)
+        .ok()
+        .filter(|pid| *pid > 1)
+        .map(Pid::from_raw)
+        .ok_or_else(|| Status::invalid_argument(format!("invalid pid {}", request.pid)))?;
+    if request.argv.is_empty() {
+        return Err(Status::invalid_argument("empty command: nothing to run"));
+    }
+    if !request.cwd.starts_with(b"/") {
+        return Err(Status::invalid_argument(
+            "the working directory must be an absolute path",
+        ));
+    }
+    let parent = tracer::parent_of(pid);
+    if peer_pid.is_none() || parent.map(Pid::as_raw) != peer_pid {
+        return Err(Status::permission_denied(format!(
+            "process {pid} is not a child of the requesting process; roard only traces \
+             the child roarctl forked for the job"
+        )));
+    }
+    Ok(pid)
+}
+
+/// Forwards progress until the trace ends, then stores the record and reports it.
+async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: EventSender) {
+    let Tracing {
+        mut events,
+        outcome,
+    } = tracing;
+    while let Some(event) = events.recv().await {
+        let TraceEvent::Exec { pid, image } = event;
+        let exec = pb::run_event::Event::Exec(pb::ProcessExec {
+            pid: pid.as_raw().unsigned_abs(),
+            argv: image.argv.clone(),
+            exe: image.exe.clone(),
+        });
+        let _ = sender.try_send(Ok(pb::RunEvent { event: Some(exec) }));
+    }
+    let Ok(outcome) = outcome.await else {
+        tracing::error!("tracer of job {uid} ended without a result; the job stays interrupted");
+        let _ = sender
+            .send(Err(Status::internal(
+                "the tracer stopped unexpectedly; provenance of this run is incomplete",
+            )))
+            .await;
+        return;
+    };
+    let process_count = outcome.processes.len();
+    let stored = state
+        .store
+        .finish_job(&uid, &outcome.processes, outcome.root_exit, now_ms())
+        .await;
+    if let Err(e) = stored {
+        tracing::error!("cannot store job {uid}: {e}");
+        let _ = sender
+            .send(Err(Status::unavailable(format!(
+                "the job ran to its end, but its record could not be stored: {e}"
+            ))))
+            .await;
+        return;
+    }
+    tracing::info!("job {uid} finished ({process_count} processes)");
+    let summary = state
+        .store
+        .find_job(&JobSelector::UidPrefix(&uid), &uid, b"")
+        .await
+        .ok()
+        .and_then(|job| job.summary);
+    let finished = pb::run_event::Event::Finished(pb::JobFinished {
+        job: summary,
+        processes: u32::try_from(process_count).unwrap_or(u32::MAX),
+    });
+    let _ = sender
+        .send(Ok(pb::RunEvent {
+            event: Some(finished),
+        }))
+        .await;
+}

@@ -1,0 +1,48 @@
+//! What every request handler shares: the store, the jobs in flight, and whether the
+//! daemon is stopping.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::active_jobs::ActiveJobs;
+use crate::store::Store;
+
+pub struct DaemonState {
+    pub store: Store,
+    pub active_jobs: ActiveJobs,
+    pub started: Instant,
+    pub socket: PathBuf,
+    pub database: PathBuf,
+    shutdown: watch::Sender<bool>,
+}
+
+impl DaemonState {
+    pub fn new(store: Store, socket: PathBuf, database: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            active_jobs: ActiveJobs::default(),
+            started: Instant::now(),
+            socket,
+            database,
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    /// Asks the daemon to stop accepting work and exit once running jobs end.
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves once a shutdown has been requested.
+    pub async fn shutdown_requested(&self) {
+        let mut receiver = self.shutdown.subscribe();
+        let _ = receiver.wait_for(|stopping| *stopping).await;
+    }
+}

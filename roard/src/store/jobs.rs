@@ -1,0 +1,365 @@
+//! Jobs and their processes: written when a job starts and when its trace ends, read by
+//! `log` and `show`.
+
+use roar_proto::pb;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::Store;
+use super::byte_lists;
+use crate::tracer::process_table::{Exit, ProcessRecord};
+
+/// A job about to be traced.
+pub struct NewJob<'a> {
+    pub uid: &'a str,
+    pub project: &'a [u8],
+    pub argv: &'a [Vec<u8>],
+    pub cwd: &'a [u8],
+    /// `NAME=VALUE` entries, already redacted.
+    pub env: &'a [Vec<u8>],
+    pub hostname: &'a str,
+    pub user_uid: u32,
+    pub started_at_ms: i64,
+}
+
+/// How `GetJob` names a job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobSelector<'a> {
+    Last,
+    Step(u32),
+    UidPrefix(&'a str),
+}
+
+impl<'a> JobSelector<'a> {
+    pub fn parse(text: &'a str) -> Result<Self, LookupError> {
+        if text == "last" {
+            return Ok(Self::Last);
+        }
+        if let Some(n) = text.strip_prefix('@') {
+            return n
+                .parse()
+                .map(Self::Step)
+                .map_err(|_| LookupError::BadSelector(text.to_string()));
+        }
+        if text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Self::UidPrefix(text));
+        }
+        Err(LookupError::BadSelector(text.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(
+        "'{0}' is not a job: use a job uid (at least 4 hex digits), @N for step N, or 'last'"
+    )]
+    BadSelector(String),
+    #[error("no job matches '{0}'; `roarctl log --all` lists the recorded jobs")]
+    NotFound(String),
+    #[error("'{prefix}' matches {count} jobs; give more digits of the uid")]
+    Ambiguous { prefix: String, count: i64 },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+const SUMMARY_COLUMNS: &str = "id, uid, project, step, argv, cwd, started_at_ms, ended_at_ms, \
+                               exit_code, exit_signal, state";
+
+impl Store {
+    /// Records a job as running and gives it the next step number of its project.
+    pub async fn start_job(&self, job: &NewJob<'_>) -> sqlx::Result<u32> {
+        // One statement computes and claims the step, so concurrent starts in the same
+        // project cannot pick the same number.
+        let row = sqlx::query(
+            "INSERT INTO jobs (uid, project, step, argv, cwd, env, hostname, user_uid, \
+                               started_at_ms, state) \
+             SELECT ?1, ?2, COALESCE(MAX(step), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, 'running' \
+             FROM jobs WHERE project = ?2 \
+             RETURNING step",
+        )
+        .bind(job.uid)
+        .bind(job.project)
+        .bind(byte_lists::join(job.argv))
+        .bind(job.cwd)
+        .bind(byte_lists::join(job.env))
+        .bind(job.hostname)
+        .bind(job.user_uid)
+        .bind(job.started_at_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get::<u32, _>("step"))
+    }
+
+    /// Stores the trace of a finished job in one transaction: either the whole record
+    /// lands or the job stays `running` (and becomes `interrupted` at next start-up).
+    pub async fn finish_job(
+        &self,
+        uid: &str,
+        processes: &[ProcessRecord],
+        root_exit: Option<Exit>,
+        ended_at_ms: i64,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let job_id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
+            .bind(uid)
+            .fetch_one(&mut *tx)
+            .await?;
+        for process in processes {
+            let (code, signal) = exit_columns(process.exit);
+            sqlx::query(
+                "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, \
+                                        ended_at_ms, exit_code, exit_signal) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(job_id)
+            .bind(process.pid.as_raw())
+            .bind(process.ppid.as_raw())
+            .bind(byte_lists::join(&process.image.argv))
+            .bind(&process.image.exe)
+            .bind(&process.image.cwd)
+            .bind(process.started_at_ms)
+            .bind(process.ended_at_ms)
+            .bind(code)
+            .bind(signal)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (code, signal) = exit_columns(root_exit);
+        let state = if root_exit.is_some() {
+            "finished"
+        } else {
+            "interrupted"
+        };
+        sqlx::query(
+            "UPDATE jobs SET ended_at_ms = ?, exit_code = ?, exit_signal = ?, state = ? \
+             WHERE id = ?",
+        )
+        .bind(ended_at_ms)
+        .bind(code)
+        .bind(signal)
+        .bind(state)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Jobs left `running` by a daemon that died cannot be traced any more.
+    pub async fn mark_running_jobs_interrupted(&self) -> sqlx::Result<u64> {
+        let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Newest jobs first, optionally of one project only.
+    pub async fn list_jobs(
+        &self,
+        project: Option<&[u8]>,
+        limit: u32,
+    ) -> sqlx::Result<Vec<pb::JobSummary>> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE (?1 IS NULL OR project = ?1) \
+             ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    /// The job a selector names; `@N` and `last` are resolved within `project`.
+    pub async fn find_job(
+        &self,
+        selector: &JobSelector<'_>,
+        original: &str,
+        project: &[u8],
+    ) -> Result<pb::Job, LookupError> {
+        let sql = match selector {
+            JobSelector::Last => format!(
+                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs WHERE project = ?1 \
+                 ORDER BY step DESC LIMIT 2"
+            ),
+            JobSelector::Step(_) => format!(
+                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
+                 WHERE project = ?1 AND step = ?2 LIMIT 2"
+            ),
+            JobSelector::UidPrefix(_) => format!(
+                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
+                 WHERE uid >= ?3 AND uid < ?3 || 'g' ORDER BY uid LIMIT 2"
+            ),
+        };
+        let (step, prefix) = match selector {
+            JobSelector::Step(n) => (*n, String::new()),
+            JobSelector::UidPrefix(p) => (0, p.to_ascii_lowercase()),
+            JobSelector::Last => (0, String::new()),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(project)
+            .bind(step)
+            .bind(&prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        let row = match (selector, rows.as_slice()) {
+            (_, []) => return Err(LookupError::NotFound(original.to_string())),
+            (JobSelector::UidPrefix(_), [_, _, ..]) => {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM jobs WHERE uid >= ?1 AND uid < ?1 || 'g'",
+                )
+                .bind(&prefix)
+                .fetch_one(&self.pool)
+                .await?;
+                return Err(LookupError::Ambiguous {
+                    prefix: original.to_string(),
+                    count,
+                });
+            }
+            (_, [first, ..]) => first,
+        };
+        let job_id: i64 = row.try_get("id")?;
+        let processes = sqlx::query(
+            "SELECT pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code, \
+                    exit_signal FROM processes WHERE job_id = ? ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(process_from_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+        let env = byte_lists::split(&row.try_get::<Vec<u8>, _>("env")?)
+            .into_iter()
+            .map(|entry| {
+                let split = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
+                pb::EnvVar {
+                    name: entry[..split].to_vec(),
+                    value: entry.get(split + 1..).unwrap_or_default().to_vec(),
+                }
+            })
+            .collect();
+        Ok(pb::Job {
+            summary: Some(summary_from_row(row)?),
+            processes,
+            env,
+            hostname: row.try_get("hostname")?,
+            uid: row.try_get("user_uid")?,
+        })
+    }
+}
+
+fn exit_columns(exit: Option<Exit>) -> (Option<i32>, Option<i32>) {
+    match exit {
+        Some(Exit::Code(code)) => (Some(code), None),
+        Some(Exit::Signal(signal)) => (None, Some(signal)),
+        None => (None, None),
+    }
+}
+
+fn exit_from_row(row: &SqliteRow) -> sqlx::Result<Option<pb::ExitStatus>> {
+    let code: Option<i32> = row.try_get("exit_code")?;
+    let signal: Option<i32> = row.try_get("exit_signal")?;
+    let status = match (code, signal) {
+        (Some(code), _) => Some(pb::exit_status::Status::Code(code)),
+        (None, Some(signal)) => Some(pb::exit_status::Status::Signal(signal)),
+        (None, None) => None,
+    };
+    Ok(status.map(|status| pb::ExitStatus {
+        status: Some(status),
+    }))
+}
+
+fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> {
+    Ok(pb::JobSummary {
+        uid: row.try_get("uid")?,
+        project: row.try_get("project")?,
+        step: row.try_get("step")?,
+        argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
+        cwd: row.try_get("cwd")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        ended_at_ms: row.try_get("ended_at_ms")?,
+        exit: exit_from_row(row)?,
+        state: row.try_get("state")?,
+    })
+}
+
+fn process_from_row(row: &SqliteRow) -> sqlx::Result<pb::Process> {
+    Ok(pb::Process {
+        pid: row.try_get("pid")?,
+        ppid: row.try_get("ppid")?,
+        argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
+        exe: row.try_get("exe")?,
+        cwd: row.try_get("cwd")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        ended_at_ms: row.try_get("ended_at_ms")?,
+        exit: exit_from_row(row)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_parse() {
+        assert_eq!(JobSelector::parse("last").unwrap(), JobSelector::Last);
+        assert_eq!(JobSelector::parse("@12").unwrap(), JobSelector::Step(12));
+        assert_eq!(
+            JobSelector::parse("ab12").unwrap(),
+            JobSelector::UidPrefix("ab12")
+        );
+        assert!(JobSelector::parse("@x").is_err());
+        assert!(JobSelector::parse("abc").is_err());
+        assert!(JobSelector::parse("nothex!").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_job_round_trips_and_steps_count_per_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let argv = vec![b"echo".to_vec(), vec![0xff, b' ', b'\n']];
+        let env = vec![b"A=1=2".to_vec()];
+        let job = |uid, project| NewJob {
+            uid,
+            project,
+            argv: &argv,
+            cwd: b"/w",
+            env: &env,
+            hostname: "h",
+            user_uid: 7,
+            started_at_ms: 1,
+        };
+        assert_eq!(store.start_job(&job("aaaa00000001", b"/p")).await.unwrap(), 1);
+        assert_eq!(store.start_job(&job("aaaa00000002", b"/p")).await.unwrap(), 2);
+        assert_eq!(store.start_job(&job("bbbb00000001", b"/q")).await.unwrap(), 1);
+        store
+            .finish_job("aaaa00000002", &[], Some(Exit::Signal(15)), 5)
+            .await
+            .unwrap();
+
+        let last = store
+            .find_job(&JobSelector::Last, "last", b"/p")
+            .await
+            .unwrap();
+        let summary = last.summary.unwrap();
+        assert_eq!(summary.uid, "aaaa00000002");
+        assert_eq!(summary.argv, argv);
+        assert_eq!(summary.state, "finished");
+        assert_eq!(
+            summary.exit.unwrap().status,
+            Some(pb::exit_status::Status::Signal(15))
+        );
+        assert_eq!(last.env[0].name, b"A");
+        assert_eq!(last.env[0].value, b"1=2");
+
+        let err = store
+            .find_job(&JobSelector::UidPrefix("aaaa"), "aaaa", b"/p")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LookupError::Ambiguous { count: 2, .. }));
+        assert_eq!(store.mark_running_jobs_interrupted().await.unwrap(), 2);
+        assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.list_jobs(Some(b"/q"), 10).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,135 @@
+//! The ptrace loop of one job: waits for every stop of every task in the tree, updates
+//! the process table, resumes the task. Runs on the thread that seized the root.
+//!
+//! Statuses are decoded from raw `waitpid` values rather than through nix's
+//! `WaitStatus`, which cannot represent real-time signals: a multi-threaded tracee
+//! receiving one must still be resumed with it.
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::process_table::{Exit, ProcessTable};
+use super::{TraceEvent, TraceOutcome};
+use crate::clock::now_ms;
+
+/// Traces until no task of the job remains, then returns what was seen.
+pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
+    let mut table = ProcessTable::default();
+    table.add_root(root, now_ms());
+    loop {
+        let mut status = 0;
+        // SAFETY: plain syscall with a valid out-pointer.
+        let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        if tid < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::ECHILD => break,
+                errno => {
+                    tracing::error!("waitpid failed while tracing job rooted at {root}: {errno}");
+                    break;
+                }
+            }
+        }
+        let tid = Pid::from_raw(tid);
+        let now = now_ms();
+        if libc::WIFEXITED(status) {
+            table.on_exit(tid, Exit::Code(libc::WEXITSTATUS(status)), now);
+        } else if libc::WIFSIGNALED(status) {
+            table.on_exit(tid, Exit::Signal(libc::WTERMSIG(status)), now);
+        } else if libc::WIFSTOPPED(status) {
+            on_stop(&mut table, tid, status, now, events);
+        }
+    }
+    TraceOutcome {
+        root_exit: table.exit_of(root),
+        processes: table.into_records(),
+    }
+}
+
+fn on_stop(
+    table: &mut ProcessTable,
+    tid: Pid,
+    status: i32,
+    now: i64,
+    events: &UnboundedSender<TraceEvent>,
+) {
+    let signal = libc::WSTOPSIG(status);
+    match status >> 16 {
+        0 => {
+            // Signal-delivery-stop: hand the signal on, as if nobody were watching.
+            table.ensure_known(tid, now);
+            resume(tid, signal);
+        }
+        libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+            if let Some(child) = event_message(tid) {
+                table.on_new_task(tid, Pid::from_raw(child as libc::pid_t), now);
+            }
+            resume(tid, 0);
+        }
+        libc::PTRACE_EVENT_EXEC => {
+            let former = event_message(tid).map_or(tid, |t| Pid::from_raw(t as libc::pid_t));
+            let image = table.on_exec(tid, former, now);
+            let _ = events.send(TraceEvent::Exec { pid: tid, image });
+            resume(tid, 0);
+        }
+        libc::PTRACE_EVENT_STOP => {
+            table.ensure_known(tid, now);
+            if is_group_stop_signal(signal) {
+                // Job control (Ctrl-Z, SIGSTOP): stay stopped until SIGCONT, without
+                // holding the tracee in a ptrace-stop the shell could not see.
+                listen(tid);
+            } else {
+                resume(tid, 0);
+            }
+        }
+        _ => resume(tid, 0),
+    }
+}
+
+fn is_group_stop_signal(signal: i32) -> bool {
+    matches!(
+        signal,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
+}
+
+fn event_message(tid: Pid) -> Option<u64> {
+    let mut message: libc::c_ulong = 0;
+    // SAFETY: PTRACE_GETEVENTMSG writes one unsigned long to the pointer.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            tid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut message as *mut libc::c_ulong,
+        )
+    };
+    (rc == 0).then_some(message)
+}
+
+/// Resumes a stopped tracee, delivering `signal` (0 for none). A tracee killed meanwhile
+/// (ESRCH) is fine: its exit is reported by the next `waitpid`.
+fn resume(tid: Pid, signal: i32) {
+    // SAFETY: PTRACE_CONT takes no pointers; the signal travels in `data`.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_CONT,
+            tid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            signal as libc::c_long,
+        );
+    }
+}
+
+fn listen(tid: Pid) {
+    // SAFETY: PTRACE_LISTEN takes no pointers.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_LISTEN,
+            tid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_long,
+        );
+    }
+}

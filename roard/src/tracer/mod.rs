@@ -1,0 +1,71 @@
+//! The ptrace supervisor. Each job gets its own tracer thread: ptrace requests must come
+//! from the thread that attached, and a thread per job lets jobs from many shells be
+//! traced at once without one slow job delaying another's stops.
+
+mod attach;
+mod event_loop;
+pub mod process_table;
+mod procfs;
+pub mod seccomp_filter;
+pub mod syscalls;
+
+use std::sync::Arc;
+
+use nix::unistd::Pid;
+use tokio::sync::{mpsc, oneshot};
+
+pub use attach::AttachError;
+use process_table::{Exit, Image, ProcessRecord};
+
+/// Progress the tracer reports while the job runs.
+#[derive(Debug)]
+pub enum TraceEvent {
+    Exec { pid: Pid, image: Arc<Image> },
+}
+
+/// Everything the tracer saw, once no task of the job remains.
+#[derive(Debug)]
+pub struct TraceOutcome {
+    pub processes: Vec<ProcessRecord>,
+    pub root_exit: Option<Exit>,
+}
+
+/// A job being traced.
+pub struct Tracing {
+    pub events: mpsc::UnboundedReceiver<TraceEvent>,
+    pub outcome: oneshot::Receiver<TraceOutcome>,
+}
+
+/// Attaches to `root` (forked by roarctl, blocked before exec) on a new tracer thread.
+/// Returns once the attach succeeded or failed.
+pub async fn trace(root: Pid) -> Result<Tracing, AttachError> {
+    let (attached_tx, attached_rx) = oneshot::channel();
+    let (event_tx, events) = mpsc::unbounded_channel();
+    let (outcome_tx, outcome) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("tracer-{root}"))
+        .spawn(move || {
+            if let Err(e) = attach::seize(root) {
+                let _ = attached_tx.send(Err(e));
+                return;
+            }
+            let _ = attached_tx.send(Ok(()));
+            let result = event_loop::run(root, &event_tx);
+            let _ = outcome_tx.send(result);
+        })
+        .map_err(|e| AttachError::Thread(e.to_string()))?;
+    attached_rx
+        .await
+        .map_err(|_| AttachError::Thread("tracer thread ended before attaching".into()))??;
+    Ok(Tracing { events, outcome })
+}
+
+/// The parent of `pid`, from `/proc`.
+pub fn parent_of(pid: Pid) -> Option<Pid> {
+    procfs::ppid(pid)
+}
+
+/// The seccomp program for this machine's architecture (see [`seccomp_filter`]).
+pub fn native_seccomp_filter() -> Vec<u8> {
+    seccomp_filter::build(&syscalls::NATIVE)
+}

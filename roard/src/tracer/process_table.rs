@@ -1,0 +1,152 @@
+//! The processes of one traced job: created on fork, updated on exec, closed on exit.
+//! Threads are tracked only to map them to their process.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use nix::unistd::Pid;
+
+use super::procfs;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// What a process is running: shared between a parent and its forked children until
+/// one of them execs, so fork-heavy jobs do not copy argv per process.
+#[derive(Debug, Default)]
+pub struct Image {
+    pub argv: Vec<Vec<u8>>,
+    pub exe: Vec<u8>,
+    pub cwd: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct ProcessRecord {
+    pub pid: Pid,
+    pub ppid: Pid,
+    pub image: Arc<Image>,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub exit: Option<Exit>,
+}
+
+#[derive(Default)]
+pub struct ProcessTable {
+    /// Every process seen, in order of appearance.
+    records: Vec<ProcessRecord>,
+    /// Live process id -> index in `records`.
+    live: HashMap<Pid, usize>,
+    /// Live non-leader thread id -> its process id.
+    threads: HashMap<Pid, Pid>,
+}
+
+impl ProcessTable {
+    /// The job's first process, already running (blocked before exec) when seized.
+    pub fn add_root(&mut self, pid: Pid, now_ms: i64) {
+        let image = Image {
+            argv: procfs::argv(pid),
+            exe: procfs::link(pid, "exe"),
+            cwd: procfs::link(pid, "cwd"),
+        };
+        let ppid = procfs::ppid(pid).unwrap_or(Pid::from_raw(0));
+        self.insert(pid, ppid, Arc::new(image), now_ms);
+    }
+
+    /// The process a task belongs to (itself for a process leader).
+    pub fn process_of(&self, tid: Pid) -> Pid {
+        self.threads.get(&tid).copied().unwrap_or(tid)
+    }
+
+    /// `parent_tid` forked, vforked or cloned `child`. A clone that shares the thread
+    /// group is a thread; anything else is a new process inheriting the parent's image.
+    pub fn on_new_task(&mut self, parent_tid: Pid, child: Pid, now_ms: i64) {
+        let parent = self.process_of(parent_tid);
+        if self.live.contains_key(&child) || self.threads.contains_key(&child) {
+            return;
+        }
+        if procfs::tgid(child) == Some(parent) {
+            self.threads.insert(child, parent);
+            return;
+        }
+        let image = self
+            .live
+            .get(&parent)
+            .map(|&i| Arc::clone(&self.records[i].image))
+            .unwrap_or_default();
+        self.insert(child, parent, image, now_ms);
+    }
+
+    /// A task we have not been told about stopped (its first stop can arrive before the
+    /// parent's fork event): record it so nothing is lost.
+    pub fn ensure_known(&mut self, tid: Pid, now_ms: i64) {
+        if self.live.contains_key(&tid) || self.threads.contains_key(&tid) {
+            return;
+        }
+        match procfs::tgid(tid) {
+            Some(tgid) if tgid != tid => {
+                self.threads.insert(tid, tgid);
+            }
+            _ => {
+                let ppid = procfs::ppid(tid).unwrap_or(Pid::from_raw(0));
+                self.insert(tid, ppid, Arc::default(), now_ms);
+            }
+        }
+    }
+
+    /// Process `pid` completed an exec (from thread `former_tid`, which may differ when a
+    /// non-leader thread execs). Returns the new image.
+    pub fn on_exec(&mut self, pid: Pid, former_tid: Pid, now_ms: i64) -> Arc<Image> {
+        if former_tid != pid {
+            self.threads.remove(&former_tid);
+        }
+        self.ensure_known(pid, now_ms);
+        let image = Arc::new(Image {
+            argv: procfs::argv(pid),
+            exe: procfs::link(pid, "exe"),
+            cwd: procfs::link(pid, "cwd"),
+        });
+        if let Some(&index) = self.live.get(&pid) {
+            self.records[index].image = Arc::clone(&image);
+        }
+        image
+    }
+
+    /// Task `tid` is gone. Returns true when it was a process (not a mere thread).
+    pub fn on_exit(&mut self, tid: Pid, exit: Exit, now_ms: i64) -> bool {
+        if self.threads.remove(&tid).is_some() {
+            return false;
+        }
+        let Some(index) = self.live.remove(&tid) else {
+            return false;
+        };
+        let record = &mut self.records[index];
+        record.exit = Some(exit);
+        record.ended_at_ms = Some(now_ms);
+        true
+    }
+
+    /// How the process with this pid ended, if it has.
+    pub fn exit_of(&self, pid: Pid) -> Option<Exit> {
+        self.records.iter().find(|r| r.pid == pid)?.exit
+    }
+
+    pub fn into_records(self) -> Vec<ProcessRecord> {
+        self.records
+    }
+
+    fn insert(&mut self, pid: Pid, ppid: Pid, image: Arc<Image>, now_ms: i64) {
+        self.live.insert(pid, self.records.len());
+        self.records.push(ProcessRecord {
+            pid,
+            ppid,
+            image,
+            started_at_ms: now_ms,
+            ended_at_ms: None,
+            exit: None,
+        });
+    }
+}

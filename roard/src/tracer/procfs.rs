@@ -1,0 +1,62 @@
+//! What the tracer reads about a stopped tracee from `/proc`. Every read may fail (the
+//! process can die at any moment); failures yield empty values, never errors that stop
+//! the trace.
+
+use std::os::unix::ffi::OsStrExt;
+
+use nix::unistd::Pid;
+
+/// `argv` from `/proc/PID/cmdline` (NUL-separated, exact bytes).
+pub fn argv(pid: Pid) -> Vec<Vec<u8>> {
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Vec::new();
+    };
+    let raw = raw.strip_suffix(b"\0").unwrap_or(&raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// Target of a `/proc/PID/<link>` symlink such as `exe` or `cwd`.
+pub fn link(pid: Pid, link: &str) -> Vec<u8> {
+    std::fs::read_link(format!("/proc/{pid}/{link}"))
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+/// The thread group (process) id of task `tid`, from `/proc/TID/status`.
+pub fn tgid(tid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))
+        .and_then(|value| value.trim().parse().ok())
+        .map(Pid::from_raw)
+}
+
+/// The parent pid from `/proc/PID/stat` (the field after the parenthesised command).
+pub fn ppid(pid: Pid) -> Option<Pid> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.iter().rposition(|b| *b == b')')?;
+    let fields = std::str::from_utf8(&stat[after_comm + 1..]).ok()?;
+    fields
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .map(Pid::from_raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = Pid::this();
+        assert!(!argv(me).is_empty());
+        assert!(!link(me, "exe").is_empty());
+        assert_eq!(tgid(me), Some(me));
+        assert_eq!(ppid(me), Some(nix::unistd::getppid()));
+    }
+}
