@@ -128,13 +128,28 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
         outcome,
     } = tracing;
     while let Some(event) = events.recv().await {
-        let TraceEvent::Exec { pid, image } = event;
-        let exec = pb::run_event::Event::Exec(pb::ProcessExec {
-            pid: pid.as_raw().unsigned_abs(),
-            argv: image.argv.clone(),
-            exe: image.exe.clone(),
-        });
-        let _ = sender.try_send(Ok(pb::RunEvent { event: Some(exec) }));
+        match event {
+            TraceEvent::Exec { pid, image } => {
+                let exec = pb::run_event::Event::Exec(pb::ProcessExec {
+                    pid: pid.as_raw().unsigned_abs(),
+                    argv: image.argv.clone(),
+                    exe: image.exe.clone(),
+                });
+                // Progress only: dropped rather than waited for when the client lags.
+                let _ = sender.try_send(Ok(pb::RunEvent { event: Some(exec) }));
+            }
+            TraceEvent::RootExited { remaining } => {
+                let root_exited = pb::run_event::Event::RootExited(pb::RootExited {
+                    remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+                });
+                // roarctl decides from this whether to wait for the record: never dropped.
+                let _ = sender
+                    .send(Ok(pb::RunEvent {
+                        event: Some(root_exited),
+                    }))
+                    .await;
+            }
+        }
     }
     let Ok(outcome) = outcome.await else {
         tracing::error!("tracer of job {uid} ended without a result; the job stays interrupted");

@@ -33,10 +33,19 @@ pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
         }
         let tid = Pid::from_raw(tid);
         let now = now_ms();
-        if libc::WIFEXITED(status) {
-            table.on_exit(tid, Exit::Code(libc::WEXITSTATUS(status)), now);
+        let exit = if libc::WIFEXITED(status) {
+            Some(Exit::Code(libc::WEXITSTATUS(status)))
         } else if libc::WIFSIGNALED(status) {
-            table.on_exit(tid, Exit::Signal(libc::WTERMSIG(status)), now);
+            Some(Exit::Signal(libc::WTERMSIG(status)))
+        } else {
+            None
+        };
+        if let Some(exit) = exit {
+            table.on_exit(tid, exit, now);
+            if tid == root {
+                let remaining = table.live_processes();
+                let _ = events.send(TraceEvent::RootExited { remaining });
+            }
         } else if libc::WIFSTOPPED(status) {
             on_stop(&mut table, tid, status, now, events);
         }

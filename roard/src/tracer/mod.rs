@@ -21,6 +21,8 @@ use process_table::{Exit, Image, ProcessRecord};
 #[derive(Debug)]
 pub enum TraceEvent {
     Exec { pid: Pid, image: Arc<Image> },
+    /// The root process exited; `remaining` processes of the tree still run.
+    RootExited { remaining: usize },
 }
 
 /// Everything the tracer saw, once no task of the job remains.

@@ -129,6 +129,11 @@ impl ProcessTable {
         true
     }
 
+    /// Processes (not threads) still alive.
+    pub fn live_processes(&self) -> usize {
+        self.live.len()
+    }
+
     /// How the process with this pid ended, if it has.
     pub fn exit_of(&self, pid: Pid) -> Option<Exit> {
         self.records.iter().find(|r| r.pid == pid)?.exit

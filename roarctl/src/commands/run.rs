@@ -1,0 +1,263 @@
+//! `roarctl run -- CMD ARGS...`: run the command exactly as the shell would, traced.
+//!
+//! roarctl forks the job itself (see `launch`), asks roard to attach, releases the
+//! child, then behaves like a transparent wrapper: Ctrl-C and Ctrl-\ reach the job
+//! through the terminal and are ignored here, SIGTERM and SIGHUP are passed on, and
+//! roarctl exits with the job's status (128+N for signal N).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use roar_proto::pb;
+use roar_proto::pb::run_event::Event;
+use tokio::signal::unix::{SignalKind, signal};
+use tonic::Streaming;
+
+use crate::connection::hello_request;
+use crate::context::Context;
+use crate::launch::{self, ChildFailure, HeldChild, Prepared};
+use crate::render::escape_for_terminal;
+use crate::status_error;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// When roard cannot trace (ptrace forbidden, daemon unreachable), run the command
+    /// anyway, unrecorded, instead of refusing
+    #[arg(long)]
+    pub allow_untraced: bool,
+    /// The command and its arguments (after `--`)
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let prepared = match Prepared::new(&args.command, &env) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("roarctl: {e}");
+            return Ok(ExitCode::from(e.exit_code()));
+        }
+    };
+    let cwd = std::env::current_dir().context(
+        "the current directory cannot be read (was it deleted?); cd to an existing directory",
+    )?;
+
+    let mut client = match ctx.client().await {
+        Ok(client) => client,
+        Err(e) if args.allow_untraced => {
+            warn(ctx, &format!("{e:#}"));
+            return run_untraced(ctx, &prepared).await;
+        }
+        Err(e) => return Err(e.context("cannot reach roard; nothing was run")),
+    };
+    let hello = client
+        .hello(hello_request())
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let tracer = Pid::from_raw(i32::try_from(hello.pid).unwrap_or(0));
+    let mut child = launch::fork_held(&prepared, tracer).context("cannot fork the job")?;
+
+    let request = pb::RunRequest {
+        pid: child.pid.as_raw().unsigned_abs(),
+        argv: args.command.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        cwd: cwd.into_os_string().into_vec(),
+        env: env
+            .iter()
+            .map(|(name, value)| pb::EnvVar {
+                name: name.as_bytes().to_vec(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+    };
+    let attach = async {
+        let mut stream = client.run(request).await?.into_inner();
+        match stream.message().await? {
+            Some(pb::RunEvent {
+                event: Some(Event::Attached(attached)),
+            }) => Ok((stream, attached)),
+            _ => Err(tonic::Status::internal(
+                "roard did not confirm the attach",
+            )),
+        }
+    };
+    let (stream, attached) = match attach.await {
+        Ok(ok) => ok,
+        Err(status) if args.allow_untraced => {
+            warn(ctx, &format!("not tracing: {}", status.message()));
+            child.release(None)?;
+            return finish_untraced(ctx, child).await;
+        }
+        Err(status) => {
+            child.abort();
+            anyhow::bail!(
+                "roard cannot trace this job: {}\nhint: nothing was run; fix the cause above, \
+                 or pass --allow-untraced to run it unrecorded",
+                status.message()
+            );
+        }
+    };
+    child.release(Some(&attached.seccomp_filter))?;
+    supervise(ctx, child, stream, attached).await
+}
+
+/// Waits for the job as a shell would, while following roard's report of it.
+async fn supervise(
+    ctx: &Context,
+    child: HeldChild,
+    mut stream: Streaming<pb::RunEvent>,
+    attached: pb::Attached,
+) -> anyhow::Result<ExitCode> {
+    let pid = child.pid;
+    ignore_terminal_signals();
+    let forwarder = tokio::spawn(forward_signals(pid));
+    let started = tokio::task::spawn_blocking(move || child.exec_outcome());
+    let waiter = tokio::task::spawn_blocking(move || launch::wait_exit_code(pid));
+    tokio::pin!(waiter);
+
+    if let Ok(Err(failure)) = started.await {
+        report_child_failure(failure);
+    }
+
+    let mut stream_alive = true;
+    let mut remaining_after_root: Option<u32> = None;
+    let mut finished: Option<pb::JobFinished> = None;
+    let exit_code = loop {
+        tokio::select! {
+            exit = &mut waiter => break exit??.0,
+            message = stream.message(), if stream_alive => {
+                stream_alive = on_event(ctx, message, &mut remaining_after_root, &mut finished);
+            }
+        }
+    };
+    forwarder.abort();
+
+    // The job's process is gone; the record completes once the whole tree is, unless
+    // processes it left behind keep running: then say so rather than wait for them.
+    while stream_alive && finished.is_none() && remaining_after_root.unwrap_or(0) == 0 {
+        let message = stream.message().await;
+        stream_alive = on_event(ctx, message, &mut remaining_after_root, &mut finished);
+    }
+    match (&finished, remaining_after_root) {
+        (Some(done), _) => {
+            if !ctx.quiet {
+                eprintln!(
+                    "roar: recorded job {} (@{}): {} process(es)",
+                    attached.job_uid, attached.step, done.processes
+                );
+            }
+        }
+        (None, Some(remaining)) if remaining > 0 && stream_alive => {
+            if !ctx.quiet {
+                eprintln!(
+                    "roar: job {} left {remaining} process(es) running; they are still \
+                     traced and the record completes when they exit (roarctl show {})",
+                    attached.job_uid, attached.job_uid
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(ExitCode::from(exit_code))
+}
+
+/// Handles one message of the run stream; returns whether the stream is still usable.
+fn on_event(
+    ctx: &Context,
+    message: Result<Option<pb::RunEvent>, tonic::Status>,
+    remaining_after_root: &mut Option<u32>,
+    finished: &mut Option<pb::JobFinished>,
+) -> bool {
+    match message {
+        Ok(Some(pb::RunEvent { event: Some(event) })) => {
+            match event {
+                Event::RootExited(root) => *remaining_after_root = Some(root.remaining),
+                Event::Finished(done) => {
+                    *finished = Some(done);
+                    return false;
+                }
+                Event::Exec(_) | Event::Attached(_) => {}
+            }
+            true
+        }
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        Err(status) => {
+            warn(
+                ctx,
+                &format!(
+                    "provenance for this run is incomplete: {}",
+                    status.message()
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// The terminal sends Ctrl-C and Ctrl-\ to the whole foreground process group, job
+/// included; roarctl must outlive the job to report its status, as a shell does.
+fn ignore_terminal_signals() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory-safety impact.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+}
+
+/// Signals aimed at roarctl alone (kill, a closing terminal) are meant for the job.
+async fn forward_signals(pid: Pid) {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    loop {
+        let forwarded = tokio::select! {
+            _ = term.recv() => Signal::SIGTERM,
+            _ = hup.recv() => Signal::SIGHUP,
+        };
+        let _ = kill(pid, forwarded);
+    }
+}
+
+fn report_child_failure(failure: ChildFailure) {
+    match failure {
+        ChildFailure::Exec(errno) => eprintln!("roarctl: cannot execute the command: {errno}"),
+        ChildFailure::Seccomp(errno) => eprintln!(
+            "roarctl: cannot install the seccomp filter ({errno}); the command was not run"
+        ),
+    }
+}
+
+fn warn(ctx: &Context, message: &str) {
+    if !ctx.quiet {
+        eprintln!("roarctl: warning: {}", escape_for_terminal(message.as_bytes()));
+    }
+}
+
+async fn run_untraced(ctx: &Context, prepared: &Prepared) -> anyhow::Result<ExitCode> {
+    let mut child =
+        launch::fork_held(prepared, Pid::from_raw(0)).context("cannot fork the job")?;
+    child.release(None)?;
+    finish_untraced(ctx, child).await
+}
+
+async fn finish_untraced(ctx: &Context, child: HeldChild) -> anyhow::Result<ExitCode> {
+    warn(ctx, "running untraced: this run is not recorded");
+    let pid = child.pid;
+    ignore_terminal_signals();
+    let forwarder = tokio::spawn(forward_signals(pid));
+    if let Ok(Err(failure)) = tokio::task::spawn_blocking(move || child.exec_outcome()).await {
+        report_child_failure(failure);
+    }
+    let (code, _) = tokio::task::spawn_blocking(move || launch::wait_exit_code(pid)).await??;
+    forwarder.abort();
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,64 @@
+//! `roarctl show JOB`: one job's full record.
+
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+
+use roar_proto::pb;
+
+use crate::context::Context;
+use crate::render::{command_line, duration, escape_for_terminal, exit_text, local_time};
+use crate::{json, status_error};
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// A job uid (or a unique prefix of at least 4 digits), `@N` (step N of this
+    /// project) or `last`
+    #[arg(default_value = "last")]
+    pub job: String,
+    /// Print a JSON object (see README, "JSON output")
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let mut client = ctx.client().await?;
+    let job = client
+        .get_job(pb::GetJobRequest {
+            selector: args.job,
+            cwd: std::env::current_dir()?.as_os_str().as_bytes().to_vec(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json::job(&job))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(summary) = &job.summary else {
+        anyhow::bail!("roard returned a job without a summary");
+    };
+    println!("job      {} (@{})", summary.uid, summary.step);
+    println!("command  {}", command_line(&summary.argv));
+    println!("cwd      {}", escape_for_terminal(&summary.cwd));
+    println!("project  {}", escape_for_terminal(&summary.project));
+    println!("started  {}", local_time(summary.started_at_ms));
+    if let Some(end) = summary.ended_at_ms {
+        println!("took     {}", duration(end - summary.started_at_ms));
+    }
+    println!(
+        "state    {} (exit {})",
+        summary.state,
+        exit_text(summary.exit.as_ref())
+    );
+    println!("processes ({}):", job.processes.len());
+    for process in &job.processes {
+        println!(
+            "  {:>7} <- {:<7} exit {:>7}  {}",
+            process.pid,
+            process.ppid,
+            exit_text(process.exit.as_ref()),
+            command_line(&process.argv)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,137 @@
+//! Reaching roard: gRPC over its Unix socket, starting the daemon first when none
+//! answers (unless auto-start is off).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hyper_util::rt::TokioIo;
+use roar_proto::pb;
+use roar_proto::pb::roar_client::RoarClient;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+pub type Client = RoarClient<Channel>;
+
+/// How long a freshly started daemon gets to answer.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Connects to the daemon on `socket`, without starting one.
+pub async fn connect(socket: &Path) -> anyhow::Result<Client> {
+    let socket = socket.to_path_buf();
+    // The URI is required by the API but unused: the connector always dials the socket.
+    let channel = Endpoint::from_static("http://roard.invalid")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move { UnixStream::connect(socket).await.map(TokioIo::new) }
+        }))
+        .await?;
+    Ok(RoarClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+}
+
+/// Connects to the daemon, starting it first if `autostart` allows and none answers.
+pub async fn connect_or_start(socket: &Path, autostart: bool) -> anyhow::Result<Client> {
+    if let Ok(client) = connect(socket).await {
+        return Ok(client);
+    }
+    if !autostart {
+        bail!(
+            "no roard answers on {}\nhint: start it with `systemctl --user start roard` or \
+             `roard &`, or allow roarctl to start it (drop --no-autostart, or set \
+             daemon.autostart = true)",
+            socket.display()
+        );
+    }
+    start_daemon(socket).await
+}
+
+/// Starts roard detached in its own session, then waits until it answers `Hello`.
+pub async fn start_daemon(socket: &Path) -> anyhow::Result<Client> {
+    let binary = roard_binary();
+    let log = log_path();
+    let mut daemon = spawn_detached(&binary, socket, &log)?;
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(mut client) = connect(socket).await
+            && client.hello(hello_request()).await.is_ok()
+        {
+            return Ok(client);
+        }
+        // A daemon that exits at once either lost the race to another one (which will
+        // answer soon) or failed; only the second is an error.
+        if let Ok(Some(status)) = daemon.try_wait()
+            && !status.success()
+        {
+            bail!(
+                "roard ({}) failed to start ({status})\nhint: see {}",
+                binary.display(),
+                log.display()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "roard did not answer on {} within {}s\nhint: see {}",
+                socket.display(),
+                STARTUP_TIMEOUT.as_secs(),
+                log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn hello_request() -> pb::HelloRequest {
+    pb::HelloRequest {
+        client_version: roar_proto::VERSION.to_string(),
+    }
+}
+
+/// The `roard` installed beside this roarctl, else the one on PATH.
+fn roard_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("roard")))
+        .filter(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from("roard"))
+}
+
+/// Where an auto-started daemon logs: `$XDG_STATE_HOME/roar/roard.log`.
+pub fn log_path() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("roar")
+        .join("roard.log")
+}
+
+fn spawn_detached(binary: &Path, socket: &Path, log: &Path) -> anyhow::Result<Child> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let mut command = Command::new(binary);
+    command
+        .arg("--socket")
+        .arg(socket)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file);
+    // SAFETY: setsid is async-signal-safe. A new session detaches the daemon from our
+    // terminal and process group, so Ctrl-C in this shell never reaches it.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            nix::unistd::setsid().map(drop).map_err(std::io::Error::from)
+        });
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))
+}

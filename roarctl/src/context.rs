@@ -1,0 +1,18 @@
+//! What every command needs: where the daemon is and whether it may be started.
+
+use std::path::PathBuf;
+
+use crate::connection::{self, Client};
+
+pub struct Context {
+    pub socket: PathBuf,
+    pub autostart: bool,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// A client for the daemon, started first if allowed and needed.
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        connection::connect_or_start(&self.socket, self.autostart).await
+    }
+}

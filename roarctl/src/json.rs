@@ -1,0 +1,69 @@
+//! The stable JSON shapes printed by `--json` (documented in README.md, "JSON output").
+//! Byte strings use the escaping described in `render`.
+
+use roar_proto::pb;
+use serde_json::{Map, Value, json};
+
+use crate::render::{escape_bytes, exit_parts, rfc3339};
+
+fn strings(items: &[Vec<u8>]) -> Value {
+    Value::Array(items.iter().map(|i| Value::String(escape_bytes(i))).collect())
+}
+
+fn ended(ended_at_ms: Option<i64>) -> Value {
+    ended_at_ms.map_or(Value::Null, |ms| Value::String(rfc3339(ms)))
+}
+
+/// One line of `roarctl log --json`.
+pub fn summary(job: &pb::JobSummary) -> Value {
+    let (exit_code, exit_signal) = exit_parts(job.exit.as_ref());
+    json!({
+        "uid": job.uid,
+        "step": job.step,
+        "project": escape_bytes(&job.project),
+        "argv": strings(&job.argv),
+        "cwd": escape_bytes(&job.cwd),
+        "state": job.state,
+        "exit_code": exit_code,
+        "exit_signal": exit_signal,
+        "started_at": rfc3339(job.started_at_ms),
+        "ended_at": ended(job.ended_at_ms),
+        "duration_ms": job.ended_at_ms.map(|end| end - job.started_at_ms),
+    })
+}
+
+/// `roarctl show JOB --json`: the summary's fields plus the full record.
+pub fn job(job: &pb::Job) -> Value {
+    let mut object = match job.summary.as_ref().map(summary) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    object.insert("hostname".into(), json!(job.hostname));
+    object.insert("user_uid".into(), json!(job.uid));
+    let env: Map<String, Value> = job
+        .env
+        .iter()
+        .map(|var| (escape_bytes(&var.name), Value::String(escape_bytes(&var.value))))
+        .collect();
+    object.insert("env".into(), Value::Object(env));
+    let processes = job
+        .processes
+        .iter()
+        .map(|p| {
+            let (exit_code, exit_signal) = exit_parts(p.exit.as_ref());
+            json!({
+                "pid": p.pid,
+                "ppid": p.ppid,
+                "argv": strings(&p.argv),
+                "exe": escape_bytes(&p.exe),
+                "cwd": escape_bytes(&p.cwd),
+                "started_at": rfc3339(p.started_at_ms),
+                "ended_at": ended(p.ended_at_ms),
+                "exit_code": exit_code,
+                "exit_signal": exit_signal,
+            })
+        })
+        .collect();
+    object.insert("processes".into(), Value::Array(processes));
+    Value::Object(object)
+}

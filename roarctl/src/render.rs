@@ -1,0 +1,169 @@
+//! Turning records into text: byte strings, times, exit statuses.
+//!
+//! Byte strings (paths, argv) are shown with one reversible escaping, used in JSON and
+//! tables alike: valid UTF-8 stays as it is except `\`, which becomes `\\`; every byte
+//! that is not part of valid UTF-8 becomes `\xNN` (two lowercase hex digits). To get the
+//! bytes back, replace `\\` with `\` and `\xNN` with byte NN.
+
+use std::fmt::Write;
+
+use roar_proto::pb;
+
+/// The documented reversible escaping of a byte string.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
+}
+
+/// For terminals: like `escape_bytes`, and control characters shown as escapes too, so a
+/// name with a newline cannot break a table row.
+pub fn escape_for_terminal(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for c in escape_bytes(bytes).chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A command line for humans, quoting arguments a shell would split.
+pub fn command_line(argv: &[Vec<u8>]) -> String {
+    argv.iter()
+        .map(|arg| {
+            let text = escape_for_terminal(arg);
+            let plain = !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                text
+            } else {
+                format!("'{}'", text.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// RFC 3339 in UTC, millisecond precision, for JSON.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| format!("{t:.3}"))
+        .unwrap_or_default()
+}
+
+/// Local time for tables.
+pub fn local_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// "1.23s", "4m05s", "2h03m".
+pub fn duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 60_000 {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+/// `(exit_code, exit_signal)` of a summary's exit status.
+pub fn exit_parts(exit: Option<&pb::ExitStatus>) -> (Option<i32>, Option<i32>) {
+    match exit.and_then(|e| e.status) {
+        Some(pb::exit_status::Status::Code(code)) => (Some(code), None),
+        Some(pb::exit_status::Status::Signal(signal)) => (None, Some(signal)),
+        None => (None, None),
+    }
+}
+
+/// "0", "3", "SIGTERM" or "-" for a table.
+pub fn exit_text(exit: Option<&pb::ExitStatus>) -> String {
+    match exit_parts(exit) {
+        (Some(code), _) => code.to_string(),
+        (None, Some(signal)) => nix::sys::signal::Signal::try_from(signal)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|_| format!("signal {signal}")),
+        (None, None) => "-".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unescape(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'\\') {
+                out.push(b'\\');
+                i += 2;
+            } else if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') {
+                out.push(u8::from_str_radix(&text[i + 2..i + 4], 16).unwrap());
+                i += 4;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escaping_is_reversible() {
+        let samples: [&[u8]; 5] = [
+            b"plain/path.csv",
+            b"back\\slash \\x41",
+            b"new\nline and space",
+            &[0x66, 0xff, 0xfe, 0x2f, 0xc3, 0xa9],
+            "d\u{e9}j\u{e0} vu".as_bytes(),
+        ];
+        for sample in samples {
+            assert_eq!(unescape(&escape_bytes(sample)), sample, "{sample:?}");
+        }
+        assert_eq!(escape_bytes(&[b'a', 0xff]), "a\\xff");
+    }
+
+    #[test]
+    fn terminal_text_has_no_raw_control_characters() {
+        assert_eq!(escape_for_terminal(b"a\nb"), "a\\nb");
+        assert_eq!(
+            command_line(&[b"sh".to_vec(), b"-c".to_vec(), b"exit 3".to_vec()]),
+            "sh -c 'exit 3'"
+        );
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(1234), "1.23s");
+        assert_eq!(duration(65_000), "1m05s");
+        assert_eq!(duration(3_723_000), "1h02m");
+    }
+}
