@@ -3,8 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(["roar.proto"], ["."])?;
-    tonic_prost_build::configure()
-        .compile_fds(descriptors)?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed=roar.proto");
     Ok(())
 }

@@ -128,7 +128,9 @@ fn spawn_detached(binary: &Path, socket: &Path, log: &Path) -> anyhow::Result<Ch
     // terminal and process group, so Ctrl-C in this shell never reaches it.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-            nix::unistd::setsid().map(drop).map_err(std::io::Error::from)
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
         });
     }
     command

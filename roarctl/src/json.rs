@@ -7,7 +7,12 @@ use serde_json::{Map, Value, json};
 use crate::render::{escape_bytes, exit_parts, rfc3339};
 
 fn strings(items: &[Vec<u8>]) -> Value {
-    Value::Array(items.iter().map(|i| Value::String(escape_bytes(i))).collect())
+    Value::Array(
+        items
+            .iter()
+            .map(|i| Value::String(escape_bytes(i)))
+            .collect(),
+    )
 }
 
 fn ended(ended_at_ms: Option<i64>) -> Value {
@@ -43,7 +48,12 @@ pub fn job(job: &pb::Job) -> Value {
     let env: Map<String, Value> = job
         .env
         .iter()
-        .map(|var| (escape_bytes(&var.name), Value::String(escape_bytes(&var.value))))
+        .map(|var| {
+            (
+                escape_bytes(&var.name),
+                Value::String(escape_bytes(&var.value)),
+            )
+        })
         .collect();
     object.insert("env".into(), Value::Object(env));
     let processes = job

@@ -188,7 +188,9 @@ pub fn fork_held(command: &Prepared, tracer: Pid) -> io::Result<HeldChild> {
             let n = read_retrying(ready_read.as_raw_fd(), &mut byte);
             if n != 1 {
                 let _ = waitpid(child, None);
-                return Err(io::Error::other("the job's process died before it was ready"));
+                return Err(io::Error::other(
+                    "the job's process died before it was ready",
+                ));
             }
             Ok(HeldChild {
                 pid: child,
@@ -202,7 +204,10 @@ pub fn fork_held(command: &Prepared, tracer: Pid) -> io::Result<HeldChild> {
 impl HeldChild {
     /// Lets the child exec, under `filter` when traced, without one when not.
     pub fn release(&mut self, filter: Option<&[u8]>) -> io::Result<()> {
-        let go = self.go.take().ok_or_else(|| io::Error::other("already released"))?;
+        let go = self
+            .go
+            .take()
+            .ok_or_else(|| io::Error::other("already released"))?;
         let message = match filter {
             Some(filter) if filter.len() <= MAX_FILTER_BYTES && filter.len() % 8 == 0 => {
                 let length = u32::try_from(filter.len()).unwrap_or(0);
@@ -311,7 +316,13 @@ fn child_main(
         // Rust ignores SIGPIPE in its own processes; the command must get the default
         // back, as it would from a shell (so `roarctl run -- yes | head` ends normally).
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::prctl(libc::PR_SET_PTRACER, tracer.as_raw() as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_PTRACER,
+            tracer.as_raw() as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
         libc::write(ready, b"r".as_ptr().cast(), 1);
         libc::close(ready);
 

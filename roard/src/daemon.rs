@@ -52,7 +52,8 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     let state = DaemonState::new(store, options.socket.clone(), options.database.clone());
     spawn_signal_watcher(Arc::clone(&state))?;
 
-    let service = RoarServer::with_interceptor(RoarService::new(Arc::clone(&state)), auth::check_peer);
+    let service =
+        RoarServer::with_interceptor(RoarService::new(Arc::clone(&state)), auth::check_peer);
     tracing::info!(
         "roard {} listening on {} (database {})",
         roar_proto::VERSION,

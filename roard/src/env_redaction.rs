@@ -34,7 +34,12 @@ mod tests {
 
     #[test]
     fn secret_names_are_caught_case_insensitively() {
-        for name in ["GITHUB_TOKEN", "aws_secret_access_key", "PgPassword", "X_AUTH"] {
+        for name in [
+            "GITHUB_TOKEN",
+            "aws_secret_access_key",
+            "PgPassword",
+            "X_AUTH",
+        ] {
             assert!(is_secret(name.as_bytes()), "{name}");
         }
         for name in ["PATH", "HOME", "LANG"] {

@@ -52,9 +52,10 @@ pub async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<ExitCode> {
         "UID", "STEP", "STARTED", "DURATION", "EXIT"
     );
     for job in &jobs {
-        let took = job
-            .ended_at_ms
-            .map_or_else(|| job.state.clone(), |end| duration(end - job.started_at_ms));
+        let took = job.ended_at_ms.map_or_else(
+            || job.state.clone(),
+            |end| duration(end - job.started_at_ms),
+        );
         let project = if args.all {
             format!("  [{}]", escape_for_terminal(&job.project))
         } else {

@@ -30,7 +30,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub allow_untraced: bool,
     /// The command and its arguments (after `--`)
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -81,9 +86,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(pb::RunEvent {
                 event: Some(Event::Attached(attached)),
             }) => Ok((stream, attached)),
-            _ => Err(tonic::Status::internal(
-                "roard did not confirm the attach",
-            )),
+            _ => Err(tonic::Status::internal("roard did not confirm the attach")),
         }
     };
     let (stream, attached) = match attach.await {
@@ -143,25 +146,19 @@ async fn supervise(
         let message = stream.message().await;
         stream_alive = on_event(ctx, message, &mut remaining_after_root, &mut finished);
     }
-    match (&finished, remaining_after_root) {
-        (Some(done), _) => {
-            if !ctx.quiet {
-                eprintln!(
-                    "roar: recorded job {} (@{}): {} process(es)",
-                    attached.job_uid, attached.step, done.processes
-                );
-            }
+    if !ctx.quiet {
+        match (&finished, remaining_after_root) {
+            (Some(done), _) => eprintln!(
+                "roar: recorded job {} (@{}): {} process(es)",
+                attached.job_uid, attached.step, done.processes
+            ),
+            (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
+                "roar: job {} left {remaining} process(es) running; they are still traced \
+                 and the record completes when they exit (roarctl show {})",
+                attached.job_uid, attached.job_uid
+            ),
+            _ => {}
         }
-        (None, Some(remaining)) if remaining > 0 && stream_alive => {
-            if !ctx.quiet {
-                eprintln!(
-                    "roar: job {} left {remaining} process(es) running; they are still \
-                     traced and the record completes when they exit (roarctl show {})",
-                    attached.job_uid, attached.job_uid
-                );
-            }
-        }
-        _ => {}
     }
     Ok(ExitCode::from(exit_code))
 }
@@ -238,13 +235,15 @@ fn report_child_failure(failure: ChildFailure) {
 
 fn warn(ctx: &Context, message: &str) {
     if !ctx.quiet {
-        eprintln!("roarctl: warning: {}", escape_for_terminal(message.as_bytes()));
+        eprintln!(
+            "roarctl: warning: {}",
+            escape_for_terminal(message.as_bytes())
+        );
     }
 }
 
 async fn run_untraced(ctx: &Context, prepared: &Prepared) -> anyhow::Result<ExitCode> {
-    let mut child =
-        launch::fork_held(prepared, Pid::from_raw(0)).context("cannot fork the job")?;
+    let mut child = launch::fork_held(prepared, Pid::from_raw(0)).context("cannot fork the job")?;
     child.release(None)?;
     finish_untraced(ctx, child).await
 }

@@ -53,7 +53,14 @@ pub async fn run(
     let env: Vec<Vec<u8>> = request
         .env
         .iter()
-        .map(|var| [&var.name[..], b"=", env_redaction::redact(&var.name, &var.value)].concat())
+        .map(|var| {
+            [
+                &var.name[..],
+                b"=",
+                env_redaction::redact(&var.name, &var.value),
+            ]
+            .concat()
+        })
         .collect();
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())

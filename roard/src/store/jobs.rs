@@ -50,9 +50,7 @@ impl<'a> JobSelector<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    #[error(
-        "'{0}' is not a job: use a job uid (at least 4 hex digits), @N for step N, or 'last'"
-    )]
+    #[error("'{0}' is not a job: use a job uid (at least 4 hex digits), @N for step N, or 'last'")]
     BadSelector(String),
     #[error("no job matches '{0}'; `roarctl log --all` lists the recorded jobs")]
     NotFound(String),
@@ -85,7 +83,7 @@ impl Store {
         .bind(job.hostname)
         .bind(job.user_uid)
         .bind(job.started_at_ms)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(row.get::<u32, _>("step"))
     }
@@ -99,7 +97,7 @@ impl Store {
         root_exit: Option<Exit>,
         ended_at_ms: i64,
     ) -> sqlx::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let job_id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
             .bind(uid)
             .fetch_one(&mut *tx)
@@ -147,7 +145,7 @@ impl Store {
     /// Jobs left `running` by a daemon that died cannot be traced any more.
     pub async fn mark_running_jobs_interrupted(&self) -> sqlx::Result<u64> {
         let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(result.rows_affected())
     }
@@ -165,7 +163,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(project)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(summary_from_row).collect()
     }
@@ -200,7 +198,7 @@ impl Store {
             .bind(project)
             .bind(step)
             .bind(&prefix)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         let row = match (selector, rows.as_slice()) {
             (_, []) => return Err(LookupError::NotFound(original.to_string())),
@@ -209,7 +207,7 @@ impl Store {
                     "SELECT COUNT(*) FROM jobs WHERE uid >= ?1 AND uid < ?1 || 'g'",
                 )
                 .bind(&prefix)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reader)
                 .await?;
                 return Err(LookupError::Ambiguous {
                     prefix: original.to_string(),
@@ -224,7 +222,7 @@ impl Store {
                     exit_signal FROM processes WHERE job_id = ? ORDER BY id",
         )
         .bind(job_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?
         .iter()
         .map(process_from_row)
@@ -330,9 +328,18 @@ mod tests {
             user_uid: 7,
             started_at_ms: 1,
         };
-        assert_eq!(store.start_job(&job("aaaa00000001", b"/p")).await.unwrap(), 1);
-        assert_eq!(store.start_job(&job("aaaa00000002", b"/p")).await.unwrap(), 2);
-        assert_eq!(store.start_job(&job("bbbb00000001", b"/q")).await.unwrap(), 1);
+        assert_eq!(
+            store.start_job(&job("aaaa00000001", b"/p")).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store.start_job(&job("aaaa00000002", b"/p")).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            store.start_job(&job("bbbb00000001", b"/q")).await.unwrap(),
+            1
+        );
         store
             .finish_job("aaaa00000002", &[], Some(Exit::Signal(15)), 5)
             .await

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::sqlite::SqliteSynchronous;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 /// `$XDG_DATA_HOME/roar/roar.db`, else `~/.local/share/roar/roar.db`.
 pub fn default_path() -> PathBuf {
@@ -23,9 +23,15 @@ pub fn default_path() -> PathBuf {
 }
 
 /// Handle to the database; cheap to clone.
+///
+/// Writes go through one connection and take the write lock when their transaction
+/// begins (`BEGIN IMMEDIATE`): SQLite allows one writer at a time, and a transaction
+/// that reads first and writes later fails with SQLITE_BUSY, without waiting, when
+/// another writer got in between. Reads use a small pool of their own.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    reader: SqlitePool,
 }
 
 impl Store {
@@ -43,20 +49,31 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         sqlx::migrate!("./migrations")
-            .run(&pool)
+            .run(&writer)
             .await
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        Ok(Self { pool })
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true).create_if_missing(false))
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        Ok(Self { writer, reader })
+    }
+
+    /// A write transaction that holds SQLite's write lock from its first statement.
+    async fn write_transaction(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// Flushes and closes every connection (WAL checkpoint happens on last close).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.reader.close().await;
+        self.writer.close().await;
     }
 }

@@ -20,9 +20,14 @@ use process_table::{Exit, Image, ProcessRecord};
 /// Progress the tracer reports while the job runs.
 #[derive(Debug)]
 pub enum TraceEvent {
-    Exec { pid: Pid, image: Arc<Image> },
+    Exec {
+        pid: Pid,
+        image: Arc<Image>,
+    },
     /// The root process exited; `remaining` processes of the tree still run.
-    RootExited { remaining: usize },
+    RootExited {
+        remaining: usize,
+    },
 }
 
 /// Everything the tracer saw, once no task of the job remains.

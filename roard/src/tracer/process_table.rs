@@ -1,7 +1,7 @@
 //! The processes of one traced job: created on fork, updated on exec, closed on exit.
 //! Threads are tracked only to map them to their process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use nix::unistd::Pid;
@@ -42,6 +42,9 @@ pub struct ProcessTable {
     live: HashMap<Pid, usize>,
     /// Live non-leader thread id -> its process id.
     threads: HashMap<Pid, Pid>,
+    /// Tasks that stopped (and maybe exited) before their creator's fork event arrived:
+    /// that event must not record them a second time.
+    unannounced: HashSet<Pid>,
 }
 
 impl ProcessTable {
@@ -65,7 +68,7 @@ impl ProcessTable {
     /// group is a thread; anything else is a new process inheriting the parent's image.
     pub fn on_new_task(&mut self, parent_tid: Pid, child: Pid, now_ms: i64) {
         let parent = self.process_of(parent_tid);
-        if self.live.contains_key(&child) || self.threads.contains_key(&child) {
+        if self.unannounced.remove(&child) {
             return;
         }
         if procfs::tgid(child) == Some(parent) {
@@ -86,6 +89,7 @@ impl ProcessTable {
         if self.live.contains_key(&tid) || self.threads.contains_key(&tid) {
             return;
         }
+        self.unannounced.insert(tid);
         match procfs::tgid(tid) {
             Some(tgid) if tgid != tid => {
                 self.threads.insert(tid, tgid);

@@ -1,0 +1,202 @@
+//! Harness for end-to-end tests: each [`Sandbox`] has its own XDG directories, so its
+//! own socket, database and daemon, and stops that daemon when dropped.
+//!
+//! The binaries under test are built by this harness (once per test process) with the
+//! same cargo and profile as the tests, so `cargo nextest run` alone always tests the
+//! current code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Directory holding freshly built `roard` and `roarctl`.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("ROAR_BIN_DIR") {
+            return PathBuf::from(dir);
+        }
+        // target/<profile>/deps/<test binary> -> target/<profile>
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps")
+            .to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "-p", "roard", "-p", "roarctl"])
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"));
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building roard and roarctl failed");
+        profile_dir
+    })
+}
+
+pub struct Sandbox {
+    root: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        bin_dir();
+        let root = tempfile::Builder::new()
+            .prefix("roar-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        for sub in ["run", "data", "state", "config", "work"] {
+            std::fs::create_dir_all(root.path().join(sub)).expect("sandbox dirs");
+        }
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Where jobs run: a fresh directory of its own (its own project).
+    pub fn work_dir(&self) -> PathBuf {
+        self.root().join("work")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root().join("run/roar/roard.sock")
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.root().join("data/roar/roar.db")
+    }
+
+    pub fn daemon_log(&self) -> PathBuf {
+        self.root().join("state/roar/roard.log")
+    }
+
+    /// Applies the sandbox's environment to any command.
+    pub fn env(&self, command: &mut Command) {
+        command
+            .env("XDG_RUNTIME_DIR", self.root().join("run"))
+            .env("XDG_DATA_HOME", self.root().join("data"))
+            .env("XDG_STATE_HOME", self.root().join("state"))
+            .env("XDG_CONFIG_HOME", self.root().join("config"))
+            .env_remove("ROAR_SOCKET")
+            .env_remove("ROAR_DATABASE")
+            .env_remove("ROAR_CONFIG")
+            .current_dir(self.work_dir());
+    }
+
+    /// `roarctl` with this sandbox's environment.
+    pub fn roarctl(&self) -> Command {
+        let mut command = Command::new(bin_dir().join("roarctl"));
+        self.env(&mut command);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// `roard` in the foreground with this sandbox's environment.
+    pub fn roard(&self) -> Command {
+        let mut command = Command::new(bin_dir().join("roard"));
+        self.env(&mut command);
+        command
+    }
+
+    /// `roarctl run -- ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.roarctl()
+            .arg("run")
+            .arg("--")
+            .args(args)
+            .output()
+            .expect("run roarctl")
+    }
+
+    /// `roarctl ARGS --json`, parsed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let output = self
+            .roarctl()
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("run roarctl");
+        assert!(
+            output.status.success(),
+            "roarctl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("roarctl printed JSON")
+    }
+
+    /// The running daemon's pid, if one answers.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let output = self
+            .roarctl()
+            .args(["--no-autostart", "daemon", "status", "--json"])
+            .output()
+            .ok()?;
+        let status: Value = serde_json::from_slice(&output.stdout).ok()?;
+        status["pid"].as_u64().map(|p| p as u32)
+    }
+
+    /// Waits for `condition` up to `timeout`.
+    pub fn wait_for(&self, timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        condition()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let pid = self.daemon_pid();
+        let _ = self
+            .roarctl()
+            .args(["--no-autostart", "daemon", "stop"])
+            .output();
+        if let Some(pid) = pid {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            let gone = self.wait_for(Duration::from_secs(5), || {
+                nix::sys::signal::kill(pid, None).is_err()
+            });
+            if !gone {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Exit code of a finished command, panicking with its stderr on signal death.
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or_else(|| {
+        panic!(
+            "killed by a signal; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

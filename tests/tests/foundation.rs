@@ -1,0 +1,422 @@
+//! The foundation: launching traced jobs as the shell would, the daemon's socket and
+//! life cycle, and the first records.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use roar_e2e::{Sandbox, code, is_root, stderr};
+
+#[test]
+fn exit_status_is_the_jobs_own() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["sh", "-c", "exit 3"])), 3);
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["exit_code"], 0);
+    assert_eq!(job["state"], "finished");
+}
+
+#[test]
+fn a_job_killed_by_a_signal_gives_128_plus_n() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(code(&output), 143);
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["exit_signal"], 15);
+    assert_eq!(job["exit_code"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_missing_command_gives_127_and_says_so() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["no-such-command-for-roar"]);
+    assert_eq!(code(&output), 127);
+    assert!(
+        stderr(&output).contains("no-such-command-for-roar: command not found"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn stdin_reaches_the_job() {
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .roarctl()
+        .args(["run", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.stdout, b"hi\n");
+    assert_eq!(code(&output), 0);
+}
+
+#[test]
+fn output_is_byte_identical_to_the_commands_own() {
+    let sandbox = Sandbox::new();
+    let script = "import sys\nprint(1)\nsys.stdout.buffer.write(bytes(range(256)))\n\
+                  sys.stderr.write('err\\n')";
+    let direct = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    let traced = sandbox
+        .roarctl()
+        .args(["-q", "run", "--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(traced.stdout, direct.stdout);
+    assert_eq!(traced.stderr, direct.stderr);
+    assert_eq!(traced.status.code(), direct.status.code());
+}
+
+#[test]
+fn the_environment_and_cwd_are_the_shells() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .roarctl()
+        .env("ROAR_TEST_VALUE", "a b\tc")
+        .args([
+            "-q",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$ROAR_TEST_VALUE\" \"$PWD\"",
+        ])
+        .output()
+        .unwrap();
+    let expected = format!("a b\tc|{}", sandbox.work_dir().display());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+}
+
+#[test]
+fn every_process_of_the_tree_is_recorded() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[
+        "sh",
+        "-c",
+        "true; ls / > /dev/null; (echo x | cat) > /dev/null; exit 4",
+    ]);
+    assert_eq!(code(&output), 4);
+    let job = sandbox.json(&["show", "last"]);
+    let processes = job["processes"].as_array().unwrap();
+    let commands: Vec<&str> = processes
+        .iter()
+        .map(|p| p["argv"][0].as_str().unwrap())
+        .collect();
+    assert!(commands.contains(&"ls"), "{commands:?}");
+    assert!(commands.contains(&"cat"), "{commands:?}");
+    let root = &processes[0];
+    assert_eq!(root["exit_code"], 4);
+    assert!(root["exe"].as_str().unwrap().starts_with('/'));
+    for process in processes {
+        assert!(process["ended_at"].is_string(), "{process}");
+    }
+    // Children point at their parents inside the tree.
+    let pids: Vec<u64> = processes
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    for child in &processes[1..] {
+        assert!(pids.contains(&child["ppid"].as_u64().unwrap()), "{child}");
+    }
+}
+
+#[test]
+fn two_jobs_at_once_are_both_recorded_completely() {
+    let sandbox = Sandbox::new();
+    // Start the daemon first so both clients race only on the jobs.
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let spawn = |tag: &str| {
+        sandbox
+            .roarctl()
+            .args(["-q", "run", "--", "sh", "-c"])
+            .arg(format!("sleep 0.3; echo {tag} | cat"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(a.stdout, b"a\n");
+    assert_eq!(b.stdout, b"b\n");
+    let jobs = sandbox.json(&["log"]);
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 3);
+    for step in ["@2", "@3"] {
+        let job = sandbox.json(&["show", step]);
+        assert_eq!(job["state"], "finished");
+        assert_eq!(job["exit_code"], 0);
+        let names: Vec<&str> = job["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["argv"][0].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"sleep") && names.contains(&"cat"),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn the_daemon_is_started_once_and_reused() {
+    let sandbox = Sandbox::new();
+    assert!(!sandbox.socket().exists());
+    assert_eq!(sandbox.daemon_pid(), None);
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let first = sandbox.daemon_pid().expect("daemon started");
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    assert_eq!(sandbox.daemon_pid(), Some(first));
+    let mode = std::fs::metadata(sandbox.socket())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(sandbox.socket().parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+}
+
+#[test]
+fn without_autostart_a_missing_daemon_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .roarctl()
+        .args(["--no-autostart", "run", "--", "touch", "should-not-exist"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("no roard answers"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!sandbox.work_dir().join("should-not-exist").exists());
+
+    std::fs::create_dir_all(sandbox.root().join("config/roar")).unwrap();
+    std::fs::write(
+        sandbox.root().join("config/roar/config.toml"),
+        "[daemon]\nautostart = false\n",
+    )
+    .unwrap();
+    let output = sandbox.run(&["true"]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(sandbox.daemon_pid(), None);
+
+    // Asked explicitly, the command runs unrecorded.
+    let output = sandbox
+        .roarctl()
+        .args(["run", "--allow-untraced", "--", "sh", "-c", "exit 5"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 5);
+    assert!(stderr(&output).contains("untraced"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_stale_socket_from_a_killed_daemon_is_replaced() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let pid = sandbox.daemon_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(sandbox.wait_for(Duration::from_secs(5), || sandbox.daemon_pid().is_none()));
+    assert!(
+        sandbox.socket().exists(),
+        "the dead daemon's socket stays behind"
+    );
+    assert_eq!(code(&sandbox.run(&["sh", "-c", "exit 7"])), 7);
+    let second = sandbox.daemon_pid().unwrap();
+    assert_ne!(second, pid);
+    assert_eq!(sandbox.json(&["log"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn sigterm_lets_the_running_job_finish_and_be_recorded() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let pid = sandbox.daemon_pid().unwrap();
+    let job = sandbox
+        .roarctl()
+        .args([
+            "-q",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.6; echo done > finished.txt",
+        ])
+        .spawn()
+        .unwrap();
+    assert!(sandbox.wait_for(Duration::from_secs(5), || {
+        sandbox.json(&["daemon", "status"])["running_jobs"].as_u64() == Some(1)
+    }));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = job.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0);
+    assert_eq!(
+        std::fs::read_to_string(sandbox.work_dir().join("finished.txt")).unwrap(),
+        "done\n"
+    );
+    assert!(sandbox.wait_for(Duration::from_secs(10), || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err()
+    }));
+    assert!(
+        !sandbox.socket().exists(),
+        "a clean stop removes the socket"
+    );
+    // The record was committed before the daemon left.
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "finished");
+    assert_eq!(job["argv"][2], "sleep 0.6; echo done > finished.txt");
+}
+
+#[test]
+fn a_background_process_is_followed_after_the_job_returns() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["sh", "-c", "(sleep 0.4; echo late > late.txt) & exit 0"]);
+    assert_eq!(code(&output), 0);
+    assert!(
+        stderr(&output).contains("left 1 process"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(sandbox.wait_for(Duration::from_secs(10), || {
+        sandbox.json(&["show", "last"])["state"] == "finished"
+    }));
+    let job = sandbox.json(&["show", "last"]);
+    let names: Vec<&str> = job["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["argv"][0].as_str().unwrap_or(""))
+        .collect();
+    assert!(names.contains(&"sleep"), "{names:?}");
+}
+
+#[test]
+fn secrets_in_the_environment_are_redacted() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .roarctl()
+        .env("MY_API_TOKEN", "hunter2-secret-value")
+        .args(["run", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0);
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["env"]["MY_API_TOKEN"], "<redacted>");
+    assert!(job["env"]["PATH"].is_string());
+}
+
+#[test]
+fn another_uid_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root to act as another user");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    // Open every door the file system has, so only the peer-credential check remains.
+    for dir in [
+        sandbox.root().to_path_buf(),
+        sandbox.root().join("run"),
+        sandbox.root().join("run/roar"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(sandbox.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(roar_e2e::bin_dir().join("roarctl"))
+        .arg("--socket")
+        .arg(sandbox.socket())
+        .args(["--no-autostart", "log", "--all"])
+        .current_dir("/")
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("may not use it"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn unknown_jobs_are_clear_errors() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    for (selector, message) in [
+        ("@9", "no job matches '@9'"),
+        ("zz", "is not a job"),
+        ("ffffffff", "no job matches"),
+    ] {
+        let output = sandbox.roarctl().args(["show", selector]).output().unwrap();
+        assert_eq!(code(&output), 1);
+        assert!(
+            stderr(&output).contains(message),
+            "{selector}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(probe) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    assert!(probe.status.success());
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../systemd/roard.service"
+    ))
+    .unwrap();
+    // Point ExecStart at the freshly built binary: verify checks that it exists.
+    let roard = roar_e2e::bin_dir().join("roard");
+    let unit: String = unit
+        .lines()
+        .map(|line| {
+            if line.starts_with("ExecStart=") {
+                format!("ExecStart={}", roard.display())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roard.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let messages = String::from_utf8_lossy(&output.stderr);
+    let complaints: Vec<&str> = messages
+        .lines()
+        .filter(|line| line.contains("roard.service"))
+        .collect();
+    assert!(complaints.is_empty(), "{messages}");
+}
