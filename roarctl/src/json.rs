@@ -37,6 +37,27 @@ pub fn summary(job: &pb::JobSummary) -> Value {
     })
 }
 
+/// One input or output: `path`, `named_path` (only when it differs), `size`, `hashes`
+/// (algorithm -> hex) and, for inputs, `pre_image`.
+pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
+    let mut object = Map::new();
+    object.insert("path".into(), json!(escape_bytes(&record.path)));
+    if !record.named_path.is_empty() {
+        object.insert("named_path".into(), json!(escape_bytes(&record.named_path)));
+    }
+    object.insert("size".into(), json!(record.size));
+    let hashes: Map<String, Value> = record
+        .hashes
+        .iter()
+        .map(|d| (d.algorithm.clone(), Value::String(d.hex.clone())))
+        .collect();
+    object.insert("hashes".into(), Value::Object(hashes));
+    if is_input {
+        object.insert("pre_image".into(), json!(record.pre_image));
+    }
+    Value::Object(object)
+}
+
 /// `roarctl show JOB --json`: the summary's fields plus the full record.
 pub fn job(job: &pb::Job) -> Value {
     let mut object = match job.summary.as_ref().map(summary) {
@@ -75,5 +96,9 @@ pub fn job(job: &pb::Job) -> Value {
         })
         .collect();
     object.insert("processes".into(), Value::Array(processes));
+    let inputs = job.inputs.iter().map(|f| file(f, true)).collect();
+    object.insert("inputs".into(), Value::Array(inputs));
+    let outputs = job.outputs.iter().map(|f| file(f, false)).collect();
+    object.insert("outputs".into(), Value::Array(outputs));
     Value::Object(object)
 }

@@ -93,6 +93,21 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// "512 B", "1.5 KiB", "3.2 GiB".
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// `(exit_code, exit_signal)` of a summary's exit status.
 pub fn exit_parts(exit: Option<&pb::ExitStatus>) -> (Option<i32>, Option<i32>) {
     match exit.and_then(|e| e.status) {

@@ -1,10 +1,12 @@
 //! roard, the per-user roar daemon. See ARCHITECTURE.md for the map.
 
 pub mod active_jobs;
+pub mod artifacts;
 pub mod auth;
 pub mod clock;
 pub mod daemon;
 pub mod env_redaction;
+pub mod hashing;
 pub mod job_uid;
 pub mod listener;
 pub mod logging;

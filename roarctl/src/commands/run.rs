@@ -149,8 +149,8 @@ async fn supervise(
     if !ctx.quiet {
         match (&finished, remaining_after_root) {
             (Some(done), _) => eprintln!(
-                "roar: recorded job {} (@{}): {} process(es)",
-                attached.job_uid, attached.step, done.processes
+                "roar: recorded job {} (@{}): {} input(s), {} output(s), {} process(es)",
+                attached.job_uid, attached.step, done.inputs, done.outputs, done.processes
             ),
             (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
                 "roar: job {} left {remaining} process(es) running; they are still traced \

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use roar_proto::pb;
 
 use crate::context::Context;
-use crate::render::{command_line, duration, escape_for_terminal, exit_text, local_time};
+use crate::render::{
+    command_line, duration, escape_for_terminal, exit_text, human_size, local_time,
+};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +52,12 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         summary.state,
         exit_text(summary.exit.as_ref())
     );
+    for (title, files) in [("inputs", &job.inputs), ("outputs", &job.outputs)] {
+        println!("{title} ({}):", files.len());
+        for file in files {
+            println!("  {}", file_line(file));
+        }
+    }
     println!("processes ({}):", job.processes.len());
     for process in &job.processes {
         println!(
@@ -61,4 +69,22 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `12ab34cd  1.2 KiB  /path (as named)`: short hash, size, path.
+fn file_line(file: &pb::FileRecord) -> String {
+    let short = file
+        .hashes
+        .iter()
+        .find(|d| d.algorithm == "blake3")
+        .map_or("-", |d| &d.hex[..d.hex.len().min(12)]);
+    let size = file.size.map_or_else(|| "?".to_string(), human_size);
+    let mut line = format!("{short:<12}  {size:>9}  {}", escape_for_terminal(&file.path));
+    if !file.named_path.is_empty() {
+        line.push_str(&format!("  (as {})", escape_for_terminal(&file.named_path)));
+    }
+    if file.pre_image {
+        line.push_str("  [content before the job changed it]");
+    }
+    line
 }

@@ -14,12 +14,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use crate::artifacts;
 use crate::clock::now_ms;
 use crate::env_redaction;
 use crate::job_uid::new_job_uid;
 use crate::project::project_root;
 use crate::state::DaemonState;
 use crate::store::jobs::{JobSelector, NewJob};
+use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 
 type EventSender = mpsc::Sender<Result<pb::RunEvent, Status>>;
@@ -168,9 +170,21 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
         return;
     };
     let process_count = outcome.processes.len();
+    // Hashing reads whole files: keep it off the async workers.
+    let files = tokio::task::spawn_blocking(move || artifacts::hash_accesses(outcome.files))
+        .await
+        .unwrap_or_default();
+    let count = |role| files.iter().filter(|f| f.role == role).count();
+    let (inputs, outputs) = (count(Role::Input), count(Role::Output));
     let stored = state
         .store
-        .finish_job(&uid, &outcome.processes, outcome.root_exit, now_ms())
+        .finish_job(
+            &uid,
+            &outcome.processes,
+            &files,
+            outcome.root_exit,
+            now_ms(),
+        )
         .await;
     if let Err(e) = stored {
         tracing::error!("cannot store job {uid}: {e}");
@@ -191,6 +205,8 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
     let finished = pb::run_event::Event::Finished(pb::JobFinished {
         job: summary,
         processes: u32::try_from(process_count).unwrap_or(u32::MAX),
+        inputs: u32::try_from(inputs).unwrap_or(u32::MAX),
+        outputs: u32::try_from(outputs).unwrap_or(u32::MAX),
     });
     let _ = sender
         .send(Ok(pb::RunEvent {

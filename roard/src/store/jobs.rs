@@ -7,6 +7,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::Store;
 use super::byte_lists;
+use crate::artifacts::RecordedFile;
 use crate::tracer::process_table::{Exit, ProcessRecord};
 
 /// A job about to be traced.
@@ -94,6 +95,7 @@ impl Store {
         &self,
         uid: &str,
         processes: &[ProcessRecord],
+        files: &[RecordedFile],
         root_exit: Option<Exit>,
         ended_at_ms: i64,
     ) -> sqlx::Result<()> {
@@ -122,6 +124,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        super::files::insert_job_files(&mut tx, job_id, files).await?;
         let (code, signal) = exit_columns(root_exit);
         let state = if root_exit.is_some() {
             "finished"
@@ -237,12 +240,15 @@ impl Store {
                 }
             })
             .collect();
+        let (inputs, outputs) = self.job_files(job_id).await?;
         Ok(pb::Job {
             summary: Some(summary_from_row(row)?),
             processes,
             env,
             hostname: row.try_get("hostname")?,
             uid: row.try_get("user_uid")?,
+            inputs,
+            outputs,
         })
     }
 }
@@ -341,7 +347,7 @@ mod tests {
             1
         );
         store
-            .finish_job("aaaa00000002", &[], Some(Exit::Signal(15)), 5)
+            .finish_job("aaaa00000002", &[], &[], Some(Exit::Signal(15)), 5)
             .await
             .unwrap();
 

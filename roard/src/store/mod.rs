@@ -2,6 +2,7 @@
 //! through the daemon, so there is one writer and one schema version in play.
 
 mod byte_lists;
+mod files;
 pub mod jobs;
 
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@ pub fn trace_options() -> Options {
         | Options::PTRACE_O_TRACECLONE
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_TRACESECCOMP
+        | Options::PTRACE_O_TRACESYSGOOD
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,14 +9,24 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::file_tracker::{FileTracker, Resume};
 use super::process_table::{Exit, ProcessTable};
+use super::syscall_info::{self, SyscallStop};
+use super::syscalls::NATIVE;
 use super::{TraceEvent, TraceOutcome};
 use crate::clock::now_ms;
 
+/// Everything the loop keeps about one job.
+#[derive(Default)]
+struct Job {
+    processes: ProcessTable,
+    files: FileTracker,
+}
+
 /// Traces until no task of the job remains, then returns what was seen.
 pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
-    let mut table = ProcessTable::default();
-    table.add_root(root, now_ms());
+    let mut job = Job::default();
+    job.processes.add_root(root, now_ms());
     loop {
         let mut status = 0;
         // SAFETY: plain syscall with a valid out-pointer.
@@ -41,30 +51,49 @@ pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
             None
         };
         if let Some(exit) = exit {
-            table.on_exit(tid, exit, now);
+            job.processes.on_exit(tid, exit, now);
+            job.files.on_task_gone(tid);
             if tid == root {
-                let remaining = table.live_processes();
+                let remaining = job.processes.live_processes();
                 let _ = events.send(TraceEvent::RootExited { remaining });
             }
         } else if libc::WIFSTOPPED(status) {
-            on_stop(&mut table, tid, status, now, events);
+            on_stop(&mut job, tid, status, now, events);
         }
     }
     TraceOutcome {
-        root_exit: table.exit_of(root),
-        processes: table.into_records(),
+        root_exit: job.processes.exit_of(root),
+        processes: job.processes.into_records(),
+        files: job.files.into_accesses(),
     }
 }
 
-fn on_stop(
-    table: &mut ProcessTable,
-    tid: Pid,
-    status: i32,
-    now: i64,
-    events: &UnboundedSender<TraceEvent>,
-) {
+fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSender<TraceEvent>) {
+    let table = &mut job.processes;
     let signal = libc::WSTOPSIG(status);
     match status >> 16 {
+        0 if signal == libc::SIGTRAP | 0x80 => {
+            // Syscall-exit stop of a syscall we asked to follow.
+            if let Some(SyscallStop::Exit { result }) = syscall_info::read(tid) {
+                job.files.on_exit(tid, result);
+            }
+            resume(tid, 0);
+        }
+        libc::PTRACE_EVENT_SECCOMP => {
+            let traced = match syscall_info::read(tid) {
+                Some(SyscallStop::Entry { nr, args }) => {
+                    NATIVE.lookup(nr).map(|syscall| (syscall, args))
+                }
+                _ => None,
+            };
+            let how = traced.map_or(Resume::Continue, |(syscall, args)| {
+                job.files.on_entry(tid, syscall, &args)
+            });
+            match how {
+                Resume::Continue => resume(tid, 0),
+                Resume::ToExit => resume_to_syscall_exit(tid),
+            }
+        }
         0 => {
             // Signal-delivery-stop: hand the signal on, as if nobody were watching.
             table.ensure_known(tid, now);
@@ -79,6 +108,7 @@ fn on_stop(
         libc::PTRACE_EVENT_EXEC => {
             let former = event_message(tid).map_or(tid, |t| Pid::from_raw(t as libc::pid_t));
             let image = table.on_exec(tid, former, now);
+            job.files.on_exec(former, &image.exe);
             let _ = events.send(TraceEvent::Exec { pid: tid, image });
             resume(tid, 0);
         }
@@ -127,6 +157,19 @@ fn resume(tid: Pid, signal: i32) {
             tid.as_raw(),
             std::ptr::null_mut::<libc::c_void>(),
             signal as libc::c_long,
+        );
+    }
+}
+
+/// Resumes a tracee stopped at a syscall's entry so that it stops again at its exit.
+fn resume_to_syscall_exit(tid: Pid) {
+    // SAFETY: PTRACE_SYSCALL takes no pointers.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_SYSCALL,
+            tid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_long,
         );
     }
 }

@@ -4,10 +4,15 @@
 
 mod attach;
 mod event_loop;
+pub mod file_ledger;
+mod file_tracker;
+mod paths;
 pub mod process_table;
 mod procfs;
 pub mod seccomp_filter;
+mod syscall_info;
 pub mod syscalls;
+mod tracee_memory;
 
 use std::sync::Arc;
 
@@ -15,6 +20,7 @@ use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
 pub use attach::AttachError;
+use file_ledger::FileAccess;
 use process_table::{Exit, Image, ProcessRecord};
 
 /// Progress the tracer reports while the job runs.
@@ -34,6 +40,8 @@ pub enum TraceEvent {
 #[derive(Debug)]
 pub struct TraceOutcome {
     pub processes: Vec<ProcessRecord>,
+    /// Inputs and outputs, pre-images already captured.
+    pub files: Vec<FileAccess>,
     pub root_exit: Option<Exit>,
 }
 

@@ -96,7 +96,16 @@ impl ProcessTable {
             }
             _ => {
                 let ppid = procfs::ppid(tid).unwrap_or(Pid::from_raw(0));
-                self.insert(tid, ppid, Arc::default(), now_ms);
+                // A fresh fork runs its parent's image until it execs.
+                let image = match self.live.get(&ppid) {
+                    Some(&index) => Arc::clone(&self.records[index].image),
+                    None => Arc::new(Image {
+                        argv: procfs::argv(tid),
+                        exe: procfs::link(tid, "exe"),
+                        cwd: procfs::link(tid, "cwd"),
+                    }),
+                };
+                self.insert(tid, ppid, image, now_ms);
             }
         }
     }

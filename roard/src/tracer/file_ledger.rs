@@ -1,0 +1,227 @@
+//! What a job did to each file, by canonical path, and what that means: inputs are files
+//! whose content the job read and did not produce itself; outputs are files whose
+//! current content the job created, truncated, wrote, renamed or linked into place.
+//!
+//! Read-then-modified files keep both truths: before a syscall may change or remove the
+//! content of an input, the tracer captures that input's pre-image (size and BLAKE3),
+//! while the syscall is still held at its entry.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::hashing::{Content, hash_regular_file};
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// The path as the job first named it, when that differs from the canonical one.
+    named: Option<Vec<u8>>,
+    input: Option<InputState>,
+    /// The file's current content is an output of the job.
+    output: bool,
+    /// The content now at this path was produced by the job (reading it back is not an
+    /// input).
+    job_content: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum InputState {
+    /// Read; hash the file when the job ends.
+    AsAtEnd,
+    /// Read, then changed by the job: this is what was read.
+    PreImage(Content),
+    /// Read, then changed, and the old content could not be read.
+    Lost,
+}
+
+/// One input or output of a finished trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAccess {
+    pub path: Vec<u8>,
+    pub named: Option<Vec<u8>>,
+    pub role: Role,
+    /// For inputs modified by the job: the content before the modification.
+    pub pre_image: Option<Content>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Input,
+    Output,
+}
+
+#[derive(Default)]
+pub struct FileLedger {
+    entries: HashMap<Vec<u8>, Entry>,
+    /// Canonical paths in order of first appearance, for stable records.
+    order: Vec<Vec<u8>>,
+}
+
+impl FileLedger {
+    fn entry(&mut self, path: &[u8]) -> &mut Entry {
+        if !self.entries.contains_key(path) {
+            self.order.push(path.to_vec());
+            self.entries.insert(path.to_vec(), Entry::default());
+        }
+        self.entries.get_mut(path).expect("inserted above")
+    }
+
+    fn remember_name(entry: &mut Entry, path: &[u8], named: &[u8]) {
+        if entry.named.is_none() && !named.is_empty() && named != path {
+            entry.named = Some(named.to_vec());
+        }
+    }
+
+    /// The job read `path` (opened it for reading, or executed it).
+    pub fn read(&mut self, path: &[u8], named: &[u8]) {
+        let entry = self.entry(path);
+        Self::remember_name(entry, path, named);
+        if !entry.job_content && entry.input.is_none() {
+            entry.input = Some(InputState::AsAtEnd);
+        }
+    }
+
+    /// The job wrote `path` (opened it for writing, truncated or created it).
+    pub fn wrote(&mut self, path: &[u8], named: &[u8]) {
+        let entry = self.entry(path);
+        Self::remember_name(entry, path, named);
+        entry.output = true;
+        entry.job_content = true;
+    }
+
+    /// About to change or remove the content at `path`: capture it first if the job
+    /// read it. `reads_too` marks an open for reading and writing, which makes an
+    /// existing file an input in the same breath.
+    pub fn before_change(&mut self, path: &[u8], reads_too: bool) {
+        let entry = self.entry(path);
+        if reads_too && !entry.job_content && entry.input.is_none() {
+            entry.input = Some(InputState::AsAtEnd);
+        }
+        if matches!(entry.input, Some(InputState::AsAtEnd)) && !entry.job_content {
+            entry.input = Some(
+                match hash_regular_file(Path::new(OsStr::from_bytes(path))) {
+                    Ok(content) => InputState::PreImage(content),
+                    Err(_) => InputState::Lost,
+                },
+            );
+        }
+    }
+
+    /// `from` was renamed to `to` (replacing whatever `to` was).
+    pub fn renamed(&mut self, from: &[u8], to: &[u8], named_to: &[u8]) {
+        let from_entry = self.entry(from);
+        from_entry.output = false;
+        from_entry.job_content = false;
+        self.wrote(to, named_to);
+    }
+
+    /// `a` and `b` swapped places (`RENAME_EXCHANGE`): each now holds the other's
+    /// content; both are outputs, since the job put content in place at both names.
+    pub fn exchanged(&mut self, a: &[u8], b: &[u8]) {
+        self.wrote(a, b"");
+        self.wrote(b, b"");
+    }
+
+    /// `path` was unlinked: whatever the job wrote there is gone, so it is no output.
+    pub fn removed(&mut self, path: &[u8]) {
+        let entry = self.entry(path);
+        entry.output = false;
+        entry.job_content = false;
+    }
+
+    /// The inputs and outputs, in order of first appearance.
+    pub fn into_accesses(mut self) -> Vec<FileAccess> {
+        let mut accesses = Vec::new();
+        for path in self.order {
+            let Some(entry) = self.entries.remove(&path) else {
+                continue;
+            };
+            if let Some(input) = entry.input {
+                let pre_image = match input {
+                    InputState::PreImage(content) => Some(content),
+                    InputState::AsAtEnd | InputState::Lost => None,
+                };
+                accesses.push(FileAccess {
+                    path: path.clone(),
+                    named: entry.named.clone(),
+                    role: Role::Input,
+                    pre_image,
+                });
+            }
+            if entry.output {
+                accesses.push(FileAccess {
+                    path,
+                    named: entry.named,
+                    role: Role::Output,
+                    pre_image: None,
+                });
+            }
+        }
+        accesses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(ledger: FileLedger) -> Vec<(String, Role, bool)> {
+        ledger
+            .into_accesses()
+            .into_iter()
+            .map(|a| {
+                (
+                    String::from_utf8(a.path).unwrap(),
+                    a.role,
+                    a.pre_image.is_some(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reading_back_own_output_is_not_an_input() {
+        let mut ledger = FileLedger::default();
+        ledger.wrote(b"/o", b"o");
+        ledger.read(b"/o", b"o");
+        assert_eq!(roles(ledger), [("/o".into(), Role::Output, false)]);
+    }
+
+    #[test]
+    fn created_then_removed_is_neither() {
+        let mut ledger = FileLedger::default();
+        ledger.wrote(b"/t", b"");
+        ledger.removed(b"/t");
+        assert!(roles(ledger).is_empty());
+    }
+
+    #[test]
+    fn the_final_name_counts() {
+        let mut ledger = FileLedger::default();
+        ledger.wrote(b"/tmp.x", b"");
+        ledger.renamed(b"/tmp.x", b"/out.csv", b"");
+        assert_eq!(roles(ledger), [("/out.csv".into(), Role::Output, false)]);
+    }
+
+    #[test]
+    fn read_then_overwritten_keeps_the_pre_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, b"before").unwrap();
+        let path = file.as_os_str().as_bytes();
+        let mut ledger = FileLedger::default();
+        ledger.read(path, b"data");
+        ledger.before_change(path, false);
+        std::fs::write(&file, b"after!").unwrap();
+        ledger.wrote(path, b"data");
+        let accesses = ledger.into_accesses();
+        assert_eq!(accesses.len(), 2);
+        assert_eq!(accesses[0].role, Role::Input);
+        assert_eq!(
+            accesses[0].pre_image.unwrap().blake3,
+            *blake3::hash(b"before").as_bytes()
+        );
+        assert_eq!(accesses[1].role, Role::Output);
+    }
+}
