@@ -388,8 +388,11 @@ mod tests {
             resolve_program(OsStr::new("surely-no-such-command-roar")),
             Err(ResolveError::NotFound(_))
         ));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
         assert!(matches!(
-            resolve_program(OsStr::new("/etc/hostname")),
+            resolve_program(plain.as_os_str()),
             Err(ResolveError::NotExecutable(_))
         ));
         assert_eq!(ResolveError::NotFound(String::new()).exit_code(), 127);

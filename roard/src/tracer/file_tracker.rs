@@ -155,7 +155,8 @@ impl FileTracker {
             return Resume::Continue;
         }
         let access = flags_int & libc::O_ACCMODE;
-        let writes = access != libc::O_RDONLY || flags_int & libc::O_TRUNC != 0;
+        let truncates = flags_int & libc::O_TRUNC != 0;
+        let writes = access != libc::O_RDONLY || truncates;
         if !writes && flags_int & libc::O_DIRECTORY != 0 {
             return Resume::Continue;
         }
@@ -164,7 +165,9 @@ impl FileTracker {
         if writes && let Some(path) = absolute.as_deref().and_then(canonical_existing) {
             existed = true;
             if !is_pseudo(&path) {
-                self.ledger.before_change(&path, access == libc::O_RDWR);
+                // Read-write without truncation reads what was there: an input.
+                self.ledger
+                    .before_change(&path, access == libc::O_RDWR && !truncates);
             }
         }
         self.pending.insert(
@@ -203,7 +206,7 @@ impl FileTracker {
                 if access == libc::O_RDONLY && flags & libc::O_TRUNC == 0 {
                     self.ledger.read(&path, &named);
                 } else {
-                    if access == libc::O_RDWR && existed {
+                    if access == libc::O_RDWR && flags & libc::O_TRUNC == 0 && existed {
                         self.ledger.read(&path, &named);
                     }
                     self.ledger.wrote(&path, &named);

@@ -1,0 +1,331 @@
+//! Differential tests of the tracer: each scenario runs once under `strace -f` (whose
+//! trace is interpreted by `roar_e2e::strace`, independently of roard) and once under
+//! `roarctl run`, from the same starting files; the sets of files read and written
+//! must be equal.
+
+use std::path::Path;
+use std::time::Duration;
+
+use roar_e2e::strace::{self, FileSet};
+use roar_e2e::{Sandbox, code, stderr};
+
+/// Python without bytecode caches, so both runs touch the same files.
+const ENV: &[(&str, &str)] = &[("PYTHONDONTWRITEBYTECODE", "1")];
+
+/// The real Python binary (not a version-manager shim that is itself a script).
+fn python() -> String {
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is installed");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+fn reset(work: &Path, setup: &dyn Fn(&Path)) {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work).unwrap();
+    setup(work);
+}
+
+/// Runs `command` both ways and compares. Returns roar's record for further checks.
+fn differential(setup: &dyn Fn(&Path), command: &[&str]) -> serde_json::Value {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    reset(&work, setup);
+    let expected = strace::trace(command, &work, ENV);
+
+    reset(&work, setup);
+    let output = sandbox
+        .roarctl()
+        .envs(ENV.iter().copied())
+        .args(["run", "--"])
+        .args(command)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(
+        sandbox.wait_for(Duration::from_secs(20), || {
+            sandbox.json(&["show", "last"])["state"] == "finished"
+        }),
+        "the job's record did not complete"
+    );
+    let job = sandbox.json(&["show", "last"]);
+    let actual = strace::from_roar_record(&job);
+    assert_sets_equal(&expected, &actual);
+    job
+}
+
+fn assert_sets_equal(expected: &FileSet, actual: &FileSet) {
+    let missing: FileSet = expected.difference(actual).cloned().collect();
+    let extra: FileSet = actual.difference(expected).cloned().collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "strace saw but roar did not:\n{}\nroar saw but strace did not:\n{}",
+        strace::describe(&missing),
+        strace::describe(&extra)
+    );
+}
+
+fn write(dir: &Path, name: &str, content: &str) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, content).unwrap();
+}
+
+fn py(code: &str) -> Vec<String> {
+    vec![python(), "-c".into(), code.into()]
+}
+
+fn run_py(setup: &dyn Fn(&Path), code: &str) -> serde_json::Value {
+    let command = py(code);
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    differential(setup, &command)
+}
+
+fn has(job: &serde_json::Value, role: &str, suffix: &str) -> bool {
+    job[format!("{role}s")]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"].as_str().unwrap().ends_with(suffix))
+}
+
+#[test]
+fn python_reads_and_writes() {
+    let job = run_py(
+        &|d| {
+            write(d, "a.csv", "1,2\n");
+            write(d, "b.csv", "3,4\n");
+        },
+        "data = open('a.csv').read() + open('b.csv').read()\n\
+         open('sum.txt', 'w').write(data)\n\
+         open('log.txt', 'a').write('done')",
+    );
+    assert!(has(&job, "input", "/a.csv") && has(&job, "input", "/b.csv"));
+    assert!(has(&job, "output", "/sum.txt") && has(&job, "output", "/log.txt"));
+}
+
+#[test]
+fn shell_redirections() {
+    let job = differential(
+        &|d| {
+            write(d, "in.txt", "hello\n");
+            write(d, "appended.txt", "old\n");
+        },
+        &["sh", "-c", "cat < in.txt > out.txt; echo more >> appended.txt"],
+    );
+    assert!(has(&job, "input", "/in.txt"));
+    assert!(has(&job, "output", "/out.txt") && has(&job, "output", "/appended.txt"));
+}
+
+#[test]
+fn pipelines_of_many_processes() {
+    differential(
+        &|d| write(d, "words.txt", "b\na\nc\na\n"),
+        &["sh", "-c", "cat words.txt | sort | uniq | tr a-z A-Z | tee upper.txt | wc -l > count.txt"],
+    );
+}
+
+#[test]
+fn python_threads_opening_files() {
+    run_py(
+        &|d| {
+            for i in 0..8 {
+                write(d, &format!("in{i}.txt"), &i.to_string());
+            }
+        },
+        "import threading\n\
+         def work(i):\n    open(f'out{i}.txt', 'w').write(open(f'in{i}.txt').read())\n\
+         ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]\n\
+         [t.start() for t in ts]; [t.join() for t in ts]",
+    );
+}
+
+#[test]
+fn posix_spawn_and_vfork() {
+    run_py(
+        &|d| write(d, "src.txt", "x"),
+        "import os\n\
+         pid = os.posix_spawn('/bin/cp', ['cp', 'src.txt', 'dst.txt'], os.environ)\n\
+         os.waitpid(pid, 0)\n\
+         os.system('cat src.txt > via_system.txt')",
+    );
+}
+
+#[test]
+fn execveat_and_fexecve() {
+    let job = run_py(
+        &|d| write(d, "script.sh", "#!/bin/sh\necho ran > ran.txt\n"),
+        "import os\n\
+         os.chmod('script.sh', 0o755)\n\
+         fd = os.open('/bin/sh', os.O_RDONLY)\n\
+         if os.fork() == 0:\n    os.execve(fd, ['sh', '-c', 'cat script.sh > copy.txt'], dict(os.environ))\n\
+         os.wait()\n\
+         if os.fork() == 0:\n    os.execv('./script.sh', ['script.sh'])\n\
+         os.wait()",
+    );
+    assert!(has(&job, "input", "/script.sh"));
+    assert!(has(&job, "output", "/ran.txt"));
+}
+
+#[test]
+fn openat_with_directory_descriptors() {
+    run_py(
+        &|d| write(d, "sub/deeper/in.txt", "x"),
+        "import os\n\
+         d = os.open('sub', os.O_RDONLY | os.O_DIRECTORY)\n\
+         fd = os.open('deeper/in.txt', os.O_RDONLY, dir_fd=d)\n\
+         data = os.read(fd, 100)\n\
+         out = os.open('deeper/out.txt', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d)\n\
+         os.write(out, data)",
+    );
+}
+
+#[test]
+fn chdir_then_relative_opens_in_parent_and_child() {
+    run_py(
+        &|d| {
+            write(d, "a/in.txt", "a");
+            write(d, "b/in.txt", "b");
+        },
+        "import os\n\
+         os.chdir('a')\n\
+         if os.fork() == 0:\n    os.chdir('../b'); open('child.txt', 'w').write(open('in.txt').read()); os._exit(0)\n\
+         os.wait()\n\
+         open('parent.txt', 'w').write(open('in.txt').read())",
+    );
+}
+
+#[test]
+fn rename_over_an_existing_file() {
+    let job = run_py(
+        &|d| write(d, "target.csv", "old"),
+        "import os\n\
+         open('tmp.part', 'w').write('new')\n\
+         os.rename('tmp.part', 'target.csv')",
+    );
+    assert!(has(&job, "output", "/target.csv"));
+    assert!(!has(&job, "output", "/tmp.part"));
+}
+
+#[test]
+fn hard_links() {
+    run_py(
+        &|d| write(d, "original.txt", "x"),
+        "import os\n\
+         os.link('original.txt', 'linked.txt')\n\
+         open('made.txt', 'w').write('y'); os.link('made.txt', 'made-too.txt')",
+    );
+}
+
+#[test]
+fn symlink_chains_resolve_to_the_real_file() {
+    let job = run_py(
+        &|d| {
+            write(d, "real/data.txt", "x");
+            std::os::unix::fs::symlink("real/data.txt", d.join("hop1")).unwrap();
+            std::os::unix::fs::symlink("hop1", d.join("hop2")).unwrap();
+        },
+        "open('out.txt', 'w').write(open('hop2').read())",
+    );
+    let input = job["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/real/data.txt"))
+        .expect("the real file is the input");
+    assert_eq!(input["named_path"], "hop2");
+}
+
+#[test]
+fn o_tmpfile_then_linkat() {
+    let job = run_py(
+        &|_| {},
+        // linkat(fd, "", AT_FDCWD, "final.bin", AT_EMPTY_PATH), as open(2) documents.
+        "import os, ctypes\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         fd = os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o644)\n\
+         os.write(fd, b'anonymous until linked')\n\
+         assert libc.linkat(fd, b'', -100, b'final.bin', 0x1000) == 0, ctypes.get_errno()",
+    );
+    assert!(has(&job, "output", "/final.bin"));
+}
+
+#[test]
+fn names_with_spaces_newlines_and_invalid_utf8() {
+    let job = run_py(
+        &|d| write(d, "in put.txt", "x"),
+        "open(b'new\\nline \\xff.txt', 'w').write(open('in put.txt').read())",
+    );
+    let outputs = job["outputs"].as_array().unwrap();
+    assert!(
+        outputs
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with("/new\nline \\xff.txt")),
+        "{outputs:?}"
+    );
+}
+
+#[test]
+fn a_thousand_short_lived_processes() {
+    let job = differential(
+        &|d| write(d, "in.txt", "x"),
+        &["sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done; cat in.txt > out.txt"],
+    );
+    assert!(job["processes"].as_array().unwrap().len() > 1000);
+}
+
+#[test]
+fn a_backgrounded_grandchild_that_outlives_its_parent() {
+    let job = differential(
+        &|d| write(d, "in.txt", "x"),
+        &["sh", "-c", "(sleep 0.3; cat in.txt > late.txt) & exit 0"],
+    );
+    assert!(has(&job, "output", "/late.txt"));
+}
+
+#[test]
+fn failed_probes_are_not_inputs() {
+    let job = run_py(
+        &|d| write(d, "present.txt", "x"),
+        "import os\n\
+         for name in ['absent1', 'absent2', 'present.txt']:\n    \
+         try: open(name).read()\n    except FileNotFoundError: pass",
+    );
+    assert!(!has(&job, "input", "/absent1"));
+    assert!(has(&job, "input", "/present.txt"));
+}
+
+#[test]
+fn read_then_overwritten_keeps_both_hashes() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    std::fs::write(work.join("data.txt"), "before").unwrap();
+    let output = sandbox.run(&["sh", "-c", "cat data.txt > /dev/null; echo after > data.txt"]);
+    assert_eq!(code(&output), 0);
+    let job = sandbox.json(&["show", "last"]);
+    let find = |role: &str| {
+        job[role]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with("/data.txt"))
+            .cloned()
+            .unwrap_or_else(|| panic!("data.txt among {role}: {job}"))
+    };
+    let (input, output) = (find("inputs"), find("outputs"));
+    assert_eq!(
+        input["hashes"]["blake3"],
+        blake3_hex(b"before"),
+        "the input is the content as read"
+    );
+    assert_eq!(input["pre_image"], true);
+    assert_eq!(output["hashes"]["blake3"], blake3_hex(b"after\n"));
+    assert_eq!(output["size"], 6);
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    roar_e2e::blake3_hex(bytes)
+}
