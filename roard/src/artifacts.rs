@@ -1,12 +1,13 @@
 //! Turns a finished trace's file accesses into what is stored: each input and output
-//! with its content identity. Runs off the async runtime (it reads whole files).
+//! with its content identity, taken from the hash cache when the file is unchanged and
+//! hashed otherwise (off the async runtime: hashing reads whole files).
 
-use std::ffi::OsStr;
+use std::collections::HashMap;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
-use crate::hashing::{Content, hash_regular_file};
+use crate::hash_cache::{CacheEntry, HashCache, HashStats, content_of};
+use crate::hashing::Content;
+use crate::store::Store;
 use crate::tracer::file_ledger::{FileAccess, Role};
 
 /// An input or output ready to be stored.
@@ -20,37 +21,73 @@ pub struct RecordedFile {
     pub pre_image: bool,
 }
 
-/// Hashes what the tracer did not already capture. Outputs that no longer exist and
-/// files that are not regular files (directories, FIFOs, devices) are left out.
-pub fn hash_accesses(accesses: Vec<FileAccess>) -> Vec<RecordedFile> {
-    accesses
-        .into_iter()
-        .filter_map(|access| {
-            let (content, pre_image) = match access.pre_image {
-                Some(content) => (Some(content), true),
-                None => match hash_regular_file(Path::new(OsStr::from_bytes(&access.path))) {
-                    Ok(content) => (Some(content), false),
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => return None,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output => {
-                        return None;
+/// A job's files with their contents, and what hashing them taught the cache.
+#[derive(Debug, Default)]
+pub struct HashedFiles {
+    pub files: Vec<RecordedFile>,
+    pub cache_updates: Vec<(Vec<u8>, CacheEntry)>,
+    pub stats: HashStats,
+}
+
+impl HashedFiles {
+    pub fn count(&self, role: Role) -> usize {
+        self.files.iter().filter(|f| f.role == role).count()
+    }
+}
+
+/// Gives every access its content. Outputs that no longer exist and files that are not
+/// regular files (directories, FIFOs, devices) are left out.
+pub async fn hash_files(
+    cache: &HashCache,
+    store: &Store,
+    accesses: Vec<FileAccess>,
+) -> HashedFiles {
+    let wanted = accesses
+        .iter()
+        .filter(|a| a.pre_image.is_none())
+        .map(|a| a.path.as_slice());
+    let (mut known, missing) = cache.lookup_memory(wanted);
+    match store.load_hash_cache(&missing).await {
+        Ok(found) => known.extend(found),
+        Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),
+    }
+    let hashed = tokio::task::spawn_blocking(move || hash_accesses(accesses, &known))
+        .await
+        .unwrap_or_default();
+    cache.remember(&hashed.cache_updates);
+    cache.add_stats(hashed.stats);
+    hashed
+}
+
+fn hash_accesses(accesses: Vec<FileAccess>, known: &HashMap<Vec<u8>, CacheEntry>) -> HashedFiles {
+    let mut result = HashedFiles::default();
+    for access in accesses {
+        let (content, pre_image) = match access.pre_image {
+            Some(content) => (Some(content), true),
+            None => match content_of(&access.path, known, &mut result.stats) {
+                Ok((content, fresh)) => {
+                    if let Some(entry) = fresh {
+                        result.cache_updates.push((access.path.clone(), entry));
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return None,
-                    Err(e) => {
-                        tracing::warn!(
-                            "cannot hash {}: {e}",
-                            String::from_utf8_lossy(&access.path)
-                        );
-                        (None, false)
-                    }
-                },
-            };
-            Some(RecordedFile {
-                path: access.path,
-                named: access.named,
-                role: access.role,
-                content,
-                pre_image,
-            })
-        })
-        .collect()
+                    (Some(content), false)
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output => {
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot hash {}: {e}", String::from_utf8_lossy(&access.path));
+                    (None, false)
+                }
+            },
+        };
+        result.files.push(RecordedFile {
+            path: access.path,
+            named: access.named,
+            role: access.role,
+            content,
+            pre_image,
+        });
+    }
+    result
 }

@@ -1,9 +1,14 @@
-//! Content identity of a file: its size and BLAKE3 digest.
+//! Content identity of a file: its size and BLAKE3 digest, computed the way b3sum does
+//! (memory-mapped and multi-threaded for large files, buffered reads for small ones),
+//! with a check that the file did not change while it was read.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+/// Files at least this large are memory-mapped and hashed on all cores.
+const PARALLEL_THRESHOLD: u64 = 4 << 20;
 
 /// What a file held at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,23 +23,78 @@ impl Content {
     }
 }
 
+/// The metadata that changes whenever a file's content can have changed: the hash
+/// cache's validity key. ctime cannot be set from user space, so a forged mtime
+/// (`touch -d`) still changes the stamp; a file replaced by rename has a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl FileStamp {
+    pub fn of(meta: &Metadata) -> Self {
+        Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        }
+    }
+}
+
+/// A file's content and the stamp it had while being read.
+#[derive(Debug, Clone, Copy)]
+pub struct Hashed {
+    pub content: Content,
+    pub stamp: FileStamp,
+}
+
 /// Hashes the regular file at `path`. Symlinks are not followed (callers pass canonical
 /// paths) and anything that is not a regular file is refused, so a job cannot make roard
-/// read a FIFO or a device.
-pub fn hash_regular_file(path: &Path) -> io::Result<Content> {
+/// read a FIFO or a device. A file that changes while it is read is read again, up to
+/// three times; after that the error says so.
+pub fn hash_regular_file(path: &Path) -> io::Result<Hashed> {
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+    for _ in 0..3 {
+        let before = file.metadata()?;
+        if !before.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let content = hash_open_file(&file, before.size())?;
+        let after = file.metadata()?;
+        let stamp = FileStamp::of(&before);
+        if stamp == FileStamp::of(&after) && content.size == before.size() {
+            return Ok(Hashed { content, stamp });
+        }
     }
+    Err(io::Error::other(
+        "the file kept changing while it was being hashed",
+    ))
+}
+
+fn hash_open_file(file: &File, size: u64) -> io::Result<Content> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(&file)?;
+    if size >= PARALLEL_THRESHOLD {
+        // SAFETY: the mapping is read-only and dropped before returning; a concurrent
+        // writer can change the bytes under us, which the stamp check above detects
+        // (truncation would raise SIGBUS: the caller only maps files it just checked).
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        hasher.update_rayon(&map);
+    } else {
+        let mut reader = file;
+        hasher.update_reader(&mut reader)?;
+    }
     Ok(Content {
         size: hasher.count(),
         blake3: *hasher.finalize().as_bytes(),
@@ -50,12 +110,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"abc").unwrap();
-        let content = hash_regular_file(&path).unwrap();
-        assert_eq!(content.size, 3);
-        assert_eq!(content.blake3_hex(), blake3::hash(b"abc").to_hex().to_string());
+        let hashed = hash_regular_file(&path).unwrap();
+        assert_eq!(hashed.content.size, 3);
+        assert_eq!(
+            hashed.content.blake3_hex(),
+            blake3::hash(b"abc").to_hex().to_string()
+        );
         assert!(hash_regular_file(dir.path()).is_err());
         let link = dir.path().join("l");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert!(hash_regular_file(&link).is_err());
+    }
+
+    #[test]
+    fn large_files_hash_the_same_in_parallel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let data: Vec<u8> = (0..(PARALLEL_THRESHOLD as usize + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let hashed = hash_regular_file(&path).unwrap();
+        assert_eq!(hashed.content.blake3, *blake3::hash(&data).as_bytes());
+        assert_eq!(hashed.content.size, data.len() as u64);
     }
 }

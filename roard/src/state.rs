@@ -8,10 +8,12 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use crate::active_jobs::ActiveJobs;
+use crate::hash_cache::HashCache;
 use crate::store::Store;
 
 pub struct DaemonState {
     pub store: Store,
+    pub hash_cache: HashCache,
     pub active_jobs: ActiveJobs,
     pub started: Instant,
     pub socket: PathBuf,
@@ -23,6 +25,7 @@ impl DaemonState {
     pub fn new(store: Store, socket: PathBuf, database: PathBuf) -> Arc<Self> {
         Arc::new(Self {
             store,
+            hash_cache: HashCache::default(),
             active_jobs: ActiveJobs::default(),
             started: Instant::now(),
             socket,

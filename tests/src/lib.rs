@@ -174,11 +174,9 @@ impl Drop for Sandbox {
             .args(["--no-autostart", "daemon", "stop"])
             .output();
         if let Some(pid) = pid {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            let gone = self.wait_for(Duration::from_secs(5), || {
-                nix::sys::signal::kill(pid, None).is_err()
-            });
+            let gone = self.wait_for(Duration::from_secs(5), || !process_alive(pid));
             if !gone {
+                let pid = nix::unistd::Pid::from_raw(pid as i32);
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             }
         }
@@ -197,6 +195,17 @@ pub fn code(output: &Output) -> i32 {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Whether `pid` runs. A zombie does not: an auto-started daemon's parent (roarctl) is
+/// gone, and not every init reaps orphans promptly.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 pub fn is_root() -> bool {

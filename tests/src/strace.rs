@@ -280,7 +280,13 @@ impl Model {
             let a = &call.args;
             match call.name.as_str() {
                 "fork" | "vfork" | "clone" | "clone3" => {
-                    if let Ok(child) = call.result.split_whitespace().next().unwrap_or("").parse::<u32>() {
+                    if let Ok(child) = call
+                        .result
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .parse::<u32>()
+                    {
                         let cwd = self.cwd_of(pid);
                         self.cwd.insert(child, cwd);
                     }
@@ -304,7 +310,9 @@ impl Model {
                     if flags.contains("O_PATH") || flags.contains("O_TMPFILE") {
                         continue;
                     }
-                    let Some(path) = fd_path(&call.result) else { continue };
+                    let Some(path) = fd_path(&call.result) else {
+                        continue;
+                    };
                     let rdwr = flags.contains("O_RDWR");
                     let truncates = flags.contains("O_TRUNC");
                     let writes = rdwr || flags.contains("O_WRONLY") || truncates;
@@ -336,11 +344,19 @@ impl Model {
                 }
                 "rename" | "renameat" | "renameat2" => {
                     let (from, to) = if call.name == "rename" {
-                        (self.resolve(pid, None, &a[0]), self.resolve(pid, None, &a[1]))
+                        (
+                            self.resolve(pid, None, &a[0]),
+                            self.resolve(pid, None, &a[1]),
+                        )
                     } else {
-                        (self.resolve(pid, Some(&a[0]), &a[1]), self.resolve(pid, Some(&a[2]), &a[3]))
+                        (
+                            self.resolve(pid, Some(&a[0]), &a[1]),
+                            self.resolve(pid, Some(&a[2]), &a[3]),
+                        )
                     };
-                    let (Some(from), Some(to)) = (from, to) else { continue };
+                    let (Some(from), Some(to)) = (from, to) else {
+                        continue;
+                    };
                     let (from, to) = (canonical_name(&from), canonical_name(&to));
                     if a.get(4).is_some_and(|f| f.contains("RENAME_EXCHANGE")) {
                         self.wrote(from);
@@ -392,10 +408,14 @@ impl Model {
         }
         let mut set = FileSet::new();
         for (path, state) in self.files {
-            if ["/proc/", "/sys/", "/dev/"].iter().any(|p| path.starts_with(p.as_bytes())) {
+            if ["/proc/", "/sys/", "/dev/"]
+                .iter()
+                .any(|p| path.starts_with(p.as_bytes()))
+            {
                 continue;
             }
-            let regular = std::fs::symlink_metadata(OsStr::from_bytes(&path)).is_ok_and(|m| m.is_file());
+            let regular =
+                std::fs::symlink_metadata(OsStr::from_bytes(&path)).is_ok_and(|m| m.is_file());
             if state.input && regular {
                 set.insert(("input".to_string(), path.clone()));
             }

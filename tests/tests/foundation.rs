@@ -276,7 +276,7 @@ fn sigterm_lets_the_running_job_finish_and_be_recorded() {
         "done\n"
     );
     assert!(sandbox.wait_for(Duration::from_secs(10), || {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err()
+        !roar_e2e::process_alive(pid)
     }));
     assert!(
         !sandbox.socket().exists(),
@@ -294,7 +294,7 @@ fn a_background_process_is_followed_after_the_job_returns() {
     let output = sandbox.run(&["sh", "-c", "(sleep 0.4; echo late > late.txt) & exit 0"]);
     assert_eq!(code(&output), 0);
     assert!(
-        stderr(&output).contains("left 1 process"),
+        stderr(&output).contains("process(es) running"),
         "{}",
         stderr(&output)
     );

@@ -114,7 +114,11 @@ fn shell_redirections() {
             write(d, "in.txt", "hello\n");
             write(d, "appended.txt", "old\n");
         },
-        &["sh", "-c", "cat < in.txt > out.txt; echo more >> appended.txt"],
+        &[
+            "sh",
+            "-c",
+            "cat < in.txt > out.txt; echo more >> appended.txt",
+        ],
     );
     assert!(has(&job, "input", "/in.txt"));
     assert!(has(&job, "output", "/out.txt") && has(&job, "output", "/appended.txt"));
@@ -124,7 +128,11 @@ fn shell_redirections() {
 fn pipelines_of_many_processes() {
     differential(
         &|d| write(d, "words.txt", "b\na\nc\na\n"),
-        &["sh", "-c", "cat words.txt | sort | uniq | tr a-z A-Z | tee upper.txt | wc -l > count.txt"],
+        &[
+            "sh",
+            "-c",
+            "cat words.txt | sort | uniq | tr a-z A-Z | tee upper.txt | wc -l > count.txt",
+        ],
     );
 }
 
@@ -261,9 +269,10 @@ fn names_with_spaces_newlines_and_invalid_utf8() {
     );
     let outputs = job["outputs"].as_array().unwrap();
     assert!(
-        outputs
-            .iter()
-            .any(|f| f["path"].as_str().unwrap().ends_with("/new\nline \\xff.txt")),
+        outputs.iter().any(|f| f["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/new\nline \\xff.txt")),
         "{outputs:?}"
     );
 }
@@ -272,7 +281,11 @@ fn names_with_spaces_newlines_and_invalid_utf8() {
 fn a_thousand_short_lived_processes() {
     let job = differential(
         &|d| write(d, "in.txt", "x"),
-        &["sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done; cat in.txt > out.txt"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done; cat in.txt > out.txt",
+        ],
     );
     assert!(job["processes"].as_array().unwrap().len() > 1000);
 }
@@ -303,7 +316,11 @@ fn read_then_overwritten_keeps_both_hashes() {
     let sandbox = Sandbox::new();
     let work = sandbox.work_dir();
     std::fs::write(work.join("data.txt"), "before").unwrap();
-    let output = sandbox.run(&["sh", "-c", "cat data.txt > /dev/null; echo after > data.txt"]);
+    let output = sandbox.run(&[
+        "sh",
+        "-c",
+        "cat data.txt > /dev/null; echo after > data.txt",
+    ]);
     assert_eq!(code(&output), 0);
     let job = sandbox.json(&["show", "last"]);
     let find = |role: &str| {

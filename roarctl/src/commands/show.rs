@@ -79,7 +79,10 @@ fn file_line(file: &pb::FileRecord) -> String {
         .find(|d| d.algorithm == "blake3")
         .map_or("-", |d| &d.hex[..d.hex.len().min(12)]);
     let size = file.size.map_or_else(|| "?".to_string(), human_size);
-    let mut line = format!("{short:<12}  {size:>9}  {}", escape_for_terminal(&file.path));
+    let mut line = format!(
+        "{short:<12}  {size:>9}  {}",
+        escape_for_terminal(&file.path)
+    );
     if !file.named_path.is_empty() {
         line.push_str(&format!("  (as {})", escape_for_terminal(&file.named_path)));
     }

@@ -169,13 +169,11 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
             .await;
         return;
     };
+    let trace_ended = std::time::Instant::now();
     let process_count = outcome.processes.len();
-    // Hashing reads whole files: keep it off the async workers.
-    let files = tokio::task::spawn_blocking(move || artifacts::hash_accesses(outcome.files))
-        .await
-        .unwrap_or_default();
-    let count = |role| files.iter().filter(|f| f.role == role).count();
-    let (inputs, outputs) = (count(Role::Input), count(Role::Output));
+    let files = artifacts::hash_files(&state.hash_cache, &state.store, outcome.files).await;
+    let hashed = std::time::Instant::now();
+    let (inputs, outputs) = (files.count(Role::Input), files.count(Role::Output));
     let stored = state
         .store
         .finish_job(
@@ -195,7 +193,15 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
             .await;
         return;
     }
-    tracing::info!("job {uid} finished ({process_count} processes)");
+    tracing::info!(
+        "job {uid} finished: {process_count} processes, {inputs} inputs, {outputs} outputs; \
+         {} files from the hash cache, {} hashed ({} bytes) in {} ms; stored in {} ms",
+        files.stats.hits,
+        files.stats.misses,
+        files.stats.hashed_bytes,
+        (hashed - trace_ended).as_millis(),
+        hashed.elapsed().as_millis()
+    );
     let summary = state
         .store
         .find_job(&JobSelector::UidPrefix(&uid), &uid, b"")

@@ -1,67 +1,112 @@
 //! Inputs and outputs of jobs, and the artifacts (content identities) they point at.
 
 use roar_proto::pb;
-use sqlx::{Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::Store;
 use crate::artifacts::RecordedFile;
 use crate::hashing::Content;
 use crate::tracer::file_ledger::Role;
 
-/// The artifact with this content, created on first sight. BLAKE3 is the identity
-/// lookup today; further algorithms attach more rows to the same artifact.
-async fn artifact_for(conn: &mut SqliteConnection, content: &Content) -> sqlx::Result<i64> {
-    let digest = content.blake3_hex();
-    let existing: Option<i64> = sqlx::query_scalar(
-        "SELECT artifact_id FROM artifact_hashes WHERE algorithm = 'blake3' AND digest = ?",
-    )
-    .bind(&digest)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = existing {
-        return Ok(id);
+/// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound variables.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The artifact id for each distinct content, creating the missing artifacts. BLAKE3
+/// is the identity lookup today; further algorithms attach more rows to the same
+/// artifact. Must run inside a write transaction (ids are allocated from MAX(id)).
+async fn artifacts_for(
+    conn: &mut SqliteConnection,
+    contents: impl Iterator<Item = &Content>,
+) -> sqlx::Result<HashMap<[u8; 32], i64>> {
+    let mut wanted: HashMap<[u8; 32], u64> = HashMap::new();
+    for content in contents {
+        wanted.insert(content.blake3, content.size);
     }
-    let id: i64 = sqlx::query_scalar("INSERT INTO artifacts (size) VALUES (?) RETURNING id")
-        .bind(i64::try_from(content.size).unwrap_or(i64::MAX))
+    let digests: Vec<([u8; 32], String)> = wanted
+        .keys()
+        .map(|d| (*d, blake3::Hash::from_bytes(*d).to_hex().to_string()))
+        .collect();
+    let mut ids = HashMap::with_capacity(digests.len());
+    for chunk in digests.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT digest, artifact_id FROM artifact_hashes WHERE algorithm = 'blake3' \
+             AND digest IN (",
+        );
+        let mut list = query.separated(", ");
+        for (_, hex) in chunk {
+            list.push_bind(hex);
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            let hex: String = row.try_get("digest")?;
+            if let Ok(hash) = blake3::Hash::from_hex(&hex) {
+                ids.insert(*hash.as_bytes(), row.try_get::<i64, _>("artifact_id")?);
+            }
+        }
+    }
+    let missing: Vec<&([u8; 32], String)> = digests
+        .iter()
+        .filter(|(d, _)| !ids.contains_key(d))
+        .collect();
+    if missing.is_empty() {
+        return Ok(ids);
+    }
+    let mut next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM artifacts")
         .fetch_one(&mut *conn)
         .await?;
-    sqlx::query(
-        "INSERT INTO artifact_hashes (artifact_id, algorithm, digest) VALUES (?, 'blake3', ?)",
-    )
-    .bind(id)
-    .bind(&digest)
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
+    let mut fresh = Vec::with_capacity(missing.len());
+    for (digest, hex) in missing {
+        ids.insert(*digest, next_id);
+        fresh.push((next_id, wanted[digest], hex));
+        next_id += 1;
+    }
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO artifacts (id, size) ");
+        query.push_values(chunk, |mut row, (id, size, _)| {
+            row.push_bind(*id)
+                .push_bind(i64::try_from(*size).unwrap_or(i64::MAX));
+        });
+        query.build().execute(&mut *conn).await?;
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO artifact_hashes (artifact_id, algorithm, digest) ",
+        );
+        query.push_values(chunk, |mut row, (id, _, hex)| {
+            row.push_bind(*id)
+                .push_bind("blake3")
+                .push_bind(hex.as_str());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(ids)
 }
 
-/// Stores a job's files inside the caller's transaction.
+/// Stores a job's files inside the caller's transaction, many rows per statement.
 pub(super) async fn insert_job_files(
     conn: &mut SqliteConnection,
     job_id: i64,
     files: &[RecordedFile],
 ) -> sqlx::Result<()> {
-    for file in files {
-        let artifact = match &file.content {
-            Some(content) => Some(artifact_for(conn, content).await?),
-            None => None,
-        };
-        let role = match file.role {
-            Role::Input => "input",
-            Role::Output => "output",
-        };
-        sqlx::query(
-            "INSERT INTO job_files (job_id, role, path, named_path, artifact_id, pre_image) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(job_id)
-        .bind(role)
-        .bind(&file.path)
-        .bind(file.named.as_deref())
-        .bind(artifact)
-        .bind(file.pre_image)
-        .execute(&mut *conn)
-        .await?;
+    let artifacts = artifacts_for(conn, files.iter().filter_map(|f| f.content.as_ref())).await?;
+    for chunk in files.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO job_files (job_id, role, path, named_path, artifact_id, pre_image) ",
+        );
+        query.push_values(chunk, |mut row, file| {
+            let role = match file.role {
+                Role::Input => "input",
+                Role::Output => "output",
+            };
+            let artifact = file.content.and_then(|c| artifacts.get(&c.blake3).copied());
+            row.push_bind(job_id)
+                .push_bind(role)
+                .push_bind(file.path.as_slice())
+                .push_bind(file.named.as_deref())
+                .push_bind(artifact)
+                .push_bind(file.pre_image);
+        });
+        query.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::Store;
 use super::byte_lists;
-use crate::artifacts::RecordedFile;
+use crate::artifacts::HashedFiles;
 use crate::tracer::process_table::{Exit, ProcessRecord};
 
 /// A job about to be traced.
@@ -95,7 +95,7 @@ impl Store {
         &self,
         uid: &str,
         processes: &[ProcessRecord],
-        files: &[RecordedFile],
+        files: &HashedFiles,
         root_exit: Option<Exit>,
         ended_at_ms: i64,
     ) -> sqlx::Result<()> {
@@ -104,27 +104,28 @@ impl Store {
             .bind(uid)
             .fetch_one(&mut *tx)
             .await?;
-        for process in processes {
-            let (code, signal) = exit_columns(process.exit);
-            sqlx::query(
+        for chunk in processes.chunks(500) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, \
-                                        ended_at_ms, exit_code, exit_signal) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(job_id)
-            .bind(process.pid.as_raw())
-            .bind(process.ppid.as_raw())
-            .bind(byte_lists::join(&process.image.argv))
-            .bind(&process.image.exe)
-            .bind(&process.image.cwd)
-            .bind(process.started_at_ms)
-            .bind(process.ended_at_ms)
-            .bind(code)
-            .bind(signal)
-            .execute(&mut *tx)
-            .await?;
+                                        ended_at_ms, exit_code, exit_signal) ",
+            );
+            query.push_values(chunk, |mut row, process| {
+                let (code, signal) = exit_columns(process.exit);
+                row.push_bind(job_id)
+                    .push_bind(process.pid.as_raw())
+                    .push_bind(process.ppid.as_raw())
+                    .push_bind(byte_lists::join(&process.image.argv))
+                    .push_bind(process.image.exe.as_slice())
+                    .push_bind(process.image.cwd.as_slice())
+                    .push_bind(process.started_at_ms)
+                    .push_bind(process.ended_at_ms)
+                    .push_bind(code)
+                    .push_bind(signal);
+            });
+            query.build().execute(&mut *tx).await?;
         }
-        super::files::insert_job_files(&mut tx, job_id, files).await?;
+        super::files::insert_job_files(&mut tx, job_id, &files.files).await?;
+        super::hash_cache::save_hash_cache(&mut tx, &files.cache_updates).await?;
         let (code, signal) = exit_columns(root_exit);
         let state = if root_exit.is_some() {
             "finished"
@@ -347,7 +348,13 @@ mod tests {
             1
         );
         store
-            .finish_job("aaaa00000002", &[], &[], Some(Exit::Signal(15)), 5)
+            .finish_job(
+                "aaaa00000002",
+                &[],
+                &HashedFiles::default(),
+                Some(Exit::Signal(15)),
+                5,
+            )
             .await
             .unwrap();
 

@@ -3,6 +3,7 @@
 
 mod byte_lists;
 mod files;
+mod hash_cache;
 pub mod jobs;
 
 use std::path::{Path, PathBuf};

@@ -16,11 +16,16 @@ use super::syscalls::NATIVE;
 use super::{TraceEvent, TraceOutcome};
 use crate::clock::now_ms;
 
+/// Exec progress reaches the client at most this often: a message per exec would make
+/// fork-heavy jobs wake the daemon's runtime and the client thousands of times.
+const EXEC_EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Everything the loop keeps about one job.
 #[derive(Default)]
 struct Job {
     processes: ProcessTable,
     files: FileTracker,
+    last_exec_event: Option<std::time::Instant>,
 }
 
 /// Traces until no task of the job remains, then returns what was seen.
@@ -29,8 +34,7 @@ pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
     job.processes.add_root(root, now_ms());
     loop {
         let mut status = 0;
-        // SAFETY: plain syscall with a valid out-pointer.
-        let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        let tid = wait_for_stop(&mut status);
         if tid < 0 {
             match Errno::last() {
                 Errno::EINTR => continue,
@@ -68,6 +72,32 @@ pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
     }
 }
 
+/// How long the tracer polls for the next stop before it sleeps in `waitpid`. A
+/// tracee in a syscall-heavy stretch stops again within microseconds; catching that
+/// stop while still running saves a cross-CPU wake-up each time, which is the larger
+/// part of the cost of a stop on virtual machines. Idle jobs cost nothing: the poll
+/// gives up after this long.
+const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// `waitpid(-1, __WALL | __WNOTHREAD)`, polling briefly before blocking.
+fn wait_for_stop(status: &mut i32) -> libc::pid_t {
+    let flags = libc::__WALL | libc::__WNOTHREAD;
+    let started = std::time::Instant::now();
+    loop {
+        // SAFETY: plain syscall with a valid out-pointer.
+        let tid = unsafe { libc::waitpid(-1, status, flags | libc::WNOHANG) };
+        if tid != 0 {
+            return tid;
+        }
+        if started.elapsed() >= POLL_BEFORE_SLEEP {
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    // SAFETY: as above.
+    unsafe { libc::waitpid(-1, status, flags) }
+}
+
 fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSender<TraceEvent>) {
     let table = &mut job.processes;
     let signal = libc::WSTOPSIG(status);
@@ -99,9 +129,10 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
             table.ensure_known(tid, now);
             resume(tid, signal);
         }
-        libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+        event @ (libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE) => {
             if let Some(child) = event_message(tid) {
-                table.on_new_task(tid, Pid::from_raw(child as libc::pid_t), now);
+                let maybe_thread = event == libc::PTRACE_EVENT_CLONE;
+                table.on_new_task(tid, Pid::from_raw(child as libc::pid_t), maybe_thread, now);
             }
             resume(tid, 0);
         }
@@ -109,7 +140,13 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
             let former = event_message(tid).map_or(tid, |t| Pid::from_raw(t as libc::pid_t));
             let image = table.on_exec(tid, former, now);
             job.files.on_exec(former, &image.exe);
-            let _ = events.send(TraceEvent::Exec { pid: tid, image });
+            if job
+                .last_exec_event
+                .is_none_or(|last| last.elapsed() >= EXEC_EVENT_INTERVAL)
+            {
+                job.last_exec_event = Some(std::time::Instant::now());
+                let _ = events.send(TraceEvent::Exec { pid: tid, image });
+            }
             resume(tid, 0);
         }
         libc::PTRACE_EVENT_STOP => {

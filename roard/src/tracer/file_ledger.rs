@@ -101,7 +101,7 @@ impl FileLedger {
         if matches!(entry.input, Some(InputState::AsAtEnd)) && !entry.job_content {
             entry.input = Some(
                 match hash_regular_file(Path::new(OsStr::from_bytes(path))) {
-                    Ok(content) => InputState::PreImage(content),
+                    Ok(hashed) => InputState::PreImage(hashed.content),
                     Err(_) => InputState::Lost,
                 },
             );

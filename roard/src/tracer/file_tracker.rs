@@ -5,7 +5,8 @@
 //! depends on success are then followed to their exit stop; `execve` is not, because
 //! success shows up as a `PTRACE_EVENT_EXEC`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
 
 use nix::unistd::Pid;
 
@@ -31,11 +32,6 @@ fn is_pseudo(path: &[u8]) -> bool {
 }
 
 enum Pending {
-    Open {
-        flags: u64,
-        named: Vec<u8>,
-        existed: bool,
-    },
     Exec {
         path: Option<Vec<u8>>,
         named: Vec<u8>,
@@ -64,6 +60,11 @@ pub struct FileTracker {
     ledger: FileLedger,
     /// The syscall each task is in, between its entry and exit stops.
     pending: HashMap<Pid, Pending>,
+    /// Absolute names already opened for reading with success. Opening one again adds
+    /// nothing to the ledger, so such an open is let through without an exit stop
+    /// (the dynamic loader opens the same libraries in every process). Cleared by any
+    /// change the job makes to the namespace or to file contents.
+    known_reads: HashSet<Vec<u8>>,
 }
 
 impl FileTracker {
@@ -87,8 +88,7 @@ impl FileTracker {
                 return Resume::Continue;
             }
             Rename { from, to, flags } => {
-                let exchange =
-                    flags.is_some_and(|f| args[f] & libc::RENAME_EXCHANGE as u64 != 0);
+                let exchange = flags.is_some_and(|f| args[f] & libc::RENAME_EXCHANGE as u64 != 0);
                 let (Some(from), _) = resolve(tid, from, args, false) else {
                     return Resume::Continue;
                 };
@@ -160,25 +160,88 @@ impl FileTracker {
         if !writes && flags_int & libc::O_DIRECTORY != 0 {
             return Resume::Continue;
         }
-        let (absolute, named) = resolve(tid, at, args, false);
-        let mut existed = false;
-        if writes && let Some(path) = absolute.as_deref().and_then(canonical_existing) {
-            existed = true;
-            if !is_pseudo(&path) {
-                // Read-write without truncation reads what was there: an input.
-                self.ledger
-                    .before_change(&path, access == libc::O_RDWR && !truncates);
-            }
+        let (dirfd, pointer) = path_pointer(at, args);
+        let mut named = Vec::new();
+        if !read_c_string(tid, pointer, &mut named) {
+            return Resume::Continue;
         }
-        self.pending.insert(
-            tid,
-            Pending::Open {
-                flags,
-                named,
-                existed,
-            },
-        );
-        Resume::ToExit
+        if writes {
+            self.write_entry(tid, dirfd, named, flags_int);
+        } else {
+            self.read_entry(tid, dirfd, named, flags_int & libc::O_NOFOLLOW != 0);
+        }
+        Resume::Continue
+    }
+
+    /// An open for writing, decided at its entry like a read (see `read_entry`): an
+    /// existing file counts when the job's user may write it, a new one when its
+    /// directory lets the user create it. The pre-image of an input is captured here,
+    /// before the kernel truncates or hands out a writable descriptor.
+    fn write_entry(&mut self, tid: Pid, dirfd: u64, named: Vec<u8>, flags: i32) {
+        let Some(absolute) = absolute(tid, dirfd, &named) else {
+            return;
+        };
+        let access = flags & libc::O_ACCMODE;
+        let reads_too = access == libc::O_RDWR && flags & libc::O_TRUNC == 0;
+        let path = match canonical_existing(&absolute) {
+            Some(path) => {
+                let exclusive =
+                    flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL;
+                let mode = if access == libc::O_RDWR {
+                    libc::R_OK | libc::W_OK
+                } else {
+                    libc::W_OK
+                };
+                if exclusive || !has_access(&absolute, mode) || is_pseudo(&path) {
+                    return;
+                }
+                self.ledger.before_change(&path, reads_too);
+                if reads_too {
+                    self.ledger.read(&path, &named);
+                }
+                path
+            }
+            None => {
+                let path = canonical_name(&absolute);
+                if flags & libc::O_CREAT == 0
+                    || !parent_dir(&path)
+                        .is_some_and(|dir| has_access(dir, libc::W_OK | libc::X_OK))
+                    || is_pseudo(&path)
+                {
+                    return;
+                }
+                path
+            }
+        };
+        self.known_reads.clear();
+        self.ledger.wrote(&path, &named);
+    }
+
+    /// A read-only open, decided at its entry: the file is read when, at this moment,
+    /// the name resolves (for this task's cwd or directory descriptor) to an existing
+    /// file the job's user may read, which is exactly when the kernel's open succeeds
+    /// (roard runs as that user). This saves the exit stop, which is the larger part
+    /// of the cost of tracing reads.
+    fn read_entry(&mut self, tid: Pid, dirfd: u64, named: Vec<u8>, no_follow: bool) {
+        if self.known_reads.contains(&named) {
+            return;
+        }
+        let Some(absolute) = absolute(tid, dirfd, &named) else {
+            return;
+        };
+        if !is_readable(&absolute, no_follow) {
+            return;
+        }
+        let Some(path) = canonical_existing(&absolute) else {
+            return;
+        };
+        if is_pseudo(&path) {
+            return;
+        }
+        self.ledger.read(&path, &named);
+        if named.starts_with(b"/") {
+            self.known_reads.insert(named);
+        }
     }
 
     /// The syscall `tid` entered returned `result` (`-errno` on failure).
@@ -190,43 +253,31 @@ impl FileTracker {
             return;
         }
         match pending {
-            Pending::Open {
-                flags,
-                named,
-                existed,
-            } => {
-                let Some(path) = descriptor_target(tid, result as i32) else {
-                    return;
-                };
-                if is_pseudo(&path) {
-                    return;
-                }
-                let flags = flags as i32;
-                let access = flags & libc::O_ACCMODE;
-                if access == libc::O_RDONLY && flags & libc::O_TRUNC == 0 {
-                    self.ledger.read(&path, &named);
-                } else {
-                    if access == libc::O_RDWR && flags & libc::O_TRUNC == 0 && existed {
-                        self.ledger.read(&path, &named);
-                    }
-                    self.ledger.wrote(&path, &named);
-                }
-            }
             Pending::Rename {
                 from,
                 to,
                 named_to,
                 exchange,
             } => {
+                self.known_reads.clear();
                 if exchange {
                     self.ledger.exchanged(&from, &to);
                 } else {
                     self.ledger.renamed(&from, &to, &named_to);
                 }
             }
-            Pending::Link { to, named_to } => self.ledger.wrote(&to, &named_to),
-            Pending::Unlink { path } => self.ledger.removed(&path),
-            Pending::Truncate { path, named } => self.ledger.wrote(&path, &named),
+            Pending::Link { to, named_to } => {
+                self.known_reads.clear();
+                self.ledger.wrote(&to, &named_to);
+            }
+            Pending::Unlink { path } => {
+                self.known_reads.clear();
+                self.ledger.removed(&path);
+            }
+            Pending::Truncate { path, named } => {
+                self.known_reads.clear();
+                self.ledger.wrote(&path, &named);
+            }
             Pending::Exec { .. } => {}
         }
     }
@@ -257,18 +308,44 @@ impl FileTracker {
     }
 }
 
-/// Reads the path argument and makes it absolute for `tid`. Returns the absolute path
-/// (None when it cannot be resolved) and the bytes the job passed.
-fn resolve(
-    tid: Pid,
-    at: PathArg,
-    args: &[u64; 6],
-    empty_path: bool,
-) -> (Option<Vec<u8>>, Vec<u8>) {
-    let (dirfd, pointer) = match at {
+/// Whether the job's user has `mode` (R_OK, W_OK, X_OK) on `path` now.
+fn has_access(path: &[u8], mode: i32) -> bool {
+    let Ok(path) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path; faccessat only reads it.
+    unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_EACCESS) == 0 }
+}
+
+/// Whether an `open(path, O_RDONLY)` by the job's user would succeed now.
+fn is_readable(path: &[u8], no_follow: bool) -> bool {
+    if !has_access(path, libc::R_OK) {
+        return false;
+    }
+    // O_NOFOLLOW fails on a symlink even when its target is readable.
+    !no_follow
+        || std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path))
+            .is_ok_and(|meta| !meta.file_type().is_symlink())
+}
+
+/// The directory part of an absolute path.
+fn parent_dir(path: &[u8]) -> Option<&[u8]> {
+    let slash = path.iter().rposition(|b| *b == b'/')?;
+    Some(if slash == 0 { b"/" } else { &path[..slash] })
+}
+
+/// The directory descriptor and path pointer a syscall's arguments name.
+fn path_pointer(at: PathArg, args: &[u64; 6]) -> (u64, u64) {
+    match at {
         PathArg::Cwd { path } => (libc::AT_FDCWD as u64, args[path]),
         PathArg::At { dirfd, path } => (args[dirfd], args[path]),
-    };
+    }
+}
+
+/// Reads the path argument and makes it absolute for `tid`. Returns the absolute path
+/// (None when it cannot be resolved) and the bytes the job passed.
+fn resolve(tid: Pid, at: PathArg, args: &[u64; 6], empty_path: bool) -> (Option<Vec<u8>>, Vec<u8>) {
+    let (dirfd, pointer) = path_pointer(at, args);
     let mut named = Vec::new();
     if !read_c_string(tid, pointer, &mut named) && !empty_path {
         return (None, named);

@@ -66,12 +66,13 @@ impl ProcessTable {
 
     /// `parent_tid` forked, vforked or cloned `child`. A clone that shares the thread
     /// group is a thread; anything else is a new process inheriting the parent's image.
-    pub fn on_new_task(&mut self, parent_tid: Pid, child: Pid, now_ms: i64) {
+    /// Only a clone can be a thread, so only then is `/proc` asked.
+    pub fn on_new_task(&mut self, parent_tid: Pid, child: Pid, maybe_thread: bool, now_ms: i64) {
         let parent = self.process_of(parent_tid);
         if self.unannounced.remove(&child) {
             return;
         }
-        if procfs::tgid(child) == Some(parent) {
+        if maybe_thread && procfs::tgid(child) == Some(parent) {
             self.threads.insert(child, parent);
             return;
         }

@@ -22,9 +22,14 @@ struct RawInfo {
 /// What a stopped tracee is doing.
 pub enum SyscallStop {
     /// Seccomp stop at entry: the syscall has not run yet.
-    Entry { nr: u64, args: [u64; 6] },
+    Entry {
+        nr: u64,
+        args: [u64; 6],
+    },
     /// Syscall-exit stop: `result` is the return value, or `-errno`.
-    Exit { result: i64 },
+    Exit {
+        result: i64,
+    },
     Other,
 }
 

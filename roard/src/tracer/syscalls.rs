@@ -23,13 +23,24 @@ pub enum PathArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TracedSyscall {
     /// open/openat: open flags in argument `flags`.
-    Open { at: PathArg, flags: usize },
+    Open {
+        at: PathArg,
+        flags: usize,
+    },
     /// openat2: flags inside the `struct open_how` pointed to by argument `how`.
-    OpenHow { at: PathArg, how: usize },
+    OpenHow {
+        at: PathArg,
+        how: usize,
+    },
     /// creat: `O_CREAT | O_WRONLY | O_TRUNC`.
-    Creat { at: PathArg },
+    Creat {
+        at: PathArg,
+    },
     /// execve/execveat; `flags` holds `AT_EMPTY_PATH` for fexecve.
-    Exec { at: PathArg, flags: Option<usize> },
+    Exec {
+        at: PathArg,
+        flags: Option<usize>,
+    },
     /// rename/renameat/renameat2; `flags` holds `RENAME_EXCHANGE`.
     Rename {
         from: PathArg,
@@ -43,10 +54,17 @@ pub enum TracedSyscall {
         flags: Option<usize>,
     },
     /// unlink/unlinkat; `flags` holds `AT_REMOVEDIR`.
-    Unlink { at: PathArg, flags: Option<usize> },
-    Truncate { at: PathArg },
+    Unlink {
+        at: PathArg,
+        flags: Option<usize>,
+    },
+    Truncate {
+        at: PathArg,
+    },
     /// ftruncate: the descriptor in argument `fd`.
-    Ftruncate { fd: usize },
+    Ftruncate {
+        fd: usize,
+    },
 }
 
 /// One architecture's numbering of the traced syscalls.
@@ -76,20 +94,101 @@ const AT_2_3: PathArg = At { dirfd: 2, path: 3 };
 pub const NATIVE: SyscallTable = SyscallTable {
     audit_arch: 0xc000_003e,
     entries: &[
-        (2, Open { at: Cwd { path: 0 }, flags: 1 }),
-        (257, Open { at: AT_0_1, flags: 2 }),
+        (
+            2,
+            Open {
+                at: Cwd { path: 0 },
+                flags: 1,
+            },
+        ),
+        (
+            257,
+            Open {
+                at: AT_0_1,
+                flags: 2,
+            },
+        ),
         (437, OpenHow { at: AT_0_1, how: 2 }),
-        (85, Creat { at: Cwd { path: 0 } }),
-        (59, Exec { at: Cwd { path: 0 }, flags: None }),
-        (322, Exec { at: AT_0_1, flags: Some(4) }),
-        (82, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-        (264, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-        (316, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (86, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-        (265, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (87, Unlink { at: Cwd { path: 0 }, flags: None }),
-        (263, Unlink { at: AT_0_1, flags: Some(2) }),
-        (76, Truncate { at: Cwd { path: 0 } }),
+        (
+            85,
+            Creat {
+                at: Cwd { path: 0 },
+            },
+        ),
+        (
+            59,
+            Exec {
+                at: Cwd { path: 0 },
+                flags: None,
+            },
+        ),
+        (
+            322,
+            Exec {
+                at: AT_0_1,
+                flags: Some(4),
+            },
+        ),
+        (
+            82,
+            Rename {
+                from: Cwd { path: 0 },
+                to: Cwd { path: 1 },
+                flags: None,
+            },
+        ),
+        (
+            264,
+            Rename {
+                from: AT_0_1,
+                to: AT_2_3,
+                flags: None,
+            },
+        ),
+        (
+            316,
+            Rename {
+                from: AT_0_1,
+                to: AT_2_3,
+                flags: Some(4),
+            },
+        ),
+        (
+            86,
+            Link {
+                from: Cwd { path: 0 },
+                to: Cwd { path: 1 },
+                flags: None,
+            },
+        ),
+        (
+            265,
+            Link {
+                from: AT_0_1,
+                to: AT_2_3,
+                flags: Some(4),
+            },
+        ),
+        (
+            87,
+            Unlink {
+                at: Cwd { path: 0 },
+                flags: None,
+            },
+        ),
+        (
+            263,
+            Unlink {
+                at: AT_0_1,
+                flags: Some(2),
+            },
+        ),
+        (
+            76,
+            Truncate {
+                at: Cwd { path: 0 },
+            },
+        ),
         (77, Ftruncate { fd: 0 }),
     ],
 };
@@ -99,15 +198,65 @@ pub const NATIVE: SyscallTable = SyscallTable {
 pub const NATIVE: SyscallTable = SyscallTable {
     audit_arch: 0xc000_00b7,
     entries: &[
-        (56, Open { at: AT_0_1, flags: 2 }),
+        (
+            56,
+            Open {
+                at: AT_0_1,
+                flags: 2,
+            },
+        ),
         (437, OpenHow { at: AT_0_1, how: 2 }),
-        (221, Exec { at: Cwd { path: 0 }, flags: None }),
-        (281, Exec { at: AT_0_1, flags: Some(4) }),
-        (38, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-        (276, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (37, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (35, Unlink { at: AT_0_1, flags: Some(2) }),
-        (45, Truncate { at: Cwd { path: 0 } }),
+        (
+            221,
+            Exec {
+                at: Cwd { path: 0 },
+                flags: None,
+            },
+        ),
+        (
+            281,
+            Exec {
+                at: AT_0_1,
+                flags: Some(4),
+            },
+        ),
+        (
+            38,
+            Rename {
+                from: AT_0_1,
+                to: AT_2_3,
+                flags: None,
+            },
+        ),
+        (
+            276,
+            Rename {
+                from: AT_0_1,
+                to: AT_2_3,
+                flags: Some(4),
+            },
+        ),
+        (
+            37,
+            Link {
+                from: AT_0_1,
+                to: AT_2_3,
+                flags: Some(4),
+            },
+        ),
+        (
+            35,
+            Unlink {
+                at: AT_0_1,
+                flags: Some(2),
+            },
+        ),
+        (
+            45,
+            Truncate {
+                at: Cwd { path: 0 },
+            },
+        ),
         (46, Ftruncate { fd: 0 }),
     ],
 };

@@ -67,6 +67,9 @@ mod tests {
         assert!(read_c_string(Pid::this(), text.as_ptr() as u64, &mut out));
         assert_eq!(out, &text[..text.len() - 1]);
         let value: u64 = 0x1234_5678;
-        assert_eq!(read_u64(Pid::this(), &value as *const u64 as u64), Some(value));
+        assert_eq!(
+            read_u64(Pid::this(), &value as *const u64 as u64),
+            Some(value)
+        );
     }
 }

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Tracer overhead benchmark: native vs `roarctl run` vs `strace -f --seccomp-bpf`.
+
+Usage: python3 bench/tracer.py [--runs N] [--markdown FILE]
+
+Builds release binaries, prepares each workload in a temporary directory, starts one
+roard (kept warm across runs), then for each workload runs the three modes alternately
+N times (after one warm-up round) and reports the median wall time and the ratio to
+native. Every run starts from the same prepared state (outputs are removed between
+runs). Needs strace, make, gcc, tar and python3.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def prepare(base: Path):
+    """Creates the workloads; returns {name: (command, cwd, reset)}."""
+    work = {}
+
+    py_dir = base / "python"
+    (py_dir / "in").mkdir(parents=True)
+    for i in range(2000):
+        (py_dir / "in" / f"f{i}.txt").write_text(f"{i}\n" * 20)
+    (py_dir / "job.py").write_text(
+        "import os\n"
+        "os.makedirs('out', exist_ok=True)\n"
+        "total = 0\n"
+        "for i in range(2000):\n"
+        "    with open(f'in/f{i}.txt') as f: total += len(f.read())\n"
+        "for i in range(200):\n"
+        "    with open(f'out/o{i}.txt', 'w') as f: f.write(str(total + i))\n"
+    )
+    python = sys.executable
+    work["python: read 2000 files, write 200"] = (
+        [python, "job.py"], py_dir, lambda: shutil.rmtree(py_dir / "out", ignore_errors=True))
+
+    work["sh: 500 x fork+exec /bin/true"] = (
+        ["sh", "-c", "i=0; while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done"],
+        base, lambda: None)
+
+    c_dir = base / "make"
+    c_dir.mkdir()
+    for i in range(60):
+        (c_dir / f"u{i}.c").write_text(
+            f"int f{i}(int x) {{ int s = 0; for (int k = 0; k < x; k++) s += k * {i}; return s; }}\n")
+    (c_dir / "Makefile").write_text(
+        "SRC := $(wildcard u*.c)\nOBJ := $(SRC:.c=.o)\n"
+        "all: $(OBJ)\n%.o: %.c\n\tgcc -O1 -c $< -o $@\n")
+    work["make -j2: 60 small C files"] = (
+        ["make", "-s", "-j2"], c_dir, lambda: [p.unlink() for p in c_dir.glob("*.o")])
+
+    big = base / "big.bin"
+    with open(big, "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for _ in range(512):
+            f.write(chunk)
+    work["cat 512 MiB to /dev/null"] = (
+        ["sh", "-c", f"cat {big} > /dev/null"], base, lambda: None)
+
+    tar_src = base / "tarsrc"
+    tar_src.mkdir()
+    for i in range(2000):
+        (tar_src / f"t{i}.txt").write_text(f"{i}\n" * 10)
+    tarball = base / "files.tar"
+    sh(["tar", "-cf", str(tarball), "-C", str(tar_src), "."])
+    untar = base / "untar"
+    untar.mkdir()
+    work["untar 2000 files"] = (
+        ["tar", "-xf", str(tarball)], untar,
+        lambda: (shutil.rmtree(untar), untar.mkdir()))
+    return work
+
+
+def timed(cmd, cwd, env):
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+
+    sh(["cargo", "build", "--release", "-q", "-p", "roard", "-p", "roarctl"], cwd=ROOT)
+    base = Path(tempfile.mkdtemp(prefix="roar-bench-"))
+    try:
+        env = dict(os.environ)
+        for var in ["XDG_RUNTIME_DIR", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"]:
+            (base / var).mkdir()
+            env[var] = str(base / var)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        roarctl = str(BIN / "roarctl")
+        sh([roarctl, "daemon", "start"], env=env, stderr=subprocess.DEVNULL)
+        strace_log = base / "strace.out"
+        workloads = prepare(base)
+        modes = {
+            "native": lambda cmd: cmd,
+            "roar": lambda cmd: [roarctl, "-q", "run", "--"] + cmd,
+            "strace": lambda cmd: ["strace", "-f", "--seccomp-bpf", "-qq", "-e",
+                                   "trace=%file,%process", "-o", str(strace_log)] + cmd,
+        }
+        results = {}
+        for name, (cmd, cwd, reset) in workloads.items():
+            times = {mode: [] for mode in modes}
+            for round_ in range(args.runs + 1):
+                for mode, wrap in modes.items():
+                    reset()
+                    elapsed = timed(wrap(cmd), cwd, env)
+                    if round_ > 0:  # round 0 warms caches
+                        times[mode].append(elapsed)
+            medians = {mode: statistics.median(ts) for mode, ts in times.items()}
+            results[name] = medians
+            print(f"{name}: " + ", ".join(
+                f"{m} {medians[m]*1000:.1f} ms ({medians[m]/medians['native']:.2f}x)"
+                for m in modes), flush=True)
+        sh([roarctl, "daemon", "stop"], env=env, stderr=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.node()} "
+        f"({os.cpu_count()} cores, {platform.release()}), median of {args.runs} runs "
+        f"per mode, modes alternating; command: `python3 bench/tracer.py`.",
+        "",
+        "| workload | native | roar | strace | roar ratio | strace ratio | roar overhead / strace overhead |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    roar_ratios = []
+    for name, m in results.items():
+        rr, sr = m["roar"] / m["native"], m["strace"] / m["native"]
+        roar_ratios.append(rr)
+        share = (rr - 1) / (sr - 1) if sr > 1 else float("nan")
+        lines.append(f"| {name} | {m['native']*1000:.1f} ms | {m['roar']*1000:.1f} ms | "
+                     f"{m['strace']*1000:.1f} ms | {rr:.2f} | {sr:.2f} | {share:.2f} |")
+    geo = statistics.geometric_mean(roar_ratios)
+    lines += ["", f"Geometric mean of roar's ratios: {geo:.2f}"]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+//! One hash cache for every job of the daemon: an unchanged file is never hashed twice,
+//! across jobs, sessions and daemon restarts.
+//!
+//! An entry maps a canonical path to the stamp the file had when it was hashed
+//! (device, inode, size, mtime and ctime in nanoseconds) and the content found. It is
+//! used only while the file's current stamp is identical. Entries are kept in memory for
+//! the hot set and persisted in SQLite (`hash_cache` table) with each job's record.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::hashing::{Content, FileStamp, Hashed, hash_regular_file};
+
+/// Entries kept in memory; past this the map starts over (the database still has all).
+const MEMORY_ENTRIES: usize = 200_000;
+
+/// A file whose ctime is this close to the moment it was hashed may still be written
+/// within the same timestamp tick without changing its stamp: such a digest is used
+/// for the record but not cached.
+const RACY_WINDOW_NS: i64 = 100_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub stamp: FileStamp,
+    pub content: Content,
+}
+
+/// Hashing work done for one job.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HashStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub hashed_bytes: u64,
+}
+
+#[derive(Default)]
+pub struct HashCache {
+    memory: Mutex<HashMap<Vec<u8>, CacheEntry>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    hashed_bytes: AtomicU64,
+}
+
+impl HashCache {
+    /// Entries held in memory for `paths`; the rest are returned as misses to be looked
+    /// up in the database.
+    pub fn lookup_memory<'a>(
+        &self,
+        paths: impl Iterator<Item = &'a [u8]>,
+    ) -> (HashMap<Vec<u8>, CacheEntry>, Vec<Vec<u8>>) {
+        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for path in paths {
+            match memory.get(path) {
+                Some(entry) => {
+                    found.insert(path.to_vec(), *entry);
+                }
+                None => missing.push(path.to_vec()),
+            }
+        }
+        (found, missing)
+    }
+
+    /// Keeps fresh entries in memory (they are persisted with the job's record).
+    pub fn remember(&self, entries: &[(Vec<u8>, CacheEntry)]) {
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        if memory.len() + entries.len() > MEMORY_ENTRIES {
+            memory.clear();
+        }
+        for (path, entry) in entries {
+            memory.insert(path.clone(), *entry);
+        }
+    }
+
+    pub fn add_stats(&self, stats: HashStats) {
+        self.hits.fetch_add(stats.hits, Ordering::Relaxed);
+        self.misses.fetch_add(stats.misses, Ordering::Relaxed);
+        self.hashed_bytes
+            .fetch_add(stats.hashed_bytes, Ordering::Relaxed);
+    }
+
+    /// Totals since the daemon started.
+    pub fn stats(&self) -> HashStats {
+        HashStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            hashed_bytes: self.hashed_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The content of `path`, from `known` when its stamp still matches, else by hashing.
+/// Returns the content and, when it was hashed and is safe to cache, a fresh entry.
+pub fn content_of(
+    path: &[u8],
+    known: &HashMap<Vec<u8>, CacheEntry>,
+    stats: &mut HashStats,
+) -> io::Result<(Content, Option<CacheEntry>)> {
+    let fs_path = Path::new(OsStr::from_bytes(path));
+    let meta = std::fs::symlink_metadata(fs_path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if let Some(entry) = known.get(path)
+        && entry.stamp == FileStamp::of(&meta)
+    {
+        stats.hits += 1;
+        return Ok((entry.content, None));
+    }
+    let started = now_ns();
+    let Hashed { content, stamp } = hash_regular_file(fs_path)?;
+    stats.misses += 1;
+    stats.hashed_bytes += content.size;
+    let racy = started - stamp.ctime_ns < RACY_WINDOW_NS;
+    let entry = (!racy).then_some(CacheEntry { stamp, content });
+    Ok((content, entry))
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn age(path: &Path) {
+        // Make the file's timestamps old enough to be cacheable.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let _ = path;
+    }
+
+    #[test]
+    fn an_unchanged_file_is_hashed_once_and_changes_are_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, b"one").unwrap();
+        age(&file);
+        let path = file.as_os_str().as_bytes();
+        let mut stats = HashStats::default();
+        let mut known = HashMap::new();
+        let (first, entry) = content_of(path, &known, &mut stats).unwrap();
+        known.insert(path.to_vec(), entry.expect("old enough to cache"));
+        let (second, entry) = content_of(path, &known, &mut stats).unwrap();
+        assert_eq!(first, second);
+        assert!(entry.is_none());
+        assert_eq!((stats.hits, stats.misses), (1, 1));
+
+        // Same size, mtime forged back: ctime still moves, so it is hashed again.
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, b"two").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let (third, _) = content_of(path, &known, &mut stats).unwrap();
+        assert_ne!(third, first);
+        assert_eq!(third.blake3, *blake3::hash(b"two").as_bytes());
+    }
+
+    #[test]
+    fn freshly_written_files_are_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fresh");
+        std::fs::write(&file, b"x").unwrap();
+        let mut stats = HashStats::default();
+        let (_, entry) =
+            content_of(file.as_os_str().as_bytes(), &HashMap::new(), &mut stats).unwrap();
+        assert!(entry.is_none());
+    }
+}

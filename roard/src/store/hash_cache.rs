@@ -1,0 +1,81 @@
+//! Persistence of the hash cache (see `crate::hash_cache`).
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::Store;
+use crate::hash_cache::CacheEntry;
+use crate::hashing::{Content, FileStamp};
+
+const ROWS_PER_STATEMENT: usize = 1000;
+
+impl Store {
+    /// Stored entries for `paths`.
+    pub async fn load_hash_cache(
+        &self,
+        paths: &[Vec<u8>],
+    ) -> sqlx::Result<HashMap<Vec<u8>, CacheEntry>> {
+        let mut found = HashMap::new();
+        for chunk in paths.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT path, device, inode, size, mtime_ns, ctime_ns, blake3 FROM hash_cache \
+                 WHERE path IN (",
+            );
+            let mut list = query.separated(", ");
+            for path in chunk {
+                list.push_bind(path.as_slice());
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.reader).await? {
+                let digest: Vec<u8> = row.try_get("blake3")?;
+                let Ok(blake3) = <[u8; 32]>::try_from(digest.as_slice()) else {
+                    continue;
+                };
+                let size = row.try_get::<i64, _>("size")?.max(0) as u64;
+                found.insert(
+                    row.try_get("path")?,
+                    CacheEntry {
+                        stamp: FileStamp {
+                            device: row.try_get::<i64, _>("device")? as u64,
+                            inode: row.try_get::<i64, _>("inode")? as u64,
+                            size,
+                            mtime_ns: row.try_get("mtime_ns")?,
+                            ctime_ns: row.try_get("ctime_ns")?,
+                        },
+                        content: Content { size, blake3 },
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Upserts fresh entries inside the caller's transaction.
+pub(super) async fn save_hash_cache(
+    conn: &mut SqliteConnection,
+    entries: &[(Vec<u8>, CacheEntry)],
+) -> sqlx::Result<()> {
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO hash_cache (path, device, inode, size, mtime_ns, ctime_ns, blake3) ",
+        );
+        query.push_values(chunk, |mut row, (path, entry)| {
+            row.push_bind(path.as_slice())
+                .push_bind(entry.stamp.device as i64)
+                .push_bind(entry.stamp.inode as i64)
+                .push_bind(entry.stamp.size as i64)
+                .push_bind(entry.stamp.mtime_ns)
+                .push_bind(entry.stamp.ctime_ns)
+                .push_bind(entry.content.blake3.as_slice());
+        });
+        query.push(
+            " ON CONFLICT (path) DO UPDATE SET device = excluded.device, \
+             inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns, \
+             ctime_ns = excluded.ctime_ns, blake3 = excluded.blake3",
+        );
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
