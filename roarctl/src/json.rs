@@ -34,6 +34,7 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "started_at": rfc3339(job.started_at_ms),
         "ended_at": ended(job.ended_at_ms),
         "duration_ms": job.ended_at_ms.map(|end| end - job.started_at_ms),
+        "lingering_processes": job.lingering_processes,
     })
 }
 

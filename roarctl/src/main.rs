@@ -56,6 +56,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of our output goes
+    // away (`roarctl log | head`) instead of failing on EPIPE.
+    // SAFETY: restores a default signal disposition before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let config_path = cli.config.clone().or_else(config::default_path);
     let config = match config_path.as_deref().map(config::load).transpose() {

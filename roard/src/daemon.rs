@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use roar_proto::pb::roar_server::RoarServer;
@@ -18,6 +19,8 @@ use crate::{auth, sd_notify};
 pub struct Options {
     pub socket: PathBuf,
     pub database: PathBuf,
+    /// How long processes that outlive a job's root process are recorded.
+    pub linger: Duration,
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or a `Shutdown` request, then waits for the
@@ -49,7 +52,12 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if interrupted > 0 {
         tracing::warn!("{interrupted} job(s) from a previous daemon marked interrupted");
     }
-    let state = DaemonState::new(store, options.socket.clone(), options.database.clone());
+    let state = DaemonState::new(
+        store,
+        options.socket.clone(),
+        options.database.clone(),
+        options.linger,
+    );
     spawn_signal_watcher(Arc::clone(&state))?;
 
     let service =

@@ -18,6 +18,10 @@ struct Args {
     /// SQLite database [default: $XDG_DATA_HOME/roar/roar.db]
     #[arg(long, env = "ROAR_DATABASE")]
     database: Option<PathBuf>,
+    /// Seconds to keep recording processes that outlive a job's first process; after
+    /// that the record is closed (the processes keep running, unrecorded)
+    #[arg(long, env = "ROARD_LINGER_SECS", default_value_t = roard::tracer::linger::DEFAULT_LINGER.as_secs())]
+    linger_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
             .socket
             .unwrap_or_else(roar_proto::socket_path::default_socket_path),
         database: args.database.unwrap_or_else(roard::store::default_path),
+        linger: std::time::Duration::from_secs(args.linger_secs),
     };
     match roard::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -18,11 +18,13 @@ pub struct DaemonState {
     pub started: Instant,
     pub socket: PathBuf,
     pub database: PathBuf,
+    /// How long processes that outlive a job's root are recorded.
+    pub linger: Duration,
     shutdown: watch::Sender<bool>,
 }
 
 impl DaemonState {
-    pub fn new(store: Store, socket: PathBuf, database: PathBuf) -> Arc<Self> {
+    pub fn new(store: Store, socket: PathBuf, database: PathBuf, linger: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,
             hash_cache: HashCache::default(),
@@ -30,6 +32,7 @@ impl DaemonState {
             started: Instant::now(),
             socket,
             database,
+            linger,
             shutdown: watch::channel(false).0,
         })
     }

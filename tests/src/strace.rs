@@ -153,12 +153,14 @@ fn unhex(escaped: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'x') && i + 4 <= bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&escaped[i + 2..i + 4], 16) {
-                out.push(b);
-                i += 4;
-                continue;
-            }
+        if bytes[i] == b'\\'
+            && bytes.get(i + 1) == Some(&b'x')
+            && i + 4 <= bytes.len()
+            && let Ok(b) = u8::from_str_radix(&escaped[i + 2..i + 4], 16)
+        {
+            out.push(b);
+            i += 4;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

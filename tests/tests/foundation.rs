@@ -420,3 +420,33 @@ fn the_systemd_unit_verifies() {
         .collect();
     assert!(complaints.is_empty(), "{messages}");
 }
+
+#[test]
+fn the_record_closes_at_the_linger_bound_and_the_process_runs_on() {
+    let sandbox = Sandbox::new();
+    // The daemon started by roarctl inherits this environment.
+    let output = sandbox
+        .roarctl()
+        .env("ROARD_LINGER_SECS", "1")
+        // The background process lets go of the pipes, so output() returns at once.
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "(sleep 3; echo survived > survived.txt) >/dev/null 2>&1 & exit 0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0);
+    assert!(sandbox.wait_for(Duration::from_secs(10), || {
+        sandbox.json(&["show", "last"])["state"] == "finished"
+    }));
+    let job = sandbox.json(&["show", "last"]);
+    assert!(job["lingering_processes"].as_u64().unwrap() >= 1, "{job}");
+    // Not killed, not broken: the background process finishes its work.
+    let survived = sandbox.work_dir().join("survived.txt");
+    assert!(!survived.exists(), "closed before the process ended");
+    assert!(sandbox.wait_for(Duration::from_secs(10), || survived.exists()));
+    assert_eq!(std::fs::read_to_string(survived).unwrap(), "survived\n");
+}

@@ -52,6 +52,13 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         summary.state,
         exit_text(summary.exit.as_ref())
     );
+    if summary.lingering_processes > 0 {
+        println!(
+            "note     {} process(es) still ran when the record was closed at roard's linger \
+             bound; what they did afterwards is not recorded",
+            summary.lingering_processes
+        );
+    }
     for (title, files) in [("inputs", &job.inputs), ("outputs", &job.outputs)] {
         println!("{title} ({}):", files.len());
         for file in files {

@@ -43,11 +43,13 @@ pub async fn run(
     let pid = validate(&request, peer_pid)?;
 
     let job = state.active_jobs.enter();
-    let tracing = tracer::trace(pid).await.map_err(|e| match e {
-        AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
-        AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
-        _ => Status::internal(e.to_string()),
-    })?;
+    let tracing = tracer::trace(pid, state.linger)
+        .await
+        .map_err(|e| match e {
+            AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
+            AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
+            _ => Status::internal(e.to_string()),
+        })?;
 
     let uid = new_job_uid();
     let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));
@@ -134,33 +136,22 @@ fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Result<Pid, Stat
 async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: EventSender) {
     let Tracing {
         mut events,
-        outcome,
+        outcome: mut outcome_receiver,
     } = tracing;
-    while let Some(event) = events.recv().await {
-        match event {
-            TraceEvent::Exec { pid, image } => {
-                let exec = pb::run_event::Event::Exec(pb::ProcessExec {
-                    pid: pid.as_raw().unsigned_abs(),
-                    argv: image.argv.clone(),
-                    exe: image.exe.clone(),
-                });
-                // Progress only: dropped rather than waited for when the client lags.
-                let _ = sender.try_send(Ok(pb::RunEvent { event: Some(exec) }));
-            }
-            TraceEvent::RootExited { remaining } => {
-                let root_exited = pb::run_event::Event::RootExited(pb::RootExited {
-                    remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-                });
-                // roarctl decides from this whether to wait for the record: never dropped.
-                let _ = sender
-                    .send(Ok(pb::RunEvent {
-                        event: Some(root_exited),
-                    }))
-                    .await;
-            }
+    // The outcome can arrive while the tracer still runs (the linger bound closed the
+    // record): stop forwarding then. Pending events go first (`biased`), so
+    // `RootExited` always precedes `Finished`.
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Some(event) => forward(&sender, event).await,
+                None => break (&mut outcome_receiver).await,
+            },
+            outcome = &mut outcome_receiver => break outcome,
         }
-    }
-    let Ok(outcome) = outcome.await else {
+    };
+    let Ok(outcome) = outcome else {
         tracing::error!("tracer of job {uid} ended without a result; the job stays interrupted");
         let _ = sender
             .send(Err(Status::internal(
@@ -181,6 +172,7 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
             &outcome.processes,
             &files,
             outcome.root_exit,
+            outcome.lingering,
             now_ms(),
         )
         .await;
@@ -219,4 +211,30 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
             event: Some(finished),
         }))
         .await;
+}
+
+/// Passes one tracer event on to the client.
+async fn forward(sender: &EventSender, event: TraceEvent) {
+    match event {
+        TraceEvent::Exec { pid, image } => {
+            let exec = pb::run_event::Event::Exec(pb::ProcessExec {
+                pid: pid.as_raw().unsigned_abs(),
+                argv: image.argv.clone(),
+                exe: image.exe.clone(),
+            });
+            // Progress only: dropped rather than waited for when the client lags.
+            let _ = sender.try_send(Ok(pb::RunEvent { event: Some(exec) }));
+        }
+        TraceEvent::RootExited { remaining } => {
+            let root_exited = pb::run_event::Event::RootExited(pb::RootExited {
+                remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            });
+            // roarctl decides from this whether to wait for the record: never dropped.
+            let _ = sender
+                .send(Ok(pb::RunEvent {
+                    event: Some(root_exited),
+                }))
+                .await;
+        }
+    }
 }

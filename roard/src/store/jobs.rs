@@ -62,7 +62,7 @@ pub enum LookupError {
 }
 
 const SUMMARY_COLUMNS: &str = "id, uid, project, step, argv, cwd, started_at_ms, ended_at_ms, \
-                               exit_code, exit_signal, state";
+                               exit_code, exit_signal, state, lingering_processes";
 
 impl Store {
     /// Records a job as running and gives it the next step number of its project.
@@ -97,6 +97,7 @@ impl Store {
         processes: &[ProcessRecord],
         files: &HashedFiles,
         root_exit: Option<Exit>,
+        lingering: usize,
         ended_at_ms: i64,
     ) -> sqlx::Result<()> {
         let mut tx = self.write_transaction().await?;
@@ -133,13 +134,14 @@ impl Store {
             "interrupted"
         };
         sqlx::query(
-            "UPDATE jobs SET ended_at_ms = ?, exit_code = ?, exit_signal = ?, state = ? \
-             WHERE id = ?",
+            "UPDATE jobs SET ended_at_ms = ?, exit_code = ?, exit_signal = ?, state = ?, \
+                             lingering_processes = ? WHERE id = ?",
         )
         .bind(ended_at_ms)
         .bind(code)
         .bind(signal)
         .bind(state)
+        .bind(i64::try_from(lingering).unwrap_or(i64::MAX))
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
@@ -286,6 +288,7 @@ fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> {
         ended_at_ms: row.try_get("ended_at_ms")?,
         exit: exit_from_row(row)?,
         state: row.try_get("state")?,
+        lingering_processes: row.try_get("lingering_processes")?,
     })
 }
 
@@ -353,6 +356,7 @@ mod tests {
                 &[],
                 &HashedFiles::default(),
                 Some(Exit::Signal(15)),
+                0,
                 5,
             )
             .await

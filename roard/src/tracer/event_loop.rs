@@ -5,11 +5,15 @@
 //! `WaitStatus`, which cannot represent real-time signals: a multi-threaded tracee
 //! receiving one must still be resumed with it.
 
+use std::time::Duration;
+
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
 use super::file_tracker::{FileTracker, Resume};
+use super::linger::LingerAlarm;
 use super::process_table::{Exit, ProcessTable};
 use super::syscall_info::{self, SyscallStop};
 use super::syscalls::NATIVE;
@@ -20,19 +24,43 @@ use crate::clock::now_ms;
 /// fork-heavy jobs wake the daemon's runtime and the client thousands of times.
 const EXEC_EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Everything the loop keeps about one job.
+/// Everything the loop keeps about one job. A default `Job` does not record: it is
+/// what remains once the record was closed at the linger bound.
 #[derive(Default)]
 struct Job {
+    recording: bool,
     processes: ProcessTable,
     files: FileTracker,
     last_exec_event: Option<std::time::Instant>,
 }
 
-/// Traces until no task of the job remains, then returns what was seen.
-pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
-    let mut job = Job::default();
+/// Traces until no task of the job remains, or until `linger` after the root process
+/// exited, and sends what was seen on `outcome`. In the second case it goes on serving
+/// the remaining processes, without recording, until they exit.
+pub fn run(
+    root: Pid,
+    events: &UnboundedSender<TraceEvent>,
+    outcome: oneshot::Sender<TraceOutcome>,
+    linger: Duration,
+) {
+    let mut job = Job {
+        recording: true,
+        ..Job::default()
+    };
     job.processes.add_root(root, now_ms());
+    let mut outcome = Some(outcome);
+    let mut alarm: Option<LingerAlarm> = None;
     loop {
+        if alarm.as_ref().is_some_and(LingerAlarm::expired)
+            && let Some(sender) = outcome.take()
+        {
+            let lingering = job.processes.live_processes();
+            tracing::info!(
+                "{lingering} process(es) of the job rooted at {root} still run after the \
+                 linger bound; closing its record and serving them unrecorded"
+            );
+            let _ = sender.send(std::mem::take(&mut job).into_outcome(root, lingering));
+        }
         let mut status = 0;
         let tid = wait_for_stop(&mut status);
         if tid < 0 {
@@ -55,20 +83,35 @@ pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
             None
         };
         if let Some(exit) = exit {
+            if !job.recording {
+                continue;
+            }
             job.processes.on_exit(tid, exit, now);
             job.files.on_task_gone(tid);
             if tid == root {
                 let remaining = job.processes.live_processes();
                 let _ = events.send(TraceEvent::RootExited { remaining });
+                if remaining > 0 {
+                    alarm = Some(LingerAlarm::arm(linger));
+                }
             }
         } else if libc::WIFSTOPPED(status) {
             on_stop(&mut job, tid, status, now, events);
         }
     }
-    TraceOutcome {
-        root_exit: job.processes.exit_of(root),
-        processes: job.processes.into_records(),
-        files: job.files.into_accesses(),
+    if let Some(sender) = outcome.take() {
+        let _ = sender.send(job.into_outcome(root, 0));
+    }
+}
+
+impl Job {
+    fn into_outcome(self, root: Pid, lingering: usize) -> TraceOutcome {
+        TraceOutcome {
+            root_exit: self.processes.exit_of(root),
+            processes: self.processes.into_records(),
+            files: self.files.into_accesses(),
+            lingering,
+        }
     }
 }
 
@@ -77,7 +120,10 @@ pub fn run(root: Pid, events: &UnboundedSender<TraceEvent>) -> TraceOutcome {
 /// stop while still running saves a cross-CPU wake-up each time, which is the larger
 /// part of the cost of a stop on virtual machines. Idle jobs cost nothing: the poll
 /// gives up after this long.
-const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(50);
+const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(300);
+
+/// Pause instructions between two polls (about a microsecond).
+const POLL_SPACING: u32 = 200;
 
 /// `waitpid(-1, __WALL | __WNOTHREAD)`, polling briefly before blocking.
 fn wait_for_stop(status: &mut i32) -> libc::pid_t {
@@ -92,7 +138,11 @@ fn wait_for_stop(status: &mut i32) -> libc::pid_t {
         if started.elapsed() >= POLL_BEFORE_SLEEP {
             break;
         }
-        std::hint::spin_loop();
+        // Space the polls: each waitpid takes the kernel's task-list lock, which the
+        // tracee's own fork, exec and exit need too.
+        for _ in 0..POLL_SPACING {
+            std::hint::spin_loop();
+        }
     }
     // SAFETY: as above.
     unsafe { libc::waitpid(-1, status, flags) }
@@ -101,6 +151,10 @@ fn wait_for_stop(status: &mut i32) -> libc::pid_t {
 fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSender<TraceEvent>) {
     let table = &mut job.processes;
     let signal = libc::WSTOPSIG(status);
+    if !job.recording {
+        serve_unrecorded(tid, status);
+        return;
+    }
     match status >> 16 {
         0 if signal == libc::SIGTRAP | 0x80 => {
             // Syscall-exit stop of a syscall we asked to follow.
@@ -159,6 +213,16 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
                 resume(tid, 0);
             }
         }
+        _ => resume(tid, 0),
+    }
+}
+
+/// Keeps a process running as if untraced: signals passed on, group-stops kept.
+fn serve_unrecorded(tid: Pid, status: i32) {
+    let signal = libc::WSTOPSIG(status);
+    match status >> 16 {
+        0 if signal != libc::SIGTRAP | 0x80 => resume(tid, signal),
+        libc::PTRACE_EVENT_STOP if is_group_stop_signal(signal) => listen(tid),
         _ => resume(tid, 0),
     }
 }

@@ -6,6 +6,7 @@ mod attach;
 mod event_loop;
 pub mod file_ledger;
 mod file_tracker;
+pub mod linger;
 mod paths;
 pub mod process_table;
 mod procfs;
@@ -15,6 +16,7 @@ pub mod syscalls;
 mod tracee_memory;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
@@ -42,6 +44,8 @@ pub struct TraceOutcome {
     pub processes: Vec<ProcessRecord>,
     /// Inputs and outputs, pre-images already captured.
     pub files: Vec<FileAccess>,
+    /// Processes still running when the record was closed at the linger bound.
+    pub lingering: usize,
     pub root_exit: Option<Exit>,
 }
 
@@ -52,8 +56,9 @@ pub struct Tracing {
 }
 
 /// Attaches to `root` (forked by roarctl, blocked before exec) on a new tracer thread.
-/// Returns once the attach succeeded or failed.
-pub async fn trace(root: Pid) -> Result<Tracing, AttachError> {
+/// Returns once the attach succeeded or failed. Processes that outlive the root are
+/// recorded for at most `linger` after it exits (see [`linger`]).
+pub async fn trace(root: Pid, linger: Duration) -> Result<Tracing, AttachError> {
     let (attached_tx, attached_rx) = oneshot::channel();
     let (event_tx, events) = mpsc::unbounded_channel();
     let (outcome_tx, outcome) = oneshot::channel();
@@ -65,8 +70,7 @@ pub async fn trace(root: Pid) -> Result<Tracing, AttachError> {
                 return;
             }
             let _ = attached_tx.send(Ok(()));
-            let result = event_loop::run(root, &event_tx);
-            let _ = outcome_tx.send(result);
+            event_loop::run(root, &event_tx, outcome_tx, linger);
         })
         .map_err(|e| AttachError::Thread(e.to_string()))?;
     attached_rx
