@@ -21,6 +21,9 @@ pub struct Options {
     pub database: PathBuf,
     /// How long processes that outlive a job's root process are recorded.
     pub linger: Duration,
+    /// Name fragments that mark environment variables as secret, besides the built-in
+    /// ones.
+    pub redact_env: Vec<String>,
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or a `Shutdown` request, then waits for the
@@ -52,12 +55,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if interrupted > 0 {
         tracing::warn!("{interrupted} job(s) from a previous daemon marked interrupted");
     }
-    let state = DaemonState::new(
-        store,
-        options.socket.clone(),
-        options.database.clone(),
-        options.linger,
-    );
+    let state = DaemonState::new(&options, store);
     spawn_signal_watcher(Arc::clone(&state))?;
 
     let service =

@@ -22,6 +22,11 @@ struct Args {
     /// that the record is closed (the processes keep running, unrecorded)
     #[arg(long, env = "ROARD_LINGER_SECS", default_value_t = roard::tracer::linger::DEFAULT_LINGER.as_secs())]
     linger_secs: u64,
+    /// Also store as `<redacted>` the environment variables whose names contain this
+    /// fragment (any case); repeat or separate with commas. Always redacted: TOKEN,
+    /// SECRET, PASSWORD, PASSWD, KEY, CREDENTIAL, AUTH
+    #[arg(long, env = "ROARD_REDACT_ENV", value_delimiter = ',')]
+    redact_env: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -33,6 +38,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(roar_proto::socket_path::default_socket_path),
         database: args.database.unwrap_or_else(roard::store::default_path),
         linger: std::time::Duration::from_secs(args.linger_secs),
+        redact_env: args.redact_env,
     };
     match roard::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::active_jobs::ActiveJobs;
+use crate::daemon::Options;
+use crate::env_redaction::Redactor;
 use crate::hash_cache::HashCache;
 use crate::store::Store;
 
@@ -20,19 +22,21 @@ pub struct DaemonState {
     pub database: PathBuf,
     /// How long processes that outlive a job's root are recorded.
     pub linger: Duration,
+    pub redactor: Redactor,
     shutdown: watch::Sender<bool>,
 }
 
 impl DaemonState {
-    pub fn new(store: Store, socket: PathBuf, database: PathBuf, linger: Duration) -> Arc<Self> {
+    pub fn new(options: &Options, store: Store) -> Arc<Self> {
         Arc::new(Self {
             store,
             hash_cache: HashCache::default(),
             active_jobs: ActiveJobs::default(),
             started: Instant::now(),
-            socket,
-            database,
-            linger,
+            socket: options.socket.clone(),
+            database: options.database.clone(),
+            linger: options.linger,
+            redactor: Redactor::with_extra(&options.redact_env),
             shutdown: watch::channel(false).0,
         })
     }

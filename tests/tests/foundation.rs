@@ -317,13 +317,28 @@ fn secrets_in_the_environment_are_redacted() {
     let output = sandbox
         .roarctl()
         .env("MY_API_TOKEN", "hunter2-secret-value")
+        .env("SENTRY_DSN", "https://dsn-secret-value@example.invalid/1")
+        // The daemon started by this roarctl inherits the extra fragment.
+        .env("ROARD_REDACT_ENV", "dsn")
         .args(["run", "--", "true"])
         .output()
         .unwrap();
     assert_eq!(code(&output), 0);
     let job = sandbox.json(&["show", "last"]);
     assert_eq!(job["env"]["MY_API_TOKEN"], "<redacted>");
+    assert_eq!(job["env"]["SENTRY_DSN"], "<redacted>");
     assert!(job["env"]["PATH"].is_string());
+    // Not in the database files either (main file and write-ahead log).
+    let dir = sandbox.database().parent().unwrap().to_path_buf();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for secret in ["hunter2-secret-value", "dsn-secret-value"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} found in the database"
+            );
+        }
+    }
 }
 
 #[test]

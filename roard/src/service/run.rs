@@ -16,7 +16,6 @@ use tonic::Status;
 
 use crate::artifacts;
 use crate::clock::now_ms;
-use crate::env_redaction;
 use crate::job_uid::new_job_uid;
 use crate::project::project_root;
 use crate::state::DaemonState;
@@ -61,7 +60,7 @@ pub async fn run(
             [
                 &var.name[..],
                 b"=",
-                env_redaction::redact(&var.name, &var.value),
+                state.redactor.redact(&var.name, &var.value),
             ]
             .concat()
         })
