@@ -1,12 +1,20 @@
 //! `roarctl`: the roar client. Parses the command line and hands off to one file per
 //! subcommand in `commands/`.
 
+/// `println!` through [`output::print_line`]: see there for why.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::print_line(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 mod config;
 mod connection;
 mod context;
 mod json;
 mod launch;
+mod output;
 mod render;
 
 use std::path::PathBuf;
@@ -56,12 +64,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Like other command-line tools, end quietly when the reader of our output goes
-    // away (`roarctl log | head`) instead of failing on EPIPE.
-    // SAFETY: restores a default signal disposition before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
     let config_path = cli.config.clone().or_else(config::default_path);
     let config = match config_path.as_deref().map(config::load).transpose() {

@@ -54,12 +54,12 @@ async fn status(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
         Ok(mut client) => client.hello(hello_request()).await.map_err(status_error)?,
         Err(_) => {
             if as_json {
-                println!(
+                outln!(
                     "{}",
                     json!({"running": false, "socket": ctx.socket.display().to_string()})
                 );
             } else {
-                println!("roard is not running (socket {})", ctx.socket.display());
+                outln!("roard is not running (socket {})", ctx.socket.display());
             }
             return Ok(ExitCode::from(NOT_RUNNING));
         }
@@ -77,18 +77,18 @@ async fn status(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
             "database": hello.database,
             "shutting_down": hello.shutting_down,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!("roard {} running (pid {})", hello.version, hello.pid);
-        println!(
+        outln!("roard {} running (pid {})", hello.version, hello.pid);
+        outln!(
             "uptime    {}",
             duration(i64::try_from(hello.uptime_ms).unwrap_or(i64::MAX))
         );
-        println!("jobs      {} running", hello.running_jobs);
-        println!("socket    {}", hello.socket);
-        println!("database  {}", hello.database);
+        outln!("jobs      {} running", hello.running_jobs);
+        outln!("socket    {}", hello.socket);
+        outln!("database  {}", hello.database);
         if hello.shutting_down {
-            println!("stopping  once the running jobs end");
+            outln!("stopping  once the running jobs end");
         }
     }
     Ok(ExitCode::SUCCESS)

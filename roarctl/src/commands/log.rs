@@ -40,16 +40,20 @@ pub async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<ExitCode> {
         .jobs;
     if args.json {
         let array: Vec<_> = jobs.iter().map(json::summary).collect();
-        println!("{}", serde_json::to_string_pretty(&array)?);
+        outln!("{}", serde_json::to_string_pretty(&array)?);
         return Ok(ExitCode::SUCCESS);
     }
     if jobs.is_empty() {
         eprintln!("no jobs recorded yet; try `roarctl run -- <command>`");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<12}  {:>5}  {:<19}  {:>8}  {:>7}  COMMAND",
-        "UID", "STEP", "STARTED", "DURATION", "EXIT"
+        "UID",
+        "STEP",
+        "STARTED",
+        "DURATION",
+        "EXIT"
     );
     for job in &jobs {
         let took = job.ended_at_ms.map_or_else(
@@ -61,7 +65,7 @@ pub async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "{:<12}  {:>5}  {:<19}  {:>8}  {:>7}  {}{}",
             job.uid,
             format!("@{}", job.step),

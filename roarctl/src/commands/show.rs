@@ -33,41 +33,41 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         .map_err(status_error)?
         .into_inner();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json::job(&job))?);
+        outln!("{}", serde_json::to_string_pretty(&json::job(&job))?);
         return Ok(ExitCode::SUCCESS);
     }
     let Some(summary) = &job.summary else {
         anyhow::bail!("roard returned a job without a summary");
     };
-    println!("job      {} (@{})", summary.uid, summary.step);
-    println!("command  {}", command_line(&summary.argv));
-    println!("cwd      {}", escape_for_terminal(&summary.cwd));
-    println!("project  {}", escape_for_terminal(&summary.project));
-    println!("started  {}", local_time(summary.started_at_ms));
+    outln!("job      {} (@{})", summary.uid, summary.step);
+    outln!("command  {}", command_line(&summary.argv));
+    outln!("cwd      {}", escape_for_terminal(&summary.cwd));
+    outln!("project  {}", escape_for_terminal(&summary.project));
+    outln!("started  {}", local_time(summary.started_at_ms));
     if let Some(end) = summary.ended_at_ms {
-        println!("took     {}", duration(end - summary.started_at_ms));
+        outln!("took     {}", duration(end - summary.started_at_ms));
     }
-    println!(
+    outln!(
         "state    {} (exit {})",
         summary.state,
         exit_text(summary.exit.as_ref())
     );
     if summary.lingering_processes > 0 {
-        println!(
+        outln!(
             "note     {} process(es) still ran when the record was closed at roard's linger \
              bound; what they did afterwards is not recorded",
             summary.lingering_processes
         );
     }
     for (title, files) in [("inputs", &job.inputs), ("outputs", &job.outputs)] {
-        println!("{title} ({}):", files.len());
+        outln!("{title} ({}):", files.len());
         for file in files {
-            println!("  {}", file_line(file));
+            outln!("  {}", file_line(file));
         }
     }
-    println!("processes ({}):", job.processes.len());
+    outln!("processes ({}):", job.processes.len());
     for process in &job.processes {
-        println!(
+        outln!(
             "  {:>7} <- {:<7} exit {:>7}  {}",
             process.pid,
             process.ppid,

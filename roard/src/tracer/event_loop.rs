@@ -62,7 +62,8 @@ pub fn run(
             let _ = sender.send(std::mem::take(&mut job).into_outcome(root, lingering));
         }
         let mut status = 0;
-        let tid = wait_for_stop(&mut status);
+        let poll = worth_polling(job.processes.live_processes());
+        let tid = wait_for_stop(&mut status, poll);
         if tid < 0 {
             match Errno::last() {
                 Errno::EINTR => continue,
@@ -119,30 +120,41 @@ impl Job {
 /// tracee in a syscall-heavy stretch stops again within microseconds; catching that
 /// stop while still running saves a cross-CPU wake-up each time, which is the larger
 /// part of the cost of a stop on virtual machines. Idle jobs cost nothing: the poll
-/// gives up after this long.
+/// gives up after this long. It only pays while a CPU is free: see `worth_polling`.
 const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(300);
 
-/// Pause instructions between two polls (about a microsecond).
-const POLL_SPACING: u32 = 200;
+/// Whether polling is likely to use a CPU the job does not need: when the job has no
+/// more live processes than there are CPUs. A parallel build keeps every CPU busy, and
+/// polling there would take time from the job itself.
+fn worth_polling(live_processes: usize) -> bool {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    live_processes <= cpus
+}
 
-/// `waitpid(-1, __WALL | __WNOTHREAD)`, polling briefly before blocking.
-fn wait_for_stop(status: &mut i32) -> libc::pid_t {
+/// `waitpid(-1, __WALL | __WNOTHREAD)`, first polling briefly when `poll` says so.
+fn wait_for_stop(status: &mut i32, poll: bool) -> libc::pid_t {
     let flags = libc::__WALL | libc::__WNOTHREAD;
-    let started = std::time::Instant::now();
+    let deadline = std::time::Instant::now()
+        + if poll {
+            POLL_BEFORE_SLEEP
+        } else {
+            Duration::ZERO
+        };
     loop {
         // SAFETY: plain syscall with a valid out-pointer.
         let tid = unsafe { libc::waitpid(-1, status, flags | libc::WNOHANG) };
         if tid != 0 {
             return tid;
         }
-        if started.elapsed() >= POLL_BEFORE_SLEEP {
+        if std::time::Instant::now() >= deadline {
             break;
         }
-        // Space the polls: each waitpid takes the kernel's task-list lock, which the
-        // tracee's own fork, exec and exit need too.
-        for _ in 0..POLL_SPACING {
-            std::hint::spin_loop();
-        }
+        // Between polls, give the CPU to any runnable task (often the job's other
+        // processes): polling must only use time nobody else wants. It also spaces
+        // the polls, each of which takes the task-list lock the tracee's fork, exec
+        // and exit need too.
+        std::thread::yield_now();
     }
     // SAFETY: as above.
     unsafe { libc::waitpid(-1, status, flags) }
