@@ -197,6 +197,26 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Asserts that a command's stderr contains `text`, showing the stderr otherwise.
+#[track_caller]
+pub fn assert_stderr_contains(output: &Output, text: &str) {
+    let stderr = stderr(output);
+    assert!(
+        stderr.contains(text),
+        "expected {text:?} in stderr:\n{stderr}"
+    );
+}
+
+/// `argv[0]` of every process in a `roarctl show --json` record.
+pub fn process_names(job: &Value) -> Vec<String> {
+    job["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["argv"][0].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// Whether `pid` runs. A zombie does not: an auto-started daemon's parent (roarctl) is
 /// gone, and not every init reaps orphans promptly.
 pub fn process_alive(pid: u32) -> bool {

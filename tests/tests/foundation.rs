@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use roar_e2e::{Sandbox, code, is_root, stderr};
+use roar_e2e::{Sandbox, assert_stderr_contains, code, is_root, process_names, stderr};
 
 #[test]
 fn exit_status_is_the_jobs_own() {
@@ -33,11 +33,7 @@ fn a_missing_command_gives_127_and_says_so() {
     let sandbox = Sandbox::new();
     let output = sandbox.run(&["no-such-command-for-roar"]);
     assert_eq!(code(&output), 127);
-    assert!(
-        stderr(&output).contains("no-such-command-for-roar: command not found"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "no-such-command-for-roar: command not found");
 }
 
 #[test]
@@ -153,14 +149,9 @@ fn two_jobs_at_once_are_both_recorded_completely() {
         let job = sandbox.json(&["show", step]);
         assert_eq!(job["state"], "finished");
         assert_eq!(job["exit_code"], 0);
-        let names: Vec<&str> = job["processes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["argv"][0].as_str().unwrap())
-            .collect();
+        let names = process_names(&job);
         assert!(
-            names.contains(&"sleep") && names.contains(&"cat"),
+            names.iter().any(|n| n == "sleep") && names.iter().any(|n| n == "cat"),
             "{names:?}"
         );
     }
@@ -196,11 +187,7 @@ fn without_autostart_a_missing_daemon_is_a_clear_error() {
         .output()
         .unwrap();
     assert_eq!(code(&output), 1);
-    assert!(
-        stderr(&output).contains("no roard answers"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "no roard answers");
     assert!(!sandbox.work_dir().join("should-not-exist").exists());
 
     std::fs::create_dir_all(sandbox.root().join("config/roar")).unwrap();
@@ -220,7 +207,7 @@ fn without_autostart_a_missing_daemon_is_a_clear_error() {
         .output()
         .unwrap();
     assert_eq!(code(&output), 5);
-    assert!(stderr(&output).contains("untraced"), "{}", stderr(&output));
+    assert_stderr_contains(&output, "untraced");
 }
 
 #[test]
@@ -302,13 +289,8 @@ fn a_background_process_is_followed_after_the_job_returns() {
         sandbox.json(&["show", "last"])["state"] == "finished"
     }));
     let job = sandbox.json(&["show", "last"]);
-    let names: Vec<&str> = job["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["argv"][0].as_str().unwrap_or(""))
-        .collect();
-    assert!(names.contains(&"sleep"), "{names:?}");
+    let names = process_names(&job);
+    assert!(names.iter().any(|n| n == "sleep"), "{names:?}");
 }
 
 #[test]
@@ -369,11 +351,7 @@ fn another_uid_is_refused() {
         .output()
         .unwrap();
     assert_eq!(code(&output), 1);
-    assert!(
-        stderr(&output).contains("may not use it"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "may not use it");
 }
 
 #[test]
