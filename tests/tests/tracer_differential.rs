@@ -346,3 +346,24 @@ fn read_then_overwritten_keeps_both_hashes() {
 fn blake3_hex(bytes: &[u8]) -> String {
     roar_e2e::blake3_hex(bytes)
 }
+
+#[test]
+fn openat2_reads_and_creates() {
+    // openat2(AT_FDCWD, path, &open_how, sizeof open_how): Python has no wrapper.
+    let job = run_py(
+        &|d| write(d, "in.txt", "x"),
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         class How(ctypes.Structure):\n    \
+         _fields_ = [('flags', ctypes.c_uint64), ('mode', ctypes.c_uint64), ('resolve', ctypes.c_uint64)]\n\
+         def openat2(path, flags, mode=0):\n    \
+         how = How(flags, mode, 0)\n    \
+         fd = libc.syscall(437, -100, path, ctypes.byref(how), ctypes.sizeof(how))\n    \
+         assert fd >= 0, ctypes.get_errno()\n    \
+         return fd\n\
+         data = os.read(openat2(b'in.txt', os.O_RDONLY), 10)\n\
+         os.write(openat2(b'out.txt', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), data)",
+    );
+    assert!(has(&job, "input", "/in.txt"));
+    assert!(has(&job, "output", "/out.txt"));
+}
