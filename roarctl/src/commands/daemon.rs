@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::connection::{self, hello_request};
 use crate::context::Context;
-use crate::render::duration;
+use crate::render::{duration, human_size};
 use crate::status_error;
 
 #[derive(clap::Subcommand, Debug)]
@@ -76,6 +76,9 @@ async fn status(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
             "socket": hello.socket,
             "database": hello.database,
             "shutting_down": hello.shutting_down,
+            "hash_cache_hits": hello.hash_cache_hits,
+            "hash_cache_misses": hello.hash_cache_misses,
+            "hashed_bytes": hello.hashed_bytes,
         });
         outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -87,6 +90,12 @@ async fn status(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
         outln!("jobs      {} running", hello.running_jobs);
         outln!("socket    {}", hello.socket);
         outln!("database  {}", hello.database);
+        outln!(
+            "hashing   {} file(s) from the cache, {} hashed ({})",
+            hello.hash_cache_hits,
+            hello.hash_cache_misses,
+            human_size(hello.hashed_bytes)
+        );
         if hello.shutting_down {
             outln!("stopping  once the running jobs end");
         }

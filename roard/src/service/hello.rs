@@ -12,6 +12,7 @@ pub fn hello(state: &DaemonState, request: &pb::HelloRequest) -> pb::HelloReply 
             roar_proto::VERSION
         );
     }
+    let hashing = state.hash_cache.stats();
     pb::HelloReply {
         version: roar_proto::VERSION.to_string(),
         pid: std::process::id(),
@@ -21,5 +22,8 @@ pub fn hello(state: &DaemonState, request: &pb::HelloRequest) -> pb::HelloReply 
         database: state.database.display().to_string(),
         socket: state.socket.display().to_string(),
         shutting_down: state.is_shutting_down(),
+        hash_cache_hits: hashing.hits,
+        hash_cache_misses: hashing.misses,
+        hashed_bytes: hashing.hashed_bytes,
     }
 }
