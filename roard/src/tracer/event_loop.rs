@@ -205,7 +205,7 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
         libc::PTRACE_EVENT_EXEC => {
             let former = event_message(tid).map_or(tid, |t| Pid::from_raw(t as libc::pid_t));
             let image = table.on_exec(tid, former, now);
-            job.files.on_exec(former, &image.exe);
+            job.files.on_exec(tid, &image);
             if job
                 .last_exec_event
                 .is_none_or(|last| last.elapsed() >= EXEC_EVENT_INTERVAL)

@@ -12,6 +12,8 @@ use nix::unistd::Pid;
 
 use super::file_ledger::{FileAccess, FileLedger};
 use super::paths::{absolute, canonical_existing, canonical_name, descriptor_target};
+use super::process_table::Image;
+use super::procfs;
 use super::syscalls::{PathArg, TracedSyscall};
 use super::tracee_memory::{read_c_string, read_u64};
 
@@ -32,10 +34,6 @@ fn is_pseudo(path: &[u8]) -> bool {
 }
 
 enum Pending {
-    Exec {
-        path: Option<Vec<u8>>,
-        named: Vec<u8>,
-    },
     Rename {
         from: Vec<u8>,
         to: Vec<u8>,
@@ -79,13 +77,6 @@ impl FileTracker {
             Creat { at } => {
                 let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
                 return self.open_entry(tid, at, args, flags);
-            }
-            Exec { at, flags } => {
-                let empty_path = flags.is_some_and(|f| args[f] & libc::AT_EMPTY_PATH as u64 != 0);
-                let (absolute, named) = resolve(tid, at, args, empty_path);
-                let path = absolute.as_deref().and_then(canonical_existing);
-                self.pending.insert(tid, Pending::Exec { path, named });
-                return Resume::Continue;
             }
             Rename { from, to, flags } => {
                 let exchange = flags.is_some_and(|f| args[f] & libc::RENAME_EXCHANGE as u64 != 0);
@@ -278,23 +269,38 @@ impl FileTracker {
                 self.known_reads.clear();
                 self.ledger.wrote(&path, &named);
             }
-            Pending::Exec { .. } => {}
         }
     }
 
-    /// `pid` completed an exec started by thread `former_tid`; `exe` is what the kernel
-    /// now runs (the interpreter, for a `#!` script).
-    pub fn on_exec(&mut self, former_tid: Pid, exe: &[u8]) {
-        if let Some(Pending::Exec {
-            path: Some(path),
-            named,
-        }) = self.pending.remove(&former_tid)
+    /// `pid` completed an exec. What ran is read from the new image, so exec needs no
+    /// syscall stop of its own: `exe` is the file the kernel now runs (the interpreter,
+    /// for a `#!` script), and the `AT_EXECFN` entry of the new auxiliary vector holds
+    /// the name the caller passed to execve, which for a script is the script.
+    pub fn on_exec(&mut self, pid: Pid, image: &Image) {
+        if image.exe.starts_with(b"/") && !is_pseudo(&image.exe) {
+            self.ledger.read(&image.exe, b"");
+        }
+        let mut named = Vec::new();
+        let Some(address) = procfs::exec_fn_address(pid) else {
+            return;
+        };
+        if !read_c_string(pid, address, &mut named) || named.is_empty() {
+            return;
+        }
+        // execveat names its file "/dev/fd/N[/path]"; in roard that would be roard's
+        // own descriptor table.
+        let lookup = match named.strip_prefix(b"/dev/fd/") {
+            Some(rest) => [format!("/proc/{pid}/fd/").as_bytes(), rest].concat(),
+            None => named.clone(),
+        };
+        let Some(absolute) = absolute(pid, libc::AT_FDCWD as u64, &lookup) else {
+            return;
+        };
+        if let Some(path) = canonical_existing(&absolute)
+            && path != image.exe
             && !is_pseudo(&path)
         {
             self.ledger.read(&path, &named);
-        }
-        if exe.starts_with(b"/") && !is_pseudo(exe) {
-            self.ledger.read(exe, b"");
         }
     }
 

@@ -25,6 +25,19 @@ pub fn link(pid: Pid, link: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Where the new image's `AT_EXECFN` string (the name given to execve) lives, from
+/// `/proc/PID/auxv`: pairs of native-endian words, type then value.
+pub fn exec_fn_address(pid: Pid) -> Option<u64> {
+    const AT_EXECFN: u64 = 31;
+    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok()?;
+    let word = std::mem::size_of::<u64>();
+    auxv.chunks_exact(2 * word).find_map(|pair| {
+        let kind = u64::from_ne_bytes(pair[..word].try_into().ok()?);
+        let value = u64::from_ne_bytes(pair[word..].try_into().ok()?);
+        (kind == AT_EXECFN).then_some(value)
+    })
+}
+
 /// The thread group (process) id of task `tid`, from `/proc/TID/status`.
 pub fn tgid(tid: Pid) -> Option<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;

@@ -2,7 +2,9 @@
 //! are. Everything not listed here runs at full speed: the seccomp filter lets it
 //! through without waking roard.
 //!
-//! Not listed on purpose: `chdir`/`fchdir` (relative paths are resolved through
+//! Not listed on purpose: `execve`/`execveat` (what was executed is read at the exec
+//! event from `/proc/PID/exe` and the `AT_EXECFN` name the kernel leaves in the new
+//! auxiliary vector: one stop per exec instead of two), `chdir`/`fchdir` (relative paths are resolved through
 //! `/proc/TID/cwd` at the moment of the call, which is exact even for threads that share
 //! or do not share a cwd), `mmap` (a shared writable mapping needs a file opened
 //! read-write, and such an open already counts as a read and a write), `mkdir`/`rmdir`
@@ -35,11 +37,6 @@ pub enum TracedSyscall {
     /// creat: `O_CREAT | O_WRONLY | O_TRUNC`.
     Creat {
         at: PathArg,
-    },
-    /// execve/execveat; `flags` holds `AT_EMPTY_PATH` for fexecve.
-    Exec {
-        at: PathArg,
-        flags: Option<usize>,
     },
     /// rename/renameat/renameat2; `flags` holds `RENAME_EXCHANGE`.
     Rename {
@@ -91,172 +88,39 @@ const AT_0_1: PathArg = At { dirfd: 0, path: 1 };
 const AT_2_3: PathArg = At { dirfd: 2, path: 3 };
 
 #[cfg(target_arch = "x86_64")]
+#[rustfmt::skip]
 pub const NATIVE: SyscallTable = SyscallTable {
     audit_arch: 0xc000_003e,
     entries: &[
-        (
-            2,
-            Open {
-                at: Cwd { path: 0 },
-                flags: 1,
-            },
-        ),
-        (
-            257,
-            Open {
-                at: AT_0_1,
-                flags: 2,
-            },
-        ),
+        (2, Open { at: Cwd { path: 0 }, flags: 1 }),
+        (257, Open { at: AT_0_1, flags: 2 }),
         (437, OpenHow { at: AT_0_1, how: 2 }),
-        (
-            85,
-            Creat {
-                at: Cwd { path: 0 },
-            },
-        ),
-        (
-            59,
-            Exec {
-                at: Cwd { path: 0 },
-                flags: None,
-            },
-        ),
-        (
-            322,
-            Exec {
-                at: AT_0_1,
-                flags: Some(4),
-            },
-        ),
-        (
-            82,
-            Rename {
-                from: Cwd { path: 0 },
-                to: Cwd { path: 1 },
-                flags: None,
-            },
-        ),
-        (
-            264,
-            Rename {
-                from: AT_0_1,
-                to: AT_2_3,
-                flags: None,
-            },
-        ),
-        (
-            316,
-            Rename {
-                from: AT_0_1,
-                to: AT_2_3,
-                flags: Some(4),
-            },
-        ),
-        (
-            86,
-            Link {
-                from: Cwd { path: 0 },
-                to: Cwd { path: 1 },
-                flags: None,
-            },
-        ),
-        (
-            265,
-            Link {
-                from: AT_0_1,
-                to: AT_2_3,
-                flags: Some(4),
-            },
-        ),
-        (
-            87,
-            Unlink {
-                at: Cwd { path: 0 },
-                flags: None,
-            },
-        ),
-        (
-            263,
-            Unlink {
-                at: AT_0_1,
-                flags: Some(2),
-            },
-        ),
-        (
-            76,
-            Truncate {
-                at: Cwd { path: 0 },
-            },
-        ),
+        (85, Creat { at: Cwd { path: 0 } }),
+        (82, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+        (264, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+        (316, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (86, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+        (265, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (87, Unlink { at: Cwd { path: 0 }, flags: None }),
+        (263, Unlink { at: AT_0_1, flags: Some(2) }),
+        (76, Truncate { at: Cwd { path: 0 } }),
         (77, Ftruncate { fd: 0 }),
     ],
 };
 
 /// aarch64 has only the `*at` forms.
 #[cfg(target_arch = "aarch64")]
+#[rustfmt::skip]
 pub const NATIVE: SyscallTable = SyscallTable {
     audit_arch: 0xc000_00b7,
     entries: &[
-        (
-            56,
-            Open {
-                at: AT_0_1,
-                flags: 2,
-            },
-        ),
+        (56, Open { at: AT_0_1, flags: 2 }),
         (437, OpenHow { at: AT_0_1, how: 2 }),
-        (
-            221,
-            Exec {
-                at: Cwd { path: 0 },
-                flags: None,
-            },
-        ),
-        (
-            281,
-            Exec {
-                at: AT_0_1,
-                flags: Some(4),
-            },
-        ),
-        (
-            38,
-            Rename {
-                from: AT_0_1,
-                to: AT_2_3,
-                flags: None,
-            },
-        ),
-        (
-            276,
-            Rename {
-                from: AT_0_1,
-                to: AT_2_3,
-                flags: Some(4),
-            },
-        ),
-        (
-            37,
-            Link {
-                from: AT_0_1,
-                to: AT_2_3,
-                flags: Some(4),
-            },
-        ),
-        (
-            35,
-            Unlink {
-                at: AT_0_1,
-                flags: Some(2),
-            },
-        ),
-        (
-            45,
-            Truncate {
-                at: Cwd { path: 0 },
-            },
-        ),
+        (38, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+        (276, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (37, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (35, Unlink { at: AT_0_1, flags: Some(2) }),
+        (45, Truncate { at: Cwd { path: 0 } }),
         (46, Ftruncate { fd: 0 }),
     ],
 };
