@@ -19,6 +19,16 @@ fn ended(ended_at_ms: Option<i64>) -> Value {
     ended_at_ms.map_or(Value::Null, |ms| Value::String(rfc3339(ms)))
 }
 
+/// `{"blake3": "<hex>", ...}`.
+fn hashes(digests: &[pb::Digest]) -> Value {
+    Value::Object(
+        digests
+            .iter()
+            .map(|d| (d.algorithm.clone(), Value::String(d.hex.clone())))
+            .collect(),
+    )
+}
+
 /// One line of `roarctl log --json`.
 pub fn summary(job: &pb::JobSummary) -> Value {
     let (exit_code, exit_signal) = exit_parts(job.exit.as_ref());
@@ -47,16 +57,34 @@ pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
         object.insert("named_path".into(), json!(escape_bytes(&record.named_path)));
     }
     object.insert("size".into(), json!(record.size));
-    let hashes: Map<String, Value> = record
-        .hashes
-        .iter()
-        .map(|d| (d.algorithm.clone(), Value::String(d.hex.clone())))
-        .collect();
-    object.insert("hashes".into(), Value::Object(hashes));
+    object.insert("hashes".into(), hashes(&record.hashes));
     if is_input {
         object.insert("pre_image".into(), json!(record.pre_image));
     }
     Value::Object(object)
+}
+
+/// `roarctl show PATH|HASH --json`: `kind` "artifact", `size`, `hashes`, and `uses`
+/// (oldest first: `role`, `path`, `pre_image`, `job` as in `log --json`).
+pub fn artifact(artifact: &pb::Artifact) -> Value {
+    let uses: Vec<Value> = artifact
+        .uses
+        .iter()
+        .map(|u| {
+            json!({
+                "role": u.role,
+                "path": escape_bytes(&u.path),
+                "pre_image": u.pre_image,
+                "job": u.job.as_ref().map(summary),
+            })
+        })
+        .collect();
+    json!({
+        "kind": "artifact",
+        "size": artifact.size,
+        "hashes": hashes(&artifact.hashes),
+        "uses": uses,
+    })
 }
 
 /// `roarctl show JOB --json`: the summary's fields plus the full record.
@@ -65,6 +93,7 @@ pub fn job(job: &pb::Job) -> Value {
         Some(Value::Object(map)) => map,
         _ => Map::new(),
     };
+    object.insert("kind".into(), json!("job"));
     object.insert("hostname".into(), json!(job.hostname));
     object.insert("user_uid".into(), json!(job.uid));
     let env: Map<String, Value> = job

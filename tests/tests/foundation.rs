@@ -361,7 +361,8 @@ fn unknown_jobs_are_clear_errors() {
     for (selector, message) in [
         ("@9", "no job matches '@9'"),
         ("zz", "is not a job"),
-        ("ffffffff", "no job matches"),
+        ("ffffffff", "no job or artifact matches"),
+        ("fff", "is not a job"),
     ] {
         let output = sandbox.roarctl().args(["show", selector]).output().unwrap();
         assert_eq!(code(&output), 1);

@@ -1,4 +1,5 @@
-//! `roarctl show JOB`: one job's full record.
+//! `roarctl show JOB|PATH|HASH`: one job's full record, or one artifact with the jobs
+//! that wrote and read it.
 
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
@@ -13,27 +14,130 @@ use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
 pub struct ShowArgs {
-    /// A job uid (or a unique prefix of at least 4 digits), `@N` (step N of this
-    /// project) or `last`
-    #[arg(default_value = "last")]
-    pub job: String,
+    /// A job: its uid (or a unique prefix of at least 4 digits), `@N` (step N of this
+    /// project) or `last`. An artifact: a file's path (the content last recorded
+    /// there), or a unique prefix of at least 8 hex digits of any of its hashes,
+    /// optionally as `blake3:PREFIX` or `sha256:PREFIX`
+    #[arg(default_value = "last", value_name = "JOB|PATH|HASH")]
+    pub target: String,
     /// Print a JSON object (see README, "JSON output")
     #[arg(long)]
     pub json: bool,
 }
 
+/// What the argument names, decided as documented on `ShowArgs::target`.
+enum Target {
+    Job(String),
+    ArtifactByPath(Vec<u8>),
+    ArtifactByHash(String),
+    /// Hex that may be a job uid prefix or a hash prefix: job first.
+    JobOrArtifact(String),
+}
+
+fn classify(text: &str) -> anyhow::Result<Target> {
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if text == "last" || text.starts_with('@') {
+        return Ok(Target::Job(text.to_string()));
+    }
+    if let Some((_, digits)) = text.split_once(':')
+        && hex(digits)
+    {
+        return Ok(Target::ArtifactByHash(text.to_string()));
+    }
+    if text.contains('/') || std::path::Path::new(text).exists() {
+        let path = std::fs::canonicalize(text).map_err(|e| {
+            anyhow::anyhow!("cannot resolve the path {text}: {e}\nhint: give an existing file")
+        })?;
+        return Ok(Target::ArtifactByPath(path.as_os_str().as_bytes().to_vec()));
+    }
+    Ok(match text.len() {
+        _ if !hex(text) => Target::Job(text.to_string()),
+        0..=12 => Target::JobOrArtifact(text.to_string()),
+        _ => Target::ArtifactByHash(text.to_string()),
+    })
+}
+
 pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let mut client = ctx.client().await?;
-    let job = client
-        .get_job(pb::GetJobRequest {
-            selector: args.job,
-            cwd: std::env::current_dir()?.as_os_str().as_bytes().to_vec(),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&json::job(&job))?);
+    let cwd = std::env::current_dir()?.as_os_str().as_bytes().to_vec();
+    let target = classify(&args.target)?;
+    let ambiguous_kind = matches!(target, Target::JobOrArtifact(_));
+    let by = match target {
+        Target::Job(selector) => {
+            let job = client
+                .get_job(pb::GetJobRequest { selector, cwd })
+                .await
+                .map_err(status_error)?;
+            return show_job(&job.into_inner(), args.json);
+        }
+        Target::JobOrArtifact(text) => {
+            let job = client
+                .get_job(pb::GetJobRequest {
+                    selector: text.clone(),
+                    cwd,
+                })
+                .await;
+            match job {
+                Ok(job) => return show_job(&job.into_inner(), args.json),
+                Err(status) if status.code() == tonic::Code::NotFound && text.len() >= 8 => {
+                    pb::get_artifact_request::By::Hash(text)
+                }
+                Err(status) => return Err(status_error(status)),
+            }
+        }
+        Target::ArtifactByHash(text) => pb::get_artifact_request::By::Hash(text),
+        Target::ArtifactByPath(path) => pb::get_artifact_request::By::Path(path),
+    };
+    let artifact = client
+        .get_artifact(pb::GetArtifactRequest { by: Some(by) })
+        .await;
+    match artifact {
+        Ok(artifact) => show_artifact(&artifact.into_inner(), args.json),
+        Err(status) if status.code() == tonic::Code::NotFound && ambiguous_kind => {
+            anyhow::bail!(
+                "no job or artifact matches '{}'\nhint: `roarctl log --all` lists the jobs",
+                args.target
+            )
+        }
+        Err(status) => Err(status_error(status)),
+    }
+}
+
+fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitCode> {
+    if as_json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json::artifact(artifact))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("artifact  {}", human_size(artifact.size));
+    for digest in &artifact.hashes {
+        outln!("  {:<7} {}", digest.algorithm, digest.hex);
+    }
+    for (role, title) in [("output", "written by"), ("input", "read by")] {
+        let uses: Vec<&pb::ArtifactUse> = artifact.uses.iter().filter(|u| u.role == role).collect();
+        outln!("{title} ({}):", uses.len());
+        for artifact_use in uses {
+            let Some(job) = &artifact_use.job else {
+                continue;
+            };
+            outln!(
+                "  {} (@{})  {}  {}  {}",
+                job.uid,
+                job.step,
+                local_time(job.started_at_ms),
+                escape_for_terminal(&artifact_use.path),
+                command_line(&job.argv)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_job(job: &pb::Job, as_json: bool) -> anyhow::Result<ExitCode> {
+    if as_json {
+        outln!("{}", serde_json::to_string_pretty(&json::job(job))?);
         return Ok(ExitCode::SUCCESS);
     }
     let Some(summary) = &job.summary else {

@@ -1,5 +1,6 @@
 //! The gRPC service: one file per request, this file only routes.
 
+mod get_artifact;
 mod get_job;
 mod hello;
 mod list_jobs;
@@ -70,6 +71,15 @@ impl Roar for RoarService {
         request: Request<pb::GetJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
         get_job::get_job(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_artifact(
+        &self,
+        request: Request<pb::GetArtifactRequest>,
+    ) -> Result<Response<pb::Artifact>, Status> {
+        get_artifact::get_artifact(&self.state, request.get_ref())
             .await
             .map(Response::new)
     }

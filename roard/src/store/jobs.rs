@@ -61,7 +61,7 @@ pub enum LookupError {
     Database(#[from] sqlx::Error),
 }
 
-const SUMMARY_COLUMNS: &str = "id, uid, project, step, argv, cwd, started_at_ms, ended_at_ms, \
+pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, step, argv, cwd, started_at_ms, ended_at_ms, \
                                exit_code, exit_signal, state, lingering_processes";
 
 impl Store {
@@ -277,7 +277,7 @@ fn exit_from_row(row: &SqliteRow) -> sqlx::Result<Option<pb::ExitStatus>> {
     }))
 }
 
-fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> {
+pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> {
     Ok(pb::JobSummary {
         uid: row.try_get("uid")?,
         project: row.try_get("project")?,

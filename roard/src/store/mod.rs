@@ -1,6 +1,7 @@
 //! The SQLite database that holds every record. roard is its only user: roarctl reads
 //! through the daemon, so there is one writer and one schema version in play.
 
+pub mod artifacts;
 mod byte_lists;
 mod files;
 mod hash_cache;

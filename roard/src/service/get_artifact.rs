@@ -1,0 +1,28 @@
+//! `GetArtifact`: one artifact by hash prefix or path, with where it was seen.
+
+use roar_proto::pb;
+use roar_proto::pb::get_artifact_request::By;
+use tonic::Status;
+
+use crate::state::DaemonState;
+use crate::store::artifacts::ArtifactLookupError;
+
+pub async fn get_artifact(
+    state: &DaemonState,
+    request: &pb::GetArtifactRequest,
+) -> Result<pb::Artifact, Status> {
+    let found = match &request.by {
+        Some(By::Hash(prefix)) => state.store.artifact_by_hash(prefix).await,
+        Some(By::Path(path)) => state.store.artifact_by_path(path).await,
+        None => return Err(Status::invalid_argument("give a hash prefix or a path")),
+    };
+    found.map_err(|error| match error {
+        ArtifactLookupError::BadPrefix(_) | ArtifactLookupError::Ambiguous(_) => {
+            Status::invalid_argument(error.to_string())
+        }
+        ArtifactLookupError::NotFound(_) => Status::not_found(error.to_string()),
+        ArtifactLookupError::Database(e) => {
+            Status::internal(format!("cannot read the artifact: {e}"))
+        }
+    })
+}
