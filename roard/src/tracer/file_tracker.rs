@@ -220,6 +220,11 @@ impl FileTracker {
         let Some(absolute) = absolute(tid, dirfd, &named) else {
             return;
         };
+        // A relative name is remembered by the absolute name it had for this task, so
+        // a loop over files of the cwd also takes the short way.
+        if self.known_reads.contains(&absolute) {
+            return;
+        }
         if !is_readable(&absolute, no_follow) {
             return;
         }
@@ -230,9 +235,7 @@ impl FileTracker {
             return;
         }
         self.ledger.read(&path, &named);
-        if named.starts_with(b"/") {
-            self.known_reads.insert(named);
-        }
+        self.known_reads.insert(absolute);
     }
 
     /// The syscall `tid` entered returned `result` (`-errno` on failure).
