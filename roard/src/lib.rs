@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod daemon;
 pub mod env_redaction;
+pub mod faults;
 pub mod hash_cache;
 pub mod hashing;
 pub mod job_uid;

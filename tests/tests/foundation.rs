@@ -444,3 +444,34 @@ fn the_record_closes_at_the_linger_bound_and_the_process_runs_on() {
     assert!(sandbox.wait_for(Duration::from_secs(10), || survived.exists()));
     assert_eq!(std::fs::read_to_string(survived).unwrap(), "survived\n");
 }
+
+#[test]
+fn a_failing_tracer_costs_the_record_never_the_job() {
+    let sandbox = Sandbox::new();
+    // Debug builds of roard panic in the tracer at the first exec when asked to.
+    let output = sandbox
+        .roarctl()
+        .env("ROARD_FAULTS", "tracer-panic")
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "ls / > listing.txt; echo done > done.txt; exit 4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 4, "the job ran to its own end");
+    assert_stderr_contains(&output, "provenance for this run is incomplete");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.work_dir().join("done.txt")).unwrap(),
+        "done\n"
+    );
+    assert!(
+        !std::fs::read_to_string(sandbox.work_dir().join("listing.txt"))
+            .unwrap()
+            .is_empty()
+    );
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "interrupted");
+}

@@ -151,7 +151,10 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
         }
     };
     let Ok(outcome) = outcome else {
-        tracing::error!("tracer of job {uid} ended without a result; the job stays interrupted");
+        tracing::error!("tracer of job {uid} ended without a result; marking it interrupted");
+        if let Err(e) = state.store.mark_job_interrupted(&uid, now_ms()).await {
+            tracing::error!("cannot mark job {uid} interrupted: {e}");
+        }
         let _ = sender
             .send(Err(Status::internal(
                 "the tracer stopped unexpectedly; provenance of this run is incomplete",

@@ -148,6 +148,19 @@ impl Store {
         tx.commit().await
     }
 
+    /// A job whose trace ended without a result (its tracer failed).
+    pub async fn mark_job_interrupted(&self, uid: &str, ended_at_ms: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'interrupted', ended_at_ms = ? \
+             WHERE uid = ? AND state = 'running'",
+        )
+        .bind(ended_at_ms)
+        .bind(uid)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     /// Jobs left `running` by a daemon that died cannot be traced any more.
     pub async fn mark_running_jobs_interrupted(&self) -> sqlx::Result<u64> {
         let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")

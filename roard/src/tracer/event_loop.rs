@@ -97,7 +97,21 @@ pub fn run(
                 }
             }
         } else if libc::WIFSTOPPED(status) {
-            on_stop(&mut job, tid, status, now, events);
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                on_stop(&mut job, tid, status, now, events);
+            }));
+            if handled.is_err() {
+                // A bug must cost the record, never the job: let this tracee go on and
+                // serve the whole tree unrecorded from now on. Dropping the outcome
+                // tells the recorder the trace is incomplete.
+                tracing::error!(
+                    "the tracer of the job rooted at {root} failed; serving its processes \
+                     unrecorded until they exit"
+                );
+                serve_unrecorded(tid, status);
+                job = Job::default();
+                outcome = None;
+            }
         }
     }
     if let Some(sender) = outcome.take() {
@@ -204,6 +218,9 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
         }
         libc::PTRACE_EVENT_EXEC => {
             let former = event_message(tid).map_or(tid, |t| Pid::from_raw(t as libc::pid_t));
+            if crate::faults::injected("tracer-panic") {
+                panic!("injected fault: tracer-panic");
+            }
             let image = table.on_exec(tid, former, now);
             job.files.on_exec(tid, &image);
             if job
@@ -226,6 +243,29 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
             }
         }
         _ => resume(tid, 0),
+    }
+}
+
+/// Serves every remaining tracee, unrecorded, until none is left: the last resort
+/// when the recording loop failed outside a stop's handling. Tracees it left stopped
+/// are found through `/proc` (their `TracerPid` is this thread) and resumed first.
+pub fn serve_until_gone() {
+    let me = nix::unistd::gettid().as_raw();
+    for tid in super::procfs::tasks_traced_by(me) {
+        resume(tid, 0);
+    }
+    loop {
+        let mut status = 0;
+        let tid = wait_for_stop(&mut status, false);
+        if tid < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                _ => return,
+            }
+        }
+        if libc::WIFSTOPPED(status) {
+            serve_unrecorded(Pid::from_raw(tid), status);
+        }
     }
 }
 

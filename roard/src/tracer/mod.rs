@@ -70,7 +70,18 @@ pub async fn trace(root: Pid, linger: Duration) -> Result<Tracing, AttachError> 
                 return;
             }
             let _ = attached_tx.send(Ok(()));
-            event_loop::run(root, &event_tx, outcome_tx, linger);
+            // A panic must not end this thread: its tracees would be detached under
+            // their seccomp filter, and their traced syscalls would start failing.
+            let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                event_loop::run(root, &event_tx, outcome_tx, linger);
+            }));
+            if traced.is_err() {
+                tracing::error!(
+                    "the tracer of the job rooted at {root} failed; serving its processes \
+                     unrecorded until they exit"
+                );
+                event_loop::serve_until_gone();
+            }
         })
         .map_err(|e| AttachError::Thread(e.to_string()))?;
     attached_rx

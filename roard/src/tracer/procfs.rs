@@ -38,6 +38,24 @@ pub fn exec_fn_address(pid: Pid) -> Option<u64> {
     })
 }
 
+/// Every task whose tracer is thread `tracer` (`TracerPid` in its status).
+pub fn tasks_traced_by(tracer: libc::pid_t) -> Vec<Pid> {
+    let wanted = format!("TracerPid:\t{tracer}\n");
+    let mut found = Vec::new();
+    for process in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let tasks = process.path().join("task");
+        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            if status.contains(&wanted)
+                && let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok())
+            {
+                found.push(Pid::from_raw(tid));
+            }
+        }
+    }
+    found
+}
+
 /// The thread group (process) id of task `tid`, from `/proc/TID/status`.
 pub fn tgid(tid: Pid) -> Option<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
