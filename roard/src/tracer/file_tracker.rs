@@ -63,6 +63,7 @@ pub struct FileTracker {
     /// (the dynamic loader opens the same libraries in every process). Cleared by any
     /// change the job makes to the namespace or to file contents.
     known_reads: HashSet<Vec<u8>>,
+    name_buffer: Vec<u8>,
 }
 
 impl FileTracker {
@@ -152,15 +153,17 @@ impl FileTracker {
             return Resume::Continue;
         }
         let (dirfd, pointer) = path_pointer(at, args);
-        let mut named = Vec::new();
-        if !read_c_string(tid, pointer, &mut named) {
-            return Resume::Continue;
+        // The name is read into a buffer kept across calls: a repeated read costs no
+        // allocation at all.
+        let mut named = std::mem::take(&mut self.name_buffer);
+        if read_c_string(tid, pointer, &mut named) {
+            if writes {
+                self.write_entry(tid, dirfd, &named, flags_int);
+            } else {
+                self.read_entry(tid, dirfd, &named, flags_int & libc::O_NOFOLLOW != 0);
+            }
         }
-        if writes {
-            self.write_entry(tid, dirfd, named, flags_int);
-        } else {
-            self.read_entry(tid, dirfd, named, flags_int & libc::O_NOFOLLOW != 0);
-        }
+        self.name_buffer = named;
         Resume::Continue
     }
 
@@ -168,8 +171,8 @@ impl FileTracker {
     /// existing file counts when the job's user may write it, a new one when its
     /// directory lets the user create it. The pre-image of an input is captured here,
     /// before the kernel truncates or hands out a writable descriptor.
-    fn write_entry(&mut self, tid: Pid, dirfd: u64, named: Vec<u8>, flags: i32) {
-        let Some(absolute) = absolute(tid, dirfd, &named) else {
+    fn write_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], flags: i32) {
+        let Some(absolute) = absolute(tid, dirfd, named) else {
             return;
         };
         let access = flags & libc::O_ACCMODE;
@@ -188,7 +191,7 @@ impl FileTracker {
                 }
                 self.ledger.before_change(&path, reads_too);
                 if reads_too {
-                    self.ledger.read(&path, &named);
+                    self.ledger.read(&path, named);
                 }
                 path
             }
@@ -205,7 +208,7 @@ impl FileTracker {
             }
         };
         self.known_reads.clear();
-        self.ledger.wrote(&path, &named);
+        self.ledger.wrote(&path, named);
     }
 
     /// A read-only open, decided at its entry: the file is read when, at this moment,
@@ -213,11 +216,11 @@ impl FileTracker {
     /// file the job's user may read, which is exactly when the kernel's open succeeds
     /// (roard runs as that user). This saves the exit stop, which is the larger part
     /// of the cost of tracing reads.
-    fn read_entry(&mut self, tid: Pid, dirfd: u64, named: Vec<u8>, no_follow: bool) {
-        if self.known_reads.contains(&named) {
+    fn read_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], no_follow: bool) {
+        if self.known_reads.contains(named) {
             return;
         }
-        let Some(absolute) = absolute(tid, dirfd, &named) else {
+        let Some(absolute) = absolute(tid, dirfd, named) else {
             return;
         };
         // A relative name is remembered by the absolute name it had for this task, so
@@ -234,7 +237,7 @@ impl FileTracker {
         if is_pseudo(&path) {
             return;
         }
-        self.ledger.read(&path, &named);
+        self.ledger.read(&path, named);
         self.known_reads.insert(absolute);
     }
 
