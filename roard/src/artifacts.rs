@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
 
 use crate::hash_cache::{CacheEntry, HashCache, HashStats, content_of};
 use crate::hashing::Content;
@@ -38,7 +39,7 @@ impl HashedFiles {
 /// Gives every access its content. Outputs that no longer exist and files that are not
 /// regular files (directories, FIFOs, devices) are left out.
 pub async fn hash_files(
-    cache: &HashCache,
+    cache: &Arc<HashCache>,
     store: &Store,
     accesses: Vec<FileAccess>,
 ) -> HashedFiles {
@@ -51,7 +52,8 @@ pub async fn hash_files(
         Ok(found) => known.extend(found),
         Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),
     }
-    let hashed = tokio::task::spawn_blocking(move || hash_accesses(accesses, &known))
+    let shared = Arc::clone(cache);
+    let hashed = tokio::task::spawn_blocking(move || hash_accesses(&shared, accesses, &known))
         .await
         .unwrap_or_default();
     cache.remember(&hashed.cache_updates);
@@ -59,12 +61,16 @@ pub async fn hash_files(
     hashed
 }
 
-fn hash_accesses(accesses: Vec<FileAccess>, known: &HashMap<Vec<u8>, CacheEntry>) -> HashedFiles {
+fn hash_accesses(
+    cache: &HashCache,
+    accesses: Vec<FileAccess>,
+    known: &HashMap<Vec<u8>, CacheEntry>,
+) -> HashedFiles {
     let mut result = HashedFiles::default();
     for access in accesses {
         let (content, pre_image) = match access.pre_image {
             Some(content) => (Some(content), true),
-            None => match content_of(&access.path, known, &mut result.stats) {
+            None => match content_of(cache, &access.path, known, &mut result.stats) {
                 Ok((content, fresh)) => {
                     if let Some(entry) = fresh {
                         result.cache_updates.push((access.path.clone(), entry));

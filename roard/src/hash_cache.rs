@@ -11,8 +11,8 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::hashing::{Content, FileStamp, Hashed, hash_regular_file};
@@ -42,6 +42,9 @@ pub struct HashStats {
 #[derive(Default)]
 pub struct HashCache {
     memory: Mutex<HashMap<Vec<u8>, CacheEntry>>,
+    /// Files being hashed right now, so that concurrent jobs needing the same digest
+    /// wait for one hashing instead of reading the file again (single flight).
+    in_flight: Mutex<HashMap<Vec<u8>, Arc<Flight>>>,
     hits: AtomicU64,
     misses: AtomicU64,
     hashed_bytes: AtomicU64,
@@ -96,9 +99,59 @@ impl HashCache {
     }
 }
 
-/// The content of `path`, from `known` when its stamp still matches, else by hashing.
-/// Returns the content and, when it was hashed and is safe to cache, a fresh entry.
+/// One hashing in progress; waiters block on `done` until the result is set.
+#[derive(Default)]
+struct Flight {
+    result: Mutex<Option<Option<Hashed>>>,
+    done: Condvar,
+}
+
+impl HashCache {
+    /// Hashes `path` once for every caller that asks at the same time. The result is
+    /// used by a waiter only if the file's stamp is still the one it saw.
+    fn hash_once(&self, path: &[u8], stamp_now: FileStamp) -> io::Result<(Hashed, bool)> {
+        let (flight, leader) = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            match in_flight.get(path) {
+                Some(flight) => (Arc::clone(flight), false),
+                None => {
+                    let flight = Arc::new(Flight::default());
+                    in_flight.insert(path.to_vec(), Arc::clone(&flight));
+                    (flight, true)
+                }
+            }
+        };
+        let fs_path = Path::new(OsStr::from_bytes(path));
+        if leader {
+            let hashed = hash_regular_file(fs_path);
+            *flight.result.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(hashed.as_ref().ok().copied());
+            flight.done.notify_all();
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(path);
+            return hashed.map(|h| (h, true));
+        }
+        let mut result = flight.result.lock().unwrap_or_else(|e| e.into_inner());
+        while result.is_none() {
+            result = flight.done.wait(result).unwrap_or_else(|e| e.into_inner());
+        }
+        match *result {
+            Some(Some(hashed)) if hashed.stamp == stamp_now => Ok((hashed, false)),
+            _ => {
+                drop(result);
+                hash_regular_file(fs_path).map(|h| (h, true))
+            }
+        }
+    }
+}
+
+/// The content of `path`, from `known` when its stamp still matches, else by hashing
+/// (once across concurrent jobs). Returns the content and, when it was hashed and is
+/// safe to cache, a fresh entry.
 pub fn content_of(
+    cache: &HashCache,
     path: &[u8],
     known: &HashMap<Vec<u8>, CacheEntry>,
     stats: &mut HashStats,
@@ -111,18 +164,32 @@ pub fn content_of(
             "not a regular file",
         ));
     }
-    if let Some(entry) = known.get(path)
-        && entry.stamp == FileStamp::of(&meta)
+    let stamp_now = FileStamp::of(&meta);
+    // `known` was loaded when this job's hashing began; the memory map also has what
+    // concurrent jobs hashed since.
+    let remembered = || {
+        let memory = cache.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.get(path).copied()
+    };
+    if let Some(entry) = known.get(path).copied().or_else(remembered)
+        && entry.stamp == stamp_now
     {
         stats.hits += 1;
         return Ok((entry.content, None));
     }
     let started = now_ns();
-    let Hashed { content, stamp } = hash_regular_file(fs_path)?;
-    stats.misses += 1;
-    stats.hashed_bytes += content.size;
+    let (Hashed { content, stamp }, hashed_here) = cache.hash_once(path, stamp_now)?;
+    if hashed_here {
+        stats.misses += 1;
+        stats.hashed_bytes += content.size;
+    } else {
+        stats.hits += 1;
+    }
     let racy = started - stamp.ctime_ns < RACY_WINDOW_NS;
     let entry = (!racy).then_some(CacheEntry { stamp, content });
+    if let Some(entry) = entry {
+        cache.remember(&[(path.to_vec(), entry)]);
+    }
     Ok((content, entry))
 }
 
@@ -153,9 +220,10 @@ mod tests {
         let path = file.as_os_str().as_bytes();
         let mut stats = HashStats::default();
         let mut known = HashMap::new();
-        let (first, entry) = content_of(path, &known, &mut stats).unwrap();
+        let cache = HashCache::default();
+        let (first, entry) = content_of(&cache, path, &known, &mut stats).unwrap();
         known.insert(path.to_vec(), entry.expect("old enough to cache"));
-        let (second, entry) = content_of(path, &known, &mut stats).unwrap();
+        let (second, entry) = content_of(&cache, path, &known, &mut stats).unwrap();
         assert_eq!(first, second);
         assert!(entry.is_none());
         assert_eq!((stats.hits, stats.misses), (1, 1));
@@ -169,7 +237,7 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        let (third, _) = content_of(path, &known, &mut stats).unwrap();
+        let (third, _) = content_of(&cache, path, &known, &mut stats).unwrap();
         assert_ne!(third, first);
         assert_eq!(third.blake3, *blake3::hash(b"two").as_bytes());
     }
@@ -180,8 +248,13 @@ mod tests {
         let file = dir.path().join("fresh");
         std::fs::write(&file, b"x").unwrap();
         let mut stats = HashStats::default();
-        let (_, entry) =
-            content_of(file.as_os_str().as_bytes(), &HashMap::new(), &mut stats).unwrap();
+        let (_, entry) = content_of(
+            &HashCache::default(),
+            file.as_os_str().as_bytes(),
+            &HashMap::new(),
+            &mut stats,
+        )
+        .unwrap();
         assert!(entry.is_none());
     }
 }

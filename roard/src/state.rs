@@ -15,7 +15,7 @@ use crate::store::Store;
 
 pub struct DaemonState {
     pub store: Store,
-    pub hash_cache: HashCache,
+    pub hash_cache: Arc<HashCache>,
     pub active_jobs: ActiveJobs,
     pub started: Instant,
     pub socket: PathBuf,
@@ -30,7 +30,7 @@ impl DaemonState {
     pub fn new(options: &Options, store: Store) -> Arc<Self> {
         Arc::new(Self {
             store,
-            hash_cache: HashCache::default(),
+            hash_cache: Arc::default(),
             active_jobs: ActiveJobs::default(),
             started: Instant::now(),
             socket: options.socket.clone(),

@@ -45,3 +45,38 @@ fn the_hash_cache_serves_unchanged_files_and_catches_forged_mtimes() {
         .unwrap();
     assert_eq!(input_hash(&sandbox), blake3_hex(b"other"));
 }
+
+#[test]
+fn two_concurrent_jobs_reading_one_large_file_hash_it_once() {
+    let sandbox = Sandbox::new();
+    let big = sandbox.work_dir().join("big.bin");
+    let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&big, chunk.repeat(64)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // A first job starts the daemon; its inputs are system files only.
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let before = sandbox.json(&["daemon", "status"])["hashed_bytes"]
+        .as_u64()
+        .unwrap();
+    let spawn = || {
+        sandbox
+            .roarctl()
+            .args(["-q", "run", "--", "cat", "big.bin"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for mut job in [a, b] {
+        assert!(job.wait().unwrap().success());
+    }
+    let after = sandbox.json(&["daemon", "status"])["hashed_bytes"]
+        .as_u64()
+        .unwrap();
+    let hashed = after - before;
+    // The big file once; the few small system files cat reads may add a little.
+    assert!(
+        (64 << 20..(64 << 20) + (8 << 20)).contains(&hashed),
+        "hashed {hashed} bytes for two jobs reading one 64 MiB file"
+    );
+}
