@@ -367,3 +367,29 @@ fn openat2_reads_and_creates() {
     assert!(has(&job, "input", "/in.txt"));
     assert!(has(&job, "output", "/out.txt"));
 }
+
+#[test]
+fn descriptors_inherited_across_fork_and_exec() {
+    // The child resolves a relative name against a directory descriptor it inherited
+    // through exec, in a process with another cwd.
+    run_py(
+        &|d| write(d, "data/in.txt", "x"),
+        "import os, subprocess, sys\n\
+         d = os.open('data', os.O_RDONLY | os.O_DIRECTORY)\n\
+         child = f'import os; os.write(os.open(\"out.txt\", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd={d}), os.read(os.open(\"in.txt\", os.O_RDONLY, dir_fd={d}), 9))'\n\
+         subprocess.run([sys.executable, '-c', child], pass_fds=[d], cwd='/', check=True)",
+    );
+}
+
+#[test]
+fn writes_through_a_shared_mapping_count_as_writes() {
+    let job = run_py(
+        &|d| write(d, "mapped.bin", "0123456789"),
+        "import mmap, os\n\
+         fd = os.open('mapped.bin', os.O_RDWR)\n\
+         m = mmap.mmap(fd, 10, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\n\
+         m[0:4] = b'abcd'; m.flush()",
+    );
+    assert!(has(&job, "output", "/mapped.bin"));
+    assert!(has(&job, "input", "/mapped.bin"));
+}
