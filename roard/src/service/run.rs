@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 use crate::job_uid::new_job_uid;
 use crate::project::project_root;
 use crate::state::DaemonState;
-use crate::store::jobs::{JobSelector, NewJob};
+use crate::store::jobs::NewJob;
 use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 
@@ -196,12 +196,7 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
         (hashed - trace_ended).as_millis(),
         hashed.elapsed().as_millis()
     );
-    let summary = state
-        .store
-        .find_job(&JobSelector::UidPrefix(&uid), &uid, b"")
-        .await
-        .ok()
-        .and_then(|job| job.summary);
+    let summary = state.store.job_summary(&uid).await.ok().flatten();
     let finished = pb::run_event::Event::Finished(pb::JobFinished {
         job: summary,
         processes: u32::try_from(process_count).unwrap_or(u32::MAX),

@@ -161,6 +161,16 @@ impl Store {
         Ok(())
     }
 
+    /// The summary of one job, without its processes, files and environment.
+    pub async fn job_summary(&self, uid: &str) -> sqlx::Result<Option<pb::JobSummary>> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM jobs WHERE uid = ?");
+        let row = sqlx::query(&sql)
+            .bind(uid)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(summary_from_row).transpose()
+    }
+
     /// Jobs left `running` by a daemon that died cannot be traced any more.
     pub async fn mark_running_jobs_interrupted(&self) -> sqlx::Result<u64> {
         let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")
