@@ -475,3 +475,35 @@ fn a_failing_tracer_costs_the_record_never_the_job() {
     let job = sandbox.json(&["show", "last"]);
     assert_eq!(job["state"], "interrupted");
 }
+
+#[test]
+fn when_ptrace_is_refused_nothing_runs_and_the_cause_is_named() {
+    // Under strace, the job's process already has a tracer: roard's PTRACE_SEIZE is
+    // refused by the kernel, as it would be under a restrictive ptrace policy.
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let mut command = Command::new("strace");
+    sandbox.env(&mut command);
+    let output = command
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .arg(roar_e2e::bin_dir().join("roarctl"))
+        .args(["run", "--", "touch", "must-not-exist"])
+        .output()
+        .expect("strace is installed (.ci/setup installs it)");
+    assert_eq!(code(&output), 1);
+    assert_stderr_contains(&output, "already traced by strace");
+    assert_stderr_contains(&output, "nothing was run");
+    assert!(!sandbox.work_dir().join("must-not-exist").exists());
+
+    // Asked to, roarctl runs it anyway, unrecorded.
+    let mut command = Command::new("strace");
+    sandbox.env(&mut command);
+    let output = command
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .arg(roar_e2e::bin_dir().join("roarctl"))
+        .args(["run", "--allow-untraced", "--", "touch", "did-run"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(sandbox.work_dir().join("did-run").exists());
+}

@@ -34,14 +34,25 @@ pub fn seize(pid: Pid) -> Result<(), AttachError> {
     ptrace::seize(pid, trace_options()).map_err(|errno| match errno {
         Errno::ESRCH => AttachError::NoSuchProcess(pid),
         Errno::EPERM | Errno::EACCES => AttachError::NotPermitted {
-            cause: explain_eperm(),
+            cause: explain_eperm(pid),
         },
         errno => AttachError::Other { pid, errno },
     })
 }
 
 /// Names the most likely reason the kernel said no.
-fn explain_eperm() -> String {
+fn explain_eperm(pid: Pid) -> String {
+    if let Some(tracer) = super::procfs::tracer_of(pid) {
+        let name = super::procfs::argv(tracer)
+            .first()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .unwrap_or_else(|| "another program".into());
+        return format!(
+            "the job's process is already traced by {name} (pid {tracer}); a process has \
+             one tracer, so roar cannot record a command run under strace, gdb or another \
+             roar"
+        );
+    }
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok());

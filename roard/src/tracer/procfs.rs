@@ -38,6 +38,17 @@ pub fn exec_fn_address(pid: Pid) -> Option<u64> {
     })
 }
 
+/// The tracer of `pid`, if something traces it (`TracerPid` in its status).
+pub fn tracer_of(pid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("TracerPid:"))
+        .and_then(|value| value.trim().parse::<i32>().ok())
+        .filter(|tracer| *tracer != 0)
+        .map(Pid::from_raw)
+}
+
 /// Every task whose tracer is thread `tracer` (`TracerPid` in its status).
 pub fn tasks_traced_by(tracer: libc::pid_t) -> Vec<Pid> {
     let wanted = format!("TracerPid:\t{tracer}\n");
