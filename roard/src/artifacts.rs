@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 
+use crate::hash_algorithms::Digest;
 use crate::hash_cache::{CacheEntry, HashCache, HashStats, content_of};
 use crate::hashing::Content;
 use crate::store::Store;
@@ -19,6 +20,8 @@ pub struct RecordedFile {
     pub role: Role,
     /// None when the content could not be read.
     pub content: Option<Content>,
+    /// Digests of the extra algorithms, when the content was read.
+    pub extra: Vec<Digest>,
     pub pre_image: bool,
 }
 
@@ -56,7 +59,6 @@ pub async fn hash_files(
     let hashed = tokio::task::spawn_blocking(move || hash_accesses(&shared, accesses, &known))
         .await
         .unwrap_or_default();
-    cache.remember(&hashed.cache_updates);
     cache.add_stats(hashed.stats);
     hashed
 }
@@ -68,14 +70,15 @@ fn hash_accesses(
 ) -> HashedFiles {
     let mut result = HashedFiles::default();
     for access in accesses {
-        let (content, pre_image) = match access.pre_image {
-            Some(content) => (Some(content), true),
+        let (content, extra, pre_image) = match access.pre_image {
+            Some(hashed) => (Some(hashed.content), hashed.extra, true),
             None => match content_of(cache, &access.path, known, &mut result.stats) {
-                Ok((content, fresh)) => {
-                    if let Some(entry) = fresh {
+                Ok((entry, fresh)) => {
+                    let (content, extra) = (entry.content, entry.extra.clone());
+                    if fresh {
                         result.cache_updates.push((access.path.clone(), entry));
                     }
-                    (Some(content), false)
+                    (Some(content), extra, false)
                 }
                 Err(e) if e.kind() == io::ErrorKind::InvalidInput => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output => {
@@ -83,7 +86,7 @@ fn hash_accesses(
                 }
                 Err(e) => {
                     tracing::warn!("cannot hash {}: {e}", String::from_utf8_lossy(&access.path));
-                    (None, false)
+                    (None, Vec::new(), false)
                 }
             },
         };
@@ -92,6 +95,7 @@ fn hash_accesses(
             named: access.named,
             role: access.role,
             content,
+            extra,
             pre_image,
         });
     }

@@ -10,6 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
+use crate::hash_algorithms::HashAlgorithm;
 use crate::listener::{self, BindError};
 use crate::service::RoarService;
 use crate::state::DaemonState;
@@ -24,6 +25,8 @@ pub struct Options {
     /// Name fragments that mark environment variables as secret, besides the built-in
     /// ones.
     pub redact_env: Vec<String>,
+    /// Hash algorithms computed for every artifact besides BLAKE3.
+    pub hash_algorithms: Vec<&'static dyn HashAlgorithm>,
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or a `Shutdown` request, then waits for the

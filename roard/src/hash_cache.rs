@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::hash_algorithms::{Digest, HashAlgorithm};
 use crate::hashing::{Content, FileStamp, Hashed, hash_regular_file};
 
 /// Entries kept in memory; past this the map starts over (the database still has all).
@@ -25,10 +26,12 @@ const MEMORY_ENTRIES: usize = 200_000;
 /// for the record but not cached.
 const RACY_WINDOW_NS: i64 = 100_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
     pub stamp: FileStamp,
     pub content: Content,
+    /// Digests of the extra algorithms (see `crate::hash_algorithms`).
+    pub extra: Vec<Digest>,
 }
 
 /// Hashing work done for one job.
@@ -41,6 +44,8 @@ pub struct HashStats {
 
 #[derive(Default)]
 pub struct HashCache {
+    /// Algorithms computed besides BLAKE3; an entry lacking one of them is not used.
+    extra_algorithms: Vec<&'static dyn HashAlgorithm>,
     memory: Mutex<HashMap<Vec<u8>, CacheEntry>>,
     /// Files being hashed right now, so that concurrent jobs needing the same digest
     /// wait for one hashing instead of reading the file again (single flight).
@@ -51,6 +56,27 @@ pub struct HashCache {
 }
 
 impl HashCache {
+    /// A cache whose digests include `extra_algorithms` besides BLAKE3.
+    pub fn new(extra_algorithms: Vec<&'static dyn HashAlgorithm>) -> Self {
+        Self {
+            extra_algorithms,
+            ..Self::default()
+        }
+    }
+
+    pub fn extra_algorithms(&self) -> &[&'static dyn HashAlgorithm] {
+        &self.extra_algorithms
+    }
+
+    /// Whether `entry` describes the file with this stamp and has every digest needed.
+    fn serves(&self, entry: &CacheEntry, stamp: FileStamp) -> bool {
+        entry.stamp == stamp
+            && self
+                .extra_algorithms
+                .iter()
+                .all(|a| entry.extra.iter().any(|d| d.algorithm == a.name()))
+    }
+
     /// Entries held in memory for `paths`; the rest are returned as misses to be looked
     /// up in the database.
     pub fn lookup_memory<'a>(
@@ -63,7 +89,7 @@ impl HashCache {
         for path in paths {
             match memory.get(path) {
                 Some(entry) => {
-                    found.insert(path.to_vec(), *entry);
+                    found.insert(path.to_vec(), entry.clone());
                 }
                 None => missing.push(path.to_vec()),
             }
@@ -78,7 +104,7 @@ impl HashCache {
             memory.clear();
         }
         for (path, entry) in entries {
-            memory.insert(path.clone(), *entry);
+            memory.insert(path.clone(), entry.clone());
         }
     }
 
@@ -123,9 +149,9 @@ impl HashCache {
         };
         let fs_path = Path::new(OsStr::from_bytes(path));
         if leader {
-            let hashed = hash_regular_file(fs_path);
+            let hashed = hash_regular_file(fs_path, &self.extra_algorithms);
             *flight.result.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(hashed.as_ref().ok().copied());
+                Some(hashed.as_ref().ok().cloned());
             flight.done.notify_all();
             self.in_flight
                 .lock()
@@ -137,25 +163,25 @@ impl HashCache {
         while result.is_none() {
             result = flight.done.wait(result).unwrap_or_else(|e| e.into_inner());
         }
-        match *result {
-            Some(Some(hashed)) if hashed.stamp == stamp_now => Ok((hashed, false)),
+        match &*result {
+            Some(Some(hashed)) if hashed.stamp == stamp_now => Ok((hashed.clone(), false)),
             _ => {
                 drop(result);
-                hash_regular_file(fs_path).map(|h| (h, true))
+                hash_regular_file(fs_path, &self.extra_algorithms).map(|h| (h, true))
             }
         }
     }
 }
 
-/// The content of `path`, from `known` when its stamp still matches, else by hashing
-/// (once across concurrent jobs). Returns the content and, when it was hashed and is
-/// safe to cache, a fresh entry.
+/// The content (and extra digests) of `path`, from `known` when its stamp still
+/// matches, else by hashing (once across concurrent jobs). Returns them and, when they
+/// were hashed and are safe to cache, whether the entry is fresh.
 pub fn content_of(
     cache: &HashCache,
     path: &[u8],
     known: &HashMap<Vec<u8>, CacheEntry>,
     stats: &mut HashStats,
-) -> io::Result<(Content, Option<CacheEntry>)> {
+) -> io::Result<(CacheEntry, bool)> {
     let fs_path = Path::new(OsStr::from_bytes(path));
     let meta = std::fs::symlink_metadata(fs_path)?;
     if !meta.is_file() {
@@ -169,28 +195,39 @@ pub fn content_of(
     // concurrent jobs hashed since.
     let remembered = || {
         let memory = cache.memory.lock().unwrap_or_else(|e| e.into_inner());
-        memory.get(path).copied()
+        memory.get(path).cloned()
     };
-    if let Some(entry) = known.get(path).copied().or_else(remembered)
-        && entry.stamp == stamp_now
+    if let Some(entry) = known.get(path).cloned().or_else(remembered)
+        && cache.serves(&entry, stamp_now)
     {
         stats.hits += 1;
-        return Ok((entry.content, None));
+        return Ok((entry, false));
     }
     let started = now_ns();
-    let (Hashed { content, stamp }, hashed_here) = cache.hash_once(path, stamp_now)?;
+    let (
+        Hashed {
+            content,
+            stamp,
+            extra,
+        },
+        hashed_here,
+    ) = cache.hash_once(path, stamp_now)?;
     if hashed_here {
         stats.misses += 1;
         stats.hashed_bytes += content.size;
     } else {
         stats.hits += 1;
     }
+    let entry = CacheEntry {
+        stamp,
+        content,
+        extra,
+    };
     let racy = started - stamp.ctime_ns < RACY_WINDOW_NS;
-    let entry = (!racy).then_some(CacheEntry { stamp, content });
-    if let Some(entry) = entry {
-        cache.remember(&[(path.to_vec(), entry)]);
+    if !racy {
+        cache.remember(&[(path.to_vec(), entry.clone())]);
     }
-    Ok((content, entry))
+    Ok((entry, !racy))
 }
 
 fn now_ns() -> i64 {
@@ -221,11 +258,12 @@ mod tests {
         let mut stats = HashStats::default();
         let mut known = HashMap::new();
         let cache = HashCache::default();
-        let (first, entry) = content_of(&cache, path, &known, &mut stats).unwrap();
-        known.insert(path.to_vec(), entry.expect("old enough to cache"));
-        let (second, entry) = content_of(&cache, path, &known, &mut stats).unwrap();
+        let (first, fresh) = content_of(&cache, path, &known, &mut stats).unwrap();
+        assert!(fresh, "old enough to cache");
+        known.insert(path.to_vec(), first.clone());
+        let (second, fresh) = content_of(&cache, path, &known, &mut stats).unwrap();
         assert_eq!(first, second);
-        assert!(entry.is_none());
+        assert!(!fresh);
         assert_eq!((stats.hits, stats.misses), (1, 1));
 
         // Same size, mtime forged back: ctime still moves, so it is hashed again.
@@ -239,7 +277,7 @@ mod tests {
             .unwrap();
         let (third, _) = content_of(&cache, path, &known, &mut stats).unwrap();
         assert_ne!(third, first);
-        assert_eq!(third.blake3, *blake3::hash(b"two").as_bytes());
+        assert_eq!(third.content.blake3, *blake3::hash(b"two").as_bytes());
     }
 
     #[test]
@@ -248,13 +286,13 @@ mod tests {
         let file = dir.path().join("fresh");
         std::fs::write(&file, b"x").unwrap();
         let mut stats = HashStats::default();
-        let (_, entry) = content_of(
+        let (_, fresh) = content_of(
             &HashCache::default(),
             file.as_os_str().as_bytes(),
             &HashMap::new(),
             &mut stats,
         )
         .unwrap();
-        assert!(entry.is_none());
+        assert!(!fresh);
     }
 }

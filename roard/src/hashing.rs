@@ -3,9 +3,11 @@
 //! with a check that the file did not change while it was read.
 
 use std::fs::{File, Metadata};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+use crate::hash_algorithms::{Digest, Digester, HashAlgorithm};
 
 /// Files at least this large are memory-mapped and hashed on all cores.
 const PARALLEL_THRESHOLD: u64 = 4 << 20;
@@ -48,17 +50,19 @@ impl FileStamp {
 }
 
 /// A file's content and the stamp it had while being read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Hashed {
     pub content: Content,
     pub stamp: FileStamp,
+    /// Digests of the extra algorithms asked for, in the order asked.
+    pub extra: Vec<Digest>,
 }
 
 /// Hashes the regular file at `path`. Symlinks are not followed (callers pass canonical
 /// paths) and anything that is not a regular file is refused, so a job cannot make roard
 /// read a FIFO or a device. A file that changes while it is read is read again, up to
 /// three times; after that the error says so.
-pub fn hash_regular_file(path: &Path) -> io::Result<Hashed> {
+pub fn hash_regular_file(path: &Path, extra: &[&dyn HashAlgorithm]) -> io::Result<Hashed> {
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -71,11 +75,15 @@ pub fn hash_regular_file(path: &Path) -> io::Result<Hashed> {
                 "not a regular file",
             ));
         }
-        let content = hash_open_file(&file, before.size())?;
+        let (content, digests) = hash_open_file(&file, before.size(), extra)?;
         let after = file.metadata()?;
         let stamp = FileStamp::of(&before);
         if stamp == FileStamp::of(&after) && content.size == before.size() {
-            return Ok(Hashed { content, stamp });
+            return Ok(Hashed {
+                content,
+                stamp,
+                extra: digests,
+            });
         }
     }
     Err(io::Error::other(
@@ -83,22 +91,52 @@ pub fn hash_regular_file(path: &Path) -> io::Result<Hashed> {
     ))
 }
 
-fn hash_open_file(file: &File, size: u64) -> io::Result<Content> {
+/// BLAKE3 and the extra digests in one pass over the file.
+fn hash_open_file(
+    file: &File,
+    size: u64,
+    extra: &[&dyn HashAlgorithm],
+) -> io::Result<(Content, Vec<Digest>)> {
     let mut hasher = blake3::Hasher::new();
+    let mut digesters: Vec<Box<dyn Digester>> = extra.iter().map(|a| a.start()).collect();
     if size >= PARALLEL_THRESHOLD {
         // SAFETY: the mapping is read-only and dropped before returning; a concurrent
         // writer can change the bytes under us, which the stamp check above detects
         // (truncation would raise SIGBUS: the caller only maps files it just checked).
         let map = unsafe { memmap2::Mmap::map(file)? };
         hasher.update_rayon(&map);
+        for digester in &mut digesters {
+            digester.update(&map);
+        }
     } else {
         let mut reader = file;
-        hasher.update_reader(&mut reader)?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buffer[..n]);
+            for digester in &mut digesters {
+                digester.update(&buffer[..n]);
+            }
+        }
     }
-    Ok(Content {
+    let content = Content {
         size: hasher.count(),
         blake3: *hasher.finalize().as_bytes(),
-    })
+    };
+    let digests = extra
+        .iter()
+        .zip(digesters)
+        .map(|(algorithm, digester)| Digest {
+            algorithm: algorithm.name(),
+            bytes: digester.finish(),
+        })
+        .collect();
+    Ok((content, digests))
 }
 
 #[cfg(test)]
@@ -110,16 +148,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"abc").unwrap();
-        let hashed = hash_regular_file(&path).unwrap();
+        let sha256 = crate::hash_algorithms::by_name("sha256").unwrap();
+        let hashed = hash_regular_file(&path, &[sha256]).unwrap();
         assert_eq!(hashed.content.size, 3);
+        assert_eq!(
+            hashed.extra[0].hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(
             hashed.content.blake3_hex(),
             blake3::hash(b"abc").to_hex().to_string()
         );
-        assert!(hash_regular_file(dir.path()).is_err());
+        assert!(hash_regular_file(dir.path(), &[]).is_err());
         let link = dir.path().join("l");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(hash_regular_file(&link).is_err());
+        assert!(hash_regular_file(&link, &[]).is_err());
     }
 
     #[test]
@@ -130,7 +173,7 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect();
         std::fs::write(&path, &data).unwrap();
-        let hashed = hash_regular_file(&path).unwrap();
+        let hashed = hash_regular_file(&path, &[]).unwrap();
         assert_eq!(hashed.content.blake3, *blake3::hash(&data).as_bytes());
         assert_eq!(hashed.content.size, data.len() as u64);
     }

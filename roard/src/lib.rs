@@ -7,6 +7,7 @@ pub mod clock;
 pub mod daemon;
 pub mod env_redaction;
 pub mod faults;
+pub mod hash_algorithms;
 pub mod hash_cache;
 pub mod hashing;
 pub mod job_uid;

@@ -27,11 +27,27 @@ struct Args {
     /// SECRET, PASSWORD, PASSWD, KEY, CREDENTIAL, AUTH
     #[arg(long, env = "ROARD_REDACT_ENV", value_delimiter = ',')]
     redact_env: Vec<String>,
+    /// Hash algorithms to compute for every artifact, comma-separated: BLAKE3 always,
+    /// plus any of: sha256
+    #[arg(
+        long,
+        env = "ROARD_HASH_ALGORITHMS",
+        value_delimiter = ',',
+        default_value = "blake3"
+    )]
+    hash_algorithms: Vec<String>,
 }
 
 fn main() -> ExitCode {
     roard::logging::init();
     let args = Args::parse();
+    let hash_algorithms = match roard::hash_algorithms::extra_algorithms(&args.hash_algorithms) {
+        Ok(algorithms) => algorithms,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = roard::daemon::Options {
         socket: args
             .socket
@@ -39,6 +55,7 @@ fn main() -> ExitCode {
         database: args.database.unwrap_or_else(roard::store::default_path),
         linger: std::time::Duration::from_secs(args.linger_secs),
         redact_env: args.redact_env,
+        hash_algorithms,
     };
     match roard::daemon::run(options) {
         Ok(()) => ExitCode::SUCCESS,

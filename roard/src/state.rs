@@ -30,7 +30,7 @@ impl DaemonState {
     pub fn new(options: &Options, store: Store) -> Arc<Self> {
         Arc::new(Self {
             store,
-            hash_cache: Arc::default(),
+            hash_cache: Arc::new(HashCache::new(options.hash_algorithms.clone())),
             active_jobs: ActiveJobs::default(),
             started: Instant::now(),
             socket: options.socket.clone(),

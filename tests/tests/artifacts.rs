@@ -54,3 +54,66 @@ fn bad_and_unknown_artifact_lookups_are_clear_errors() {
         assert_stderr_contains(&output, message);
     }
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8(output.stdout).unwrap()[..64].to_string()
+}
+
+#[test]
+fn sha256_is_added_on_request_and_found_by_prefix() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.work_dir().join("in.txt"), "before").unwrap();
+    let output = sandbox
+        .roarctl()
+        // The daemon started by this roarctl inherits the setting.
+        .env("ROARD_HASH_ALGORITHMS", "blake3,sha256")
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "cat in.txt > /dev/null; echo after > in.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0);
+    let job = sandbox.json(&["show", "last"]);
+    let input = &job["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/in.txt"))
+        .unwrap()["hashes"];
+    // The pre-image carries both digests of what was read.
+    assert_eq!(input["sha256"], sha256_hex(b"before").as_str());
+    assert_eq!(input["blake3"], blake3_hex(b"before").as_str());
+    let output_hashes = &job["outputs"][0]["hashes"];
+    assert_eq!(output_hashes["sha256"], sha256_hex(b"after\n").as_str());
+
+    let prefix = format!("sha256:{}", &sha256_hex(b"after\n")[..12]);
+    let artifact = sandbox.json(&["show", &prefix]);
+    assert_eq!(
+        artifact["hashes"]["blake3"],
+        blake3_hex(b"after\n").as_str()
+    );
+}
+
+#[test]
+fn an_unknown_hash_algorithm_stops_the_daemon_with_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .roard()
+        .env("ROARD_HASH_ALGORITHMS", "md5")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_stderr_contains(&output, "unknown hash algorithm 'md5'");
+}

@@ -42,13 +42,15 @@ pub async fn run(
     let pid = validate(&request, peer_pid)?;
 
     let job = state.active_jobs.enter();
-    let tracing = tracer::trace(pid, state.linger)
-        .await
-        .map_err(|e| match e {
-            AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
-            AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
-            _ => Status::internal(e.to_string()),
-        })?;
+    let settings = tracer::TraceSettings {
+        linger: state.linger,
+        extra_algorithms: state.hash_cache.extra_algorithms().to_vec(),
+    };
+    let tracing = tracer::trace(pid, settings).await.map_err(|e| match e {
+        AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
+        AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    })?;
 
     let uid = new_job_uid();
     let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));

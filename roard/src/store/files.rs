@@ -108,6 +108,32 @@ pub(super) async fn insert_job_files(
         });
         query.build().execute(&mut *conn).await?;
     }
+    insert_extra_hashes(conn, files, &artifacts).await
+}
+
+/// Attaches the extra algorithms' digests to the artifacts. An artifact first seen
+/// without them gains them here; a digest already known is left as it is.
+async fn insert_extra_hashes(
+    conn: &mut SqliteConnection,
+    files: &[RecordedFile],
+    artifacts: &HashMap<[u8; 32], i64>,
+) -> sqlx::Result<()> {
+    let rows: Vec<(i64, &'static str, String)> = files
+        .iter()
+        .filter_map(|f| Some((artifacts.get(&f.content?.blake3).copied()?, &f.extra)))
+        .flat_map(|(id, extra)| extra.iter().map(move |d| (id, d.algorithm, d.hex())))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest) ",
+        );
+        query.push_values(chunk, |mut row, (id, algorithm, hex)| {
+            row.push_bind(*id)
+                .push_bind(*algorithm)
+                .push_bind(hex.as_str());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

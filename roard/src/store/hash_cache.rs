@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::Store;
+use crate::hash_algorithms::{Digest, by_name};
 use crate::hash_cache::CacheEntry;
 use crate::hashing::{Content, FileStamp};
 
@@ -19,7 +20,8 @@ impl Store {
         let mut found = HashMap::new();
         for chunk in paths.chunks(ROWS_PER_STATEMENT) {
             let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT path, device, inode, size, mtime_ns, ctime_ns, blake3 FROM hash_cache \
+                "SELECT path, device, inode, size, mtime_ns, ctime_ns, blake3, extra \
+                 FROM hash_cache \
                  WHERE path IN (",
             );
             let mut list = query.separated(", ");
@@ -44,12 +46,41 @@ impl Store {
                             ctime_ns: row.try_get("ctime_ns")?,
                         },
                         content: Content { size, blake3 },
+                        extra: decode_extra(&row.try_get::<String, _>("extra")?),
                     },
                 );
             }
         }
         Ok(found)
     }
+}
+
+/// `algorithm:hex,algorithm:hex`.
+fn encode_extra(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(|d| format!("{}:{}", d.algorithm, d.hex()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The inverse of `encode_extra`; entries of algorithms this build does not know, or
+/// that do not parse, are dropped (the cache then just misses).
+fn decode_extra(text: &str) -> Vec<Digest> {
+    text.split(',')
+        .filter_map(|item| {
+            let (name, hex) = item.split_once(':')?;
+            let algorithm = by_name(name)?;
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            Some(Digest {
+                algorithm: algorithm.name(),
+                bytes,
+            })
+        })
+        .collect()
 }
 
 /// Upserts fresh entries inside the caller's transaction.
@@ -59,7 +90,8 @@ pub(super) async fn save_hash_cache(
 ) -> sqlx::Result<()> {
     for chunk in entries.chunks(ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO hash_cache (path, device, inode, size, mtime_ns, ctime_ns, blake3) ",
+            "INSERT INTO hash_cache (path, device, inode, size, mtime_ns, ctime_ns, blake3, \
+                                     extra) ",
         );
         query.push_values(chunk, |mut row, (path, entry)| {
             row.push_bind(path.as_slice())
@@ -68,12 +100,13 @@ pub(super) async fn save_hash_cache(
                 .push_bind(entry.stamp.size as i64)
                 .push_bind(entry.stamp.mtime_ns)
                 .push_bind(entry.stamp.ctime_ns)
-                .push_bind(entry.content.blake3.as_slice());
+                .push_bind(entry.content.blake3.as_slice())
+                .push_bind(encode_extra(&entry.extra));
         });
         query.push(
             " ON CONFLICT (path) DO UPDATE SET device = excluded.device, \
              inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns, \
-             ctime_ns = excluded.ctime_ns, blake3 = excluded.blake3",
+             ctime_ns = excluded.ctime_ns, blake3 = excluded.blake3, extra = excluded.extra",
         );
         query.build().execute(&mut *conn).await?;
     }

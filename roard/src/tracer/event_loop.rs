@@ -17,7 +17,7 @@ use super::linger::LingerAlarm;
 use super::process_table::{Exit, ProcessTable};
 use super::syscall_info::{self, SyscallStop};
 use super::syscalls::NATIVE;
-use super::{TraceEvent, TraceOutcome};
+use super::{TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
 
 /// Exec progress reaches the client at most this often: a message per exec would make
@@ -41,12 +41,14 @@ pub fn run(
     root: Pid,
     events: &UnboundedSender<TraceEvent>,
     outcome: oneshot::Sender<TraceOutcome>,
-    linger: Duration,
+    settings: TraceSettings,
 ) {
     let mut job = Job {
         recording: true,
+        files: FileTracker::new(settings.extra_algorithms),
         ..Job::default()
     };
+    let linger = settings.linger;
     job.processes.add_root(root, now_ms());
     let mut outcome = Some(outcome);
     let mut alarm: Option<LingerAlarm> = None;

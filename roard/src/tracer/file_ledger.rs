@@ -11,7 +11,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::hashing::{Content, hash_regular_file};
+use crate::hash_algorithms::HashAlgorithm;
+use crate::hashing::{Hashed, hash_regular_file};
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -25,24 +26,24 @@ struct Entry {
     job_content: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum InputState {
     /// Read; hash the file when the job ends.
     AsAtEnd,
     /// Read, then changed by the job: this is what was read.
-    PreImage(Content),
+    PreImage(Hashed),
     /// Read, then changed, and the old content could not be read.
     Lost,
 }
 
 /// One input or output of a finished trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FileAccess {
     pub path: Vec<u8>,
     pub named: Option<Vec<u8>>,
     pub role: Role,
     /// For inputs modified by the job: the content before the modification.
-    pub pre_image: Option<Content>,
+    pub pre_image: Option<Hashed>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +57,18 @@ pub struct FileLedger {
     entries: HashMap<Vec<u8>, Entry>,
     /// Canonical paths in order of first appearance, for stable records.
     order: Vec<Vec<u8>>,
+    /// Digests a pre-image carries besides BLAKE3.
+    extra_algorithms: Vec<&'static dyn HashAlgorithm>,
 }
 
 impl FileLedger {
+    pub fn new(extra_algorithms: Vec<&'static dyn HashAlgorithm>) -> Self {
+        Self {
+            extra_algorithms,
+            ..Self::default()
+        }
+    }
+
     fn entry(&mut self, path: &[u8]) -> &mut Entry {
         if !self.entries.contains_key(path) {
             self.order.push(path.to_vec());
@@ -98,13 +108,16 @@ impl FileLedger {
         if reads_too && !entry.job_content && entry.input.is_none() {
             entry.input = Some(InputState::AsAtEnd);
         }
-        if matches!(entry.input, Some(InputState::AsAtEnd)) && !entry.job_content {
-            entry.input = Some(
-                match hash_regular_file(Path::new(OsStr::from_bytes(path))) {
-                    Ok(hashed) => InputState::PreImage(hashed.content),
-                    Err(_) => InputState::Lost,
-                },
-            );
+        if !matches!(entry.input, Some(InputState::AsAtEnd)) || entry.job_content {
+            return;
+        }
+        let captured =
+            match hash_regular_file(Path::new(OsStr::from_bytes(path)), &self.extra_algorithms) {
+                Ok(hashed) => InputState::PreImage(hashed),
+                Err(_) => InputState::Lost,
+            };
+        if let Some(entry) = self.entries.get_mut(path) {
+            entry.input = Some(captured);
         }
     }
 
@@ -139,7 +152,7 @@ impl FileLedger {
             };
             if let Some(input) = entry.input {
                 let pre_image = match input {
-                    InputState::PreImage(content) => Some(content),
+                    InputState::PreImage(hashed) => Some(hashed),
                     InputState::AsAtEnd | InputState::Lost => None,
                 };
                 accesses.push(FileAccess {
@@ -219,7 +232,7 @@ mod tests {
         assert_eq!(accesses.len(), 2);
         assert_eq!(accesses[0].role, Role::Input);
         assert_eq!(
-            accesses[0].pre_image.unwrap().blake3,
+            accesses[0].pre_image.as_ref().unwrap().content.blake3,
             *blake3::hash(b"before").as_bytes()
         );
         assert_eq!(accesses[1].role, Role::Output);

@@ -16,6 +16,7 @@ use super::process_table::Image;
 use super::procfs;
 use super::syscalls::{PathArg, TracedSyscall};
 use super::tracee_memory::{read_c_string, read_u64};
+use crate::hash_algorithms::HashAlgorithm;
 
 /// How to resume a tracee stopped at a traced syscall's entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,14 @@ pub struct FileTracker {
 }
 
 impl FileTracker {
+    /// A tracker whose pre-images also carry `extra_algorithms` digests.
+    pub fn new(extra_algorithms: Vec<&'static dyn HashAlgorithm>) -> Self {
+        Self {
+            ledger: FileLedger::new(extra_algorithms),
+            ..Self::default()
+        }
+    }
+
     pub fn on_entry(&mut self, tid: Pid, syscall: TracedSyscall, args: &[u64; 6]) -> Resume {
         use TracedSyscall::*;
         let pending = match syscall {

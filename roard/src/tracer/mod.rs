@@ -21,6 +21,8 @@ use std::time::Duration;
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::hash_algorithms::HashAlgorithm;
+
 pub use attach::AttachError;
 use file_ledger::FileAccess;
 use process_table::{Exit, Image, ProcessRecord};
@@ -49,6 +51,14 @@ pub struct TraceOutcome {
     pub root_exit: Option<Exit>,
 }
 
+/// How a job is traced.
+pub struct TraceSettings {
+    /// How long processes that outlive the root are recorded (see [`linger`]).
+    pub linger: Duration,
+    /// Digests that pre-images carry besides BLAKE3.
+    pub extra_algorithms: Vec<&'static dyn HashAlgorithm>,
+}
+
 /// A job being traced.
 pub struct Tracing {
     pub events: mpsc::UnboundedReceiver<TraceEvent>,
@@ -56,9 +66,8 @@ pub struct Tracing {
 }
 
 /// Attaches to `root` (forked by roarctl, blocked before exec) on a new tracer thread.
-/// Returns once the attach succeeded or failed. Processes that outlive the root are
-/// recorded for at most `linger` after it exits (see [`linger`]).
-pub async fn trace(root: Pid, linger: Duration) -> Result<Tracing, AttachError> {
+/// Returns once the attach succeeded or failed.
+pub async fn trace(root: Pid, settings: TraceSettings) -> Result<Tracing, AttachError> {
     let (attached_tx, attached_rx) = oneshot::channel();
     let (event_tx, events) = mpsc::unbounded_channel();
     let (outcome_tx, outcome) = oneshot::channel();
@@ -73,7 +82,7 @@ pub async fn trace(root: Pid, linger: Duration) -> Result<Tracing, AttachError> 
             // A panic must not end this thread: its tracees would be detached under
             // their seccomp filter, and their traced syscalls would start failing.
             let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                event_loop::run(root, &event_tx, outcome_tx, linger);
+                event_loop::run(root, &event_tx, outcome_tx, settings);
             }));
             if traced.is_err() {
                 tracing::error!(
