@@ -191,11 +191,11 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
     }
     tracing::info!(
         "job {uid} finished: {process_count} processes, {inputs} inputs, {outputs} outputs; \
-         {} files from the hash cache, {} hashed ({} bytes) in {} ms; stored in {} ms",
+         {} files from the hash cache, {} hashed ({} bytes) in {} us; stored in {} ms",
         files.stats.hits,
         files.stats.misses,
         files.stats.hashed_bytes,
-        (hashed - trace_ended).as_millis(),
+        (hashed - trace_ended).as_micros(),
         hashed.elapsed().as_millis()
     );
     let summary = state.store.job_summary(&uid).await.ok().flatten();
