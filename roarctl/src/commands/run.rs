@@ -20,7 +20,7 @@ use tonic::Streaming;
 use crate::connection::hello_request;
 use crate::context::Context;
 use crate::launch::{self, ChildFailure, HeldChild, Prepared};
-use crate::render::escape_for_terminal;
+use crate::render::{escape_for_terminal, human_size};
 use crate::status_error;
 
 #[derive(clap::Args, Debug)]
@@ -149,8 +149,16 @@ async fn supervise(
     if !ctx.quiet {
         match (&finished, remaining_after_root) {
             (Some(done), _) => eprintln!(
-                "roar: recorded job {} (@{}): {} input(s), {} output(s), {} process(es)",
-                attached.job_uid, attached.step, done.inputs, done.outputs, done.processes
+                "roar: recorded job {} (@{}): {} input(s), {} output(s), {} process(es); \
+                 {} file(s) hashed ({}), {} from the hash cache",
+                attached.job_uid,
+                attached.step,
+                done.inputs,
+                done.outputs,
+                done.processes,
+                done.hash_cache_misses,
+                human_size(done.hashed_bytes),
+                done.hash_cache_hits
             ),
             (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
                 "roar: job {} left {remaining} process(es) running; they are still traced \

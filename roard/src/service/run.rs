@@ -204,6 +204,9 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
         processes: u32::try_from(process_count).unwrap_or(u32::MAX),
         inputs: u32::try_from(inputs).unwrap_or(u32::MAX),
         outputs: u32::try_from(outputs).unwrap_or(u32::MAX),
+        hash_cache_hits: files.stats.hits,
+        hash_cache_misses: files.stats.misses,
+        hashed_bytes: files.stats.hashed_bytes,
     });
     let _ = sender
         .send(Ok(pb::RunEvent {
