@@ -244,7 +244,7 @@ fn sigterm_lets_the_running_job_finish_and_be_recorded() {
             "--",
             "sh",
             "-c",
-            "sleep 0.6; echo done > finished.txt",
+            "sleep 1.5; echo done > finished.txt",
         ])
         .spawn()
         .unwrap();
@@ -272,7 +272,7 @@ fn sigterm_lets_the_running_job_finish_and_be_recorded() {
     // The record was committed before the daemon left.
     let job = sandbox.json(&["show", "last"]);
     assert_eq!(job["state"], "finished");
-    assert_eq!(job["argv"][2], "sleep 0.6; echo done > finished.txt");
+    assert_eq!(job["argv"][2], "sleep 1.5; echo done > finished.txt");
 }
 
 #[test]
