@@ -106,7 +106,7 @@ impl FileTracker {
                     exchange,
                 }
             }
-            Link { to, .. } => {
+            Link { to } => {
                 let (Some(to), named_to) = resolve(tid, to, args, false) else {
                     return Resume::Continue;
                 };

@@ -44,11 +44,10 @@ pub enum TracedSyscall {
         to: PathArg,
         flags: Option<usize>,
     },
-    /// link/linkat; `flags` holds `AT_EMPTY_PATH`.
+    /// link/linkat: only the new name matters (it is an output); the source, by path
+    /// or by descriptor, is left as it was.
     Link {
-        from: PathArg,
         to: PathArg,
-        flags: Option<usize>,
     },
     /// unlink/unlinkat; `flags` holds `AT_REMOVEDIR`.
     Unlink {
@@ -99,8 +98,8 @@ pub const NATIVE: SyscallTable = SyscallTable {
         (82, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
         (264, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
         (316, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (86, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-        (265, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (86, Link { to: Cwd { path: 1 } }),
+        (265, Link { to: AT_2_3 }),
         (87, Unlink { at: Cwd { path: 0 }, flags: None }),
         (263, Unlink { at: AT_0_1, flags: Some(2) }),
         (76, Truncate { at: Cwd { path: 0 } }),
@@ -118,7 +117,7 @@ pub const NATIVE: SyscallTable = SyscallTable {
         (437, OpenHow { at: AT_0_1, how: 2 }),
         (38, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
         (276, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (37, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (37, Link { to: AT_2_3 }),
         (35, Unlink { at: AT_0_1, flags: Some(2) }),
         (45, Truncate { at: Cwd { path: 0 } }),
         (46, Ftruncate { fd: 0 }),
