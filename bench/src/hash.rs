@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     } else {
         Vec::new()
     };
-    match roard::hashing::hash_regular_file(Path::new(file), &extra) {
+    match roard::hashing::hash_regular_file(Path::new(file), &extra, None) {
         Ok(hashed) => {
             println!("blake3 {}", hashed.content.blake3_hex());
             for digest in &hashed.extra {

@@ -1,7 +1,9 @@
-//! The contract shared by `roarctl` and `roard`: the gRPC messages generated from
-//! `roar.proto`, and where the daemon's socket lives. Both binaries must agree on both,
-//! so both live here and nowhere else.
+//! What `roarctl` and `roard` share: the gRPC messages generated from `roar.proto`,
+//! where the daemon's socket lives, the configuration files, and what a project is.
+//! Both binaries must agree on each of these, so they live here and nowhere else.
 
+pub mod config;
+pub mod project;
 pub mod socket_path;
 
 /// Generated protobuf messages and tonic client/server for `roar.v1`.

@@ -8,6 +8,8 @@ pub struct Context {
     pub socket: PathBuf,
     pub autostart: bool,
     pub quiet: bool,
+    /// The user's configuration file, passed to roard so both read the same one.
+    pub user_config: Option<PathBuf>,
 }
 
 impl Context {

@@ -48,14 +48,16 @@ pub fn summary(job: &pb::JobSummary) -> Value {
     })
 }
 
-/// One input or output: `path`, `named_path` (only when it differs), `size`, `hashes`
-/// (algorithm -> hex) and, for inputs, `pre_image`.
+/// One input or output: `path`, `named_path` (only when it differs), `class`, `size`,
+/// `hashes` (algorithm -> hex; empty for files that are not hashed) and, for inputs,
+/// `pre_image`.
 pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
     let mut object = Map::new();
     object.insert("path".into(), json!(escape_bytes(&record.path)));
     if !record.named_path.is_empty() {
         object.insert("named_path".into(), json!(escape_bytes(&record.named_path)));
     }
+    object.insert("class".into(), json!(record.class));
     object.insert("size".into(), json!(record.size));
     object.insert("hashes".into(), hashes(&record.hashes));
     if is_input {
@@ -130,5 +132,11 @@ pub fn job(job: &pb::Job) -> Value {
     object.insert("inputs".into(), Value::Array(inputs));
     let outputs = job.outputs.iter().map(|f| file(f, false)).collect();
     object.insert("outputs".into(), Value::Array(outputs));
+    let packages = job
+        .packages
+        .iter()
+        .map(|p| json!({"ecosystem": p.ecosystem, "name": p.name, "version": p.version}))
+        .collect();
+    object.insert("packages".into(), Value::Array(packages));
     Value::Object(object)
 }

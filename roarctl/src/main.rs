@@ -9,12 +9,12 @@ macro_rules! outln {
 }
 
 mod commands;
-mod config;
 mod connection;
 mod context;
 mod json;
 mod launch;
 mod output;
+mod progress;
 mod render;
 
 use std::path::PathBuf;
@@ -65,11 +65,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config_path = cli.config.clone().or_else(config::default_path);
-    let config = match config_path.as_deref().map(config::load).transpose() {
-        Ok(config) => config.unwrap_or_default(),
+    let cwd = std::env::current_dir().ok();
+    let layers = roar_proto::config::Layers::standard(cli.config.clone(), cwd.as_deref());
+    let config = match roar_proto::config::load(&layers) {
+        Ok(config) => config,
         Err(e) => {
-            eprintln!("roarctl: error: {e:#}\nhint: fix or remove the file");
+            eprintln!(
+                "roarctl: error: {e}\nhint: fix or remove the file; README.md, \"Configuration\", lists every key"
+            );
             return ExitCode::from(2);
         }
     };
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(roar_proto::socket_path::default_socket_path),
         autostart: config.daemon.autostart && !cli.no_autostart,
         quiet: cli.quiet,
+        user_config: layers.user,
     };
     // One thread: `run` forks, and a single-threaded parent keeps the fork simple.
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -1,14 +1,22 @@
-//! Turns a finished trace's file accesses into what is stored: each input and output
-//! with its content identity, taken from the hash cache when the file is unchanged and
-//! hashed otherwise (off the async runtime: hashing reads whole files).
+//! Turns a finished trace's file accesses into what is stored: every file gets its class
+//! (see `classify`), package and system files name the packages the job used (see
+//! `packages`), and the job's data gets its content identity, taken from the hash cache
+//! when the file is unchanged and hashed otherwise (off the async runtime: hashing reads
+//! whole files).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::classify::{Class, Classifier, RepoFiles, Rules};
 use crate::hash_algorithms::Digest;
 use crate::hash_cache::{CacheEntry, HashCache, HashStats, content_of};
 use crate::hashing::Content;
+use crate::packages::{Package, PackageIndex};
 use crate::store::Store;
 use crate::tracer::file_ledger::{FileAccess, Role};
 
@@ -18,82 +26,208 @@ pub struct RecordedFile {
     pub path: Vec<u8>,
     pub named: Option<Vec<u8>>,
     pub role: Role,
-    /// None when the content could not be read.
+    pub class: Class,
+    /// None when the file is not hashed (not data) or its content could not be read.
     pub content: Option<Content>,
     /// Digests of the extra algorithms, when the content was read.
     pub extra: Vec<Digest>,
     pub pre_image: bool,
 }
 
-/// A job's files with their contents, and what hashing them taught the cache.
+/// A job's files with their classes and contents, the packages it used, and what
+/// hashing taught the cache.
 #[derive(Debug, Default)]
 pub struct HashedFiles {
     pub files: Vec<RecordedFile>,
+    pub packages: Vec<Package>,
     pub cache_updates: Vec<(Vec<u8>, CacheEntry)>,
     pub stats: HashStats,
 }
 
 impl HashedFiles {
-    pub fn count(&self, role: Role) -> usize {
-        self.files.iter().filter(|f| f.role == role).count()
+    /// Inputs or outputs that are the job's data (shown without `--all`).
+    pub fn count_data(&self, role: Role) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.role == role && f.class.is_data())
+            .count()
+    }
+
+    /// Files recorded but not data: system, package and scratch files.
+    pub fn count_ignored(&self) -> usize {
+        self.files.iter().filter(|f| !f.class.is_data()).count()
     }
 }
 
-/// Gives every access its content. Outputs that no longer exist and files that are not
-/// regular files (directories, FIFOs, devices) are left out.
-pub async fn hash_files(
+/// How to sort one job's files.
+pub struct FileContext {
+    pub rules: Rules,
+    /// The job's project root: its git repository, if it is one, says which files
+    /// are tracked.
+    pub project: PathBuf,
+}
+
+/// How far hashing has got; read by whoever reports progress while it runs.
+#[derive(Debug, Default)]
+pub struct HashProgress {
+    pub files_done: AtomicU64,
+    pub files_total: AtomicU64,
+    pub bytes_done: AtomicU64,
+    pub bytes_total: AtomicU64,
+}
+
+/// A classified access, and whether its content is wanted.
+struct Sorted {
+    access: FileAccess,
+    class: Class,
+    hash: bool,
+}
+
+/// Classifies every access, notes the packages, and hashes the job's data. Outputs that
+/// no longer exist and files that are not regular files (directories, FIFOs, devices)
+/// are left out.
+pub async fn record_files(
     cache: &Arc<HashCache>,
+    packages: &Arc<PackageIndex>,
     store: &Store,
     accesses: Vec<FileAccess>,
+    context: FileContext,
+    progress: &Arc<HashProgress>,
 ) -> HashedFiles {
-    let wanted = accesses
+    let (packages, progress_for_sort) = (Arc::clone(packages), Arc::clone(progress));
+    let sorted = tokio::task::spawn_blocking(move || {
+        sort(&packages, accesses, &context, &progress_for_sort)
+    })
+    .await;
+    let Ok((sorted, used_packages)) = sorted else {
+        tracing::error!("classifying the job's files failed; its files are not recorded");
+        return HashedFiles::default();
+    };
+    let wanted = sorted
         .iter()
-        .filter(|a| a.pre_image.is_none())
-        .map(|a| a.path.as_slice());
+        .filter(|s| s.hash && s.access.pre_image.is_none())
+        .map(|s| s.access.path.as_slice());
     let (mut known, missing) = cache.lookup_memory(wanted);
     match store.load_hash_cache(&missing).await {
         Ok(found) => known.extend(found),
         Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),
     }
-    let shared = Arc::clone(cache);
-    let hashed = tokio::task::spawn_blocking(move || hash_accesses(&shared, accesses, &known))
-        .await
-        .unwrap_or_default();
+    let (shared, progress) = (Arc::clone(cache), Arc::clone(progress));
+    let hashed =
+        tokio::task::spawn_blocking(move || hash_sorted(&shared, sorted, &known, &progress)).await;
+    let Ok(mut hashed) = hashed else {
+        tracing::error!("hashing the job's files failed; its files are not recorded");
+        return HashedFiles::default();
+    };
     cache.add_stats(hashed.stats);
+    hashed.packages = used_packages;
     hashed
 }
 
-fn hash_accesses(
-    cache: &HashCache,
+/// Gives each access its class, notes packages, and totals the work for progress.
+fn sort(
+    packages: &PackageIndex,
     accesses: Vec<FileAccess>,
+    context: &FileContext,
+    progress: &HashProgress,
+) -> (Vec<Sorted>, Vec<Package>) {
+    let mut classifier = Classifier::new(&context.rules, RepoFiles::open(&context.project));
+    let mut resolver = packages.resolver();
+    let (mut files, mut bytes) = (0, 0);
+    let sorted = accesses
+        .into_iter()
+        .map(|access| {
+            let class = classifier.classify(&access.path);
+            resolver.note(&access.path, class);
+            let hash = class == Class::Artifact
+                || (class == Class::Repo && context.rules.track_repo_files);
+            if hash && access.pre_image.is_none() {
+                files += 1;
+                bytes += std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&access.path)))
+                    .map_or(0, |m| m.len());
+            }
+            Sorted {
+                access,
+                class,
+                hash,
+            }
+        })
+        .collect();
+    progress.files_total.store(files, Ordering::Relaxed);
+    progress.bytes_total.store(bytes, Ordering::Relaxed);
+    (sorted, resolver.into_packages())
+}
+
+fn hash_sorted(
+    cache: &HashCache,
+    sorted: Vec<Sorted>,
     known: &HashMap<Vec<u8>, CacheEntry>,
+    progress: &HashProgress,
 ) -> HashedFiles {
     let mut result = HashedFiles::default();
-    for access in accesses {
+    for Sorted {
+        access,
+        class,
+        hash,
+    } in sorted
+    {
         let (content, extra, pre_image) = match access.pre_image {
-            Some(hashed) => (Some(hashed.content), hashed.extra, true),
-            None => match content_of(cache, &access.path, known, &mut result.stats) {
-                Ok((entry, fresh)) => {
-                    let (content, extra) = (entry.content, entry.extra.clone());
-                    if fresh {
-                        result.cache_updates.push((access.path.clone(), entry));
+            Some(hashed) if hash => (Some(hashed.content), hashed.extra, true),
+            Some(_) => (None, Vec::new(), true),
+            None if !hash => {
+                let meta = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&access.path)));
+                match meta {
+                    Ok(meta) if meta.is_file() => (None, Vec::new(), false),
+                    // An input that is gone by now was still read.
+                    Err(_) if access.role == Role::Input => (None, Vec::new(), false),
+                    // Not a regular file, or an output removed since: nothing to record.
+                    _ => continue,
+                }
+            }
+            None => {
+                let before = progress.bytes_done.load(Ordering::Relaxed);
+                let outcome = content_of(
+                    cache,
+                    &access.path,
+                    known,
+                    &mut result.stats,
+                    Some(&progress.bytes_done),
+                );
+                progress.files_done.fetch_add(1, Ordering::Relaxed);
+                match outcome {
+                    Ok((entry, fresh)) => {
+                        // Cache hits read nothing: count their bytes as done too.
+                        let read = progress.bytes_done.load(Ordering::Relaxed) - before;
+                        progress
+                            .bytes_done
+                            .fetch_add(entry.content.size.saturating_sub(read), Ordering::Relaxed);
+                        let (content, extra) = (entry.content, entry.extra.clone());
+                        if fresh {
+                            result.cache_updates.push((access.path.clone(), entry));
+                        }
+                        (Some(content), extra, false)
                     }
-                    (Some(content), extra, false)
+                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => continue,
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output =>
+                    {
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "cannot hash {}: {e}",
+                            String::from_utf8_lossy(&access.path)
+                        );
+                        (None, Vec::new(), false)
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output => {
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!("cannot hash {}: {e}", String::from_utf8_lossy(&access.path));
-                    (None, Vec::new(), false)
-                }
-            },
+            }
         };
         result.files.push(RecordedFile {
             path: access.path,
             named: access.named,
             role: access.role,
+            class,
             content,
             extra,
             pre_image,

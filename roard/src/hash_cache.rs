@@ -135,7 +135,12 @@ struct Flight {
 impl HashCache {
     /// Hashes `path` once for every caller that asks at the same time. The result is
     /// used by a waiter only if the file's stamp is still the one it saw.
-    fn hash_once(&self, path: &[u8], stamp_now: FileStamp) -> io::Result<(Hashed, bool)> {
+    fn hash_once(
+        &self,
+        path: &[u8],
+        stamp_now: FileStamp,
+        progress: Option<&AtomicU64>,
+    ) -> io::Result<(Hashed, bool)> {
         let (flight, leader) = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             match in_flight.get(path) {
@@ -149,7 +154,7 @@ impl HashCache {
         };
         let fs_path = Path::new(OsStr::from_bytes(path));
         if leader {
-            let hashed = hash_regular_file(fs_path, &self.extra_algorithms);
+            let hashed = hash_regular_file(fs_path, &self.extra_algorithms, progress);
             *flight.result.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(hashed.as_ref().ok().cloned());
             flight.done.notify_all();
@@ -167,7 +172,7 @@ impl HashCache {
             Some(Some(hashed)) if hashed.stamp == stamp_now => Ok((hashed.clone(), false)),
             _ => {
                 drop(result);
-                hash_regular_file(fs_path, &self.extra_algorithms).map(|h| (h, true))
+                hash_regular_file(fs_path, &self.extra_algorithms, progress).map(|h| (h, true))
             }
         }
     }
@@ -175,12 +180,14 @@ impl HashCache {
 
 /// The content (and extra digests) of `path`, from `known` when its stamp still
 /// matches, else by hashing (once across concurrent jobs). Returns them and, when they
-/// were hashed and are safe to cache, whether the entry is fresh.
+/// were hashed and are safe to cache, whether the entry is fresh. Bytes read count
+/// into `progress`.
 pub fn content_of(
     cache: &HashCache,
     path: &[u8],
     known: &HashMap<Vec<u8>, CacheEntry>,
     stats: &mut HashStats,
+    progress: Option<&AtomicU64>,
 ) -> io::Result<(CacheEntry, bool)> {
     let fs_path = Path::new(OsStr::from_bytes(path));
     let meta = std::fs::symlink_metadata(fs_path)?;
@@ -211,7 +218,7 @@ pub fn content_of(
             extra,
         },
         hashed_here,
-    ) = cache.hash_once(path, stamp_now)?;
+    ) = cache.hash_once(path, stamp_now, progress)?;
     if hashed_here {
         stats.misses += 1;
         stats.hashed_bytes += content.size;
@@ -258,10 +265,10 @@ mod tests {
         let mut stats = HashStats::default();
         let mut known = HashMap::new();
         let cache = HashCache::default();
-        let (first, fresh) = content_of(&cache, path, &known, &mut stats).unwrap();
+        let (first, fresh) = content_of(&cache, path, &known, &mut stats, None).unwrap();
         assert!(fresh, "old enough to cache");
         known.insert(path.to_vec(), first.clone());
-        let (second, fresh) = content_of(&cache, path, &known, &mut stats).unwrap();
+        let (second, fresh) = content_of(&cache, path, &known, &mut stats, None).unwrap();
         assert_eq!(first, second);
         assert!(!fresh);
         assert_eq!((stats.hits, stats.misses), (1, 1));
@@ -275,7 +282,7 @@ mod tests {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
-        let (third, _) = content_of(&cache, path, &known, &mut stats).unwrap();
+        let (third, _) = content_of(&cache, path, &known, &mut stats, None).unwrap();
         assert_ne!(third, first);
         assert_eq!(third.content.blake3, *blake3::hash(b"two").as_bytes());
     }
@@ -291,6 +298,7 @@ mod tests {
             file.as_os_str().as_bytes(),
             &HashMap::new(),
             &mut stats,
+            None,
         )
         .unwrap();
         assert!(!fresh);

@@ -6,11 +6,15 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::hash_algorithms::{Digest, Digester, HashAlgorithm};
 
 /// Files at least this large are memory-mapped and hashed on all cores.
 const PARALLEL_THRESHOLD: u64 = 4 << 20;
+
+/// A memory-mapped file is hashed in slices of this size, reporting progress after each.
+const PROGRESS_SLICE: usize = 64 << 20;
 
 /// What a file held at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +65,13 @@ pub struct Hashed {
 /// Hashes the regular file at `path`. Symlinks are not followed (callers pass canonical
 /// paths) and anything that is not a regular file is refused, so a job cannot make roard
 /// read a FIFO or a device. A file that changes while it is read is read again, up to
-/// three times; after that the error says so.
-pub fn hash_regular_file(path: &Path, extra: &[&dyn HashAlgorithm]) -> io::Result<Hashed> {
+/// three times; after that the error says so. `progress`, when given, counts the bytes
+/// read as they are read (a large file moves a progress bar while it is hashed).
+pub fn hash_regular_file(
+    path: &Path,
+    extra: &[&dyn HashAlgorithm],
+    progress: Option<&AtomicU64>,
+) -> io::Result<Hashed> {
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -75,7 +84,7 @@ pub fn hash_regular_file(path: &Path, extra: &[&dyn HashAlgorithm]) -> io::Resul
                 "not a regular file",
             ));
         }
-        let (content, digests) = hash_open_file(&file, before.size(), extra)?;
+        let (content, digests) = hash_open_file(&file, before.size(), extra, progress)?;
         let after = file.metadata()?;
         let stamp = FileStamp::of(&before);
         if stamp == FileStamp::of(&after) && content.size == before.size() {
@@ -96,7 +105,13 @@ fn hash_open_file(
     file: &File,
     size: u64,
     extra: &[&dyn HashAlgorithm],
+    progress: Option<&AtomicU64>,
 ) -> io::Result<(Content, Vec<Digest>)> {
+    let advance = |n: usize| {
+        if let Some(progress) = progress {
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    };
     let mut hasher = blake3::Hasher::new();
     let mut digesters: Vec<Box<dyn Digester>> = extra.iter().map(|a| a.start()).collect();
     if size >= PARALLEL_THRESHOLD {
@@ -104,9 +119,13 @@ fn hash_open_file(
         // writer can change the bytes under us, which the stamp check above detects
         // (truncation would raise SIGBUS: the caller only maps files it just checked).
         let map = unsafe { memmap2::Mmap::map(file)? };
-        hasher.update_rayon(&map);
-        for digester in &mut digesters {
-            digester.update(&map);
+        // Slices large enough for the threads to stay busy, small enough for progress.
+        for slice in map.chunks(PROGRESS_SLICE) {
+            hasher.update_rayon(slice);
+            for digester in &mut digesters {
+                digester.update(slice);
+            }
+            advance(slice.len());
         }
     } else {
         let mut reader = file;
@@ -122,6 +141,7 @@ fn hash_open_file(
             for digester in &mut digesters {
                 digester.update(&buffer[..n]);
             }
+            advance(n);
         }
     }
     let content = Content {
@@ -149,7 +169,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"abc").unwrap();
         let sha256 = crate::hash_algorithms::by_name("sha256").unwrap();
-        let hashed = hash_regular_file(&path, &[sha256]).unwrap();
+        let hashed = hash_regular_file(&path, &[sha256], None).unwrap();
         assert_eq!(hashed.content.size, 3);
         assert_eq!(
             hashed.extra[0].hex(),
@@ -159,10 +179,10 @@ mod tests {
             hashed.content.blake3_hex(),
             blake3::hash(b"abc").to_hex().to_string()
         );
-        assert!(hash_regular_file(dir.path(), &[]).is_err());
+        assert!(hash_regular_file(dir.path(), &[], None).is_err());
         let link = dir.path().join("l");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(hash_regular_file(&link, &[]).is_err());
+        assert!(hash_regular_file(&link, &[], None).is_err());
     }
 
     #[test]
@@ -173,7 +193,7 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect();
         std::fs::write(&path, &data).unwrap();
-        let hashed = hash_regular_file(&path, &[]).unwrap();
+        let hashed = hash_regular_file(&path, &[], None).unwrap();
         assert_eq!(hashed.content.blake3, *blake3::hash(&data).as_bytes());
         assert_eq!(hashed.content.size, data.len() as u64);
     }

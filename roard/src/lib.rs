@@ -3,6 +3,7 @@
 pub mod active_jobs;
 pub mod artifacts;
 pub mod auth;
+pub mod classify;
 pub mod clock;
 pub mod daemon;
 pub mod env_redaction;
@@ -13,7 +14,7 @@ pub mod hashing;
 pub mod job_uid;
 pub mod listener;
 pub mod logging;
-pub mod project;
+pub mod packages;
 pub mod sd_notify;
 pub mod service;
 pub mod state;

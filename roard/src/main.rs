@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use roar_proto::config;
 
 /// The roar daemon: traces jobs started by `roarctl run` and records their lineage.
 ///
@@ -28,20 +29,28 @@ struct Args {
     #[arg(long, env = "ROARD_REDACT_ENV", value_delimiter = ',')]
     redact_env: Vec<String>,
     /// Hash algorithms to compute for every artifact, comma-separated: BLAKE3 always,
-    /// plus any of: sha256
-    #[arg(
-        long,
-        env = "ROARD_HASH_ALGORITHMS",
-        value_delimiter = ',',
-        default_value = "blake3"
-    )]
-    hash_algorithms: Vec<String>,
+    /// plus any of: sha256 [default: `hash.algorithms` from the system and user
+    /// configuration files, else blake3]
+    #[arg(long, env = "ROARD_HASH_ALGORITHMS", value_delimiter = ',')]
+    hash_algorithms: Option<Vec<String>>,
 }
 
 fn main() -> ExitCode {
     roard::logging::init();
     let args = Args::parse();
-    let hash_algorithms = match roard::hash_algorithms::extra_algorithms(&args.hash_algorithms) {
+    let names = match args.hash_algorithms {
+        Some(names) => names,
+        // The hash cache is shared by every job, so the algorithms are the daemon's:
+        // project files cannot change them.
+        None => match config::load(&config::Layers::standard(None, None)) {
+            Ok(config) => config.hash.algorithms,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let hash_algorithms = match roard::hash_algorithms::extra_algorithms(&names) {
         Ok(algorithms) => algorithms,
         Err(e) => {
             tracing::error!("{e}");

@@ -11,11 +11,14 @@ use crate::active_jobs::ActiveJobs;
 use crate::daemon::Options;
 use crate::env_redaction::Redactor;
 use crate::hash_cache::HashCache;
+use crate::packages::PackageIndex;
 use crate::store::Store;
 
 pub struct DaemonState {
     pub store: Store,
     pub hash_cache: Arc<HashCache>,
+    /// Which installed packages own which files; read once, shared by every job.
+    pub packages: Arc<PackageIndex>,
     pub active_jobs: ActiveJobs,
     pub started: Instant,
     pub socket: PathBuf,
@@ -31,6 +34,7 @@ impl DaemonState {
         Arc::new(Self {
             store,
             hash_cache: Arc::new(HashCache::new(options.hash_algorithms.clone())),
+            packages: Arc::new(PackageIndex::default()),
             active_jobs: ActiveJobs::default(),
             started: Instant::now(),
             socket: options.socket.clone(),

@@ -61,10 +61,19 @@ impl Sandbox {
             .prefix("roar-e2e-")
             .tempdir()
             .expect("temp dir");
-        for sub in ["run", "data", "state", "config", "work"] {
+        for sub in ["run", "data", "state", "config/roar", "work"] {
             std::fs::create_dir_all(root.path().join(sub)).expect("sandbox dirs");
         }
-        Self { root }
+        let sandbox = Self { root };
+        // The sandbox lives in the system's temp directory, which is scratch space to
+        // roar by default: its jobs' files would not be data.
+        sandbox.write_config("[filters]\ntmp = [\"/var/tmp\"]\n");
+        sandbox
+    }
+
+    /// Replaces the sandbox's user configuration file.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.root().join("config/roar/config.toml"), text).expect("write config");
     }
 
     pub fn root(&self) -> &Path {
@@ -97,6 +106,7 @@ impl Sandbox {
             .env("XDG_CONFIG_HOME", self.root().join("config"))
             .env_remove("ROAR_SOCKET")
             .env_remove("ROAR_DATABASE")
+            .env("ROAR_SYSTEM_CONFIG", self.root().join("system-config.toml"))
             .env_remove("ROAR_CONFIG")
             .current_dir(self.work_dir());
     }

@@ -71,10 +71,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn sha256_is_added_on_request_and_found_by_prefix() {
     let sandbox = Sandbox::new();
     std::fs::write(sandbox.work_dir().join("in.txt"), "before").unwrap();
+    sandbox.write_config(
+        "[hash]\nalgorithms = [\"blake3\", \"sha256\"]\n[filters]\ntmp = [\"/var/tmp\"]\n",
+    );
     let output = sandbox
         .roarctl()
-        // The daemon started by this roarctl inherits the setting.
-        .env("ROARD_HASH_ALGORITHMS", "blake3,sha256")
         .args([
             "run",
             "--",
@@ -114,6 +115,12 @@ fn an_unknown_hash_algorithm_stops_the_daemon_with_a_clear_error() {
         .env("ROARD_HASH_ALGORITHMS", "md5")
         .output()
         .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_stderr_contains(&output, "unknown hash algorithm 'md5'");
+
+    // The same mistake in the configuration file.
+    sandbox.write_config("[hash]\nalgorithms = [\"blake3\", \"md5\"]\n");
+    let output = sandbox.roard().output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_stderr_contains(&output, "unknown hash algorithm 'md5'");
 }

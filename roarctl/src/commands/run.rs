@@ -20,6 +20,7 @@ use tonic::Streaming;
 use crate::connection::hello_request;
 use crate::context::Context;
 use crate::launch::{self, ChildFailure, HeldChild, Prepared};
+use crate::progress::HashingBar;
 use crate::render::{escape_for_terminal, human_size};
 use crate::status_error;
 
@@ -79,6 +80,11 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
                 value: value.as_bytes().to_vec(),
             })
             .collect(),
+        user_config: ctx
+            .user_config
+            .clone()
+            .map(|p| p.into_os_string().into_vec())
+            .unwrap_or_default(),
     };
     let attach = async {
         let mut stream = client.run(request).await?.into_inner();
@@ -130,11 +136,12 @@ async fn supervise(
     let mut stream_alive = true;
     let mut remaining_after_root: Option<u32> = None;
     let mut finished: Option<pb::JobFinished> = None;
+    let mut bar = HashingBar::new(ctx.quiet);
     let exit_code = loop {
         tokio::select! {
             exit = &mut waiter => break exit??.0,
             message = stream.message(), if stream_alive => {
-                stream_alive = on_event(ctx, message, &mut remaining_after_root, &mut finished);
+                stream_alive = on_event(ctx, message, &mut remaining_after_root, &mut finished, &mut bar);
             }
         }
     };
@@ -144,17 +151,25 @@ async fn supervise(
     // processes it left behind keep running: then say so rather than wait for them.
     while stream_alive && finished.is_none() && remaining_after_root.unwrap_or(0) == 0 {
         let message = stream.message().await;
-        stream_alive = on_event(ctx, message, &mut remaining_after_root, &mut finished);
+        stream_alive = on_event(
+            ctx,
+            message,
+            &mut remaining_after_root,
+            &mut finished,
+            &mut bar,
+        );
     }
+    bar.finish();
     if !ctx.quiet {
         match (&finished, remaining_after_root) {
             (Some(done), _) => eprintln!(
-                "roar: recorded job {} (@{}): {} input(s), {} output(s), {} process(es); \
-                 {} file(s) hashed ({}), {} from the hash cache",
+                "roar: recorded job {} (@{}): {} input(s), {} output(s), {} package(s), \
+                 {} process(es); {} file(s) hashed ({}), {} from the hash cache",
                 attached.job_uid,
                 attached.step,
                 done.inputs,
                 done.outputs,
+                done.packages,
                 done.processes,
                 done.hash_cache_misses,
                 human_size(done.hashed_bytes),
@@ -177,6 +192,7 @@ fn on_event(
     message: Result<Option<pb::RunEvent>, tonic::Status>,
     remaining_after_root: &mut Option<u32>,
     finished: &mut Option<pb::JobFinished>,
+    bar: &mut HashingBar,
 ) -> bool {
     match message {
         Ok(Some(pb::RunEvent { event: Some(event) })) => {
@@ -186,6 +202,7 @@ fn on_event(
                     *finished = Some(done);
                     return false;
                 }
+                Event::HashProgress(progress) => bar.update(&progress),
                 Event::Exec(_) | Event::Attached(_) => {}
             }
             true

@@ -23,6 +23,10 @@ pub struct ShowArgs {
     /// Print a JSON object (see README, "JSON output")
     #[arg(long)]
     pub json: bool,
+    /// List every file the job touched, system, package and scratch files included
+    /// (by default only its data: artifacts and files of its git repository)
+    #[arg(long, short)]
+    pub all: bool,
 }
 
 /// What the argument names, decided as documented on `ShowArgs::target`.
@@ -68,7 +72,7 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
                 .get_job(pb::GetJobRequest { selector, cwd })
                 .await
                 .map_err(status_error)?;
-            return show_job(&job.into_inner(), args.json);
+            return show_job(job.into_inner(), &args);
         }
         Target::JobOrArtifact(text) => {
             let job = client
@@ -78,7 +82,7 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
                 })
                 .await;
             match job {
-                Ok(job) => return show_job(&job.into_inner(), args.json),
+                Ok(job) => return show_job(job.into_inner(), &args),
                 Err(status) if status.code() == tonic::Code::NotFound && text.len() >= 8 => {
                     pb::get_artifact_request::By::Hash(text)
                 }
@@ -135,9 +139,17 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn show_job(job: &pb::Job, as_json: bool) -> anyhow::Result<ExitCode> {
-    if as_json {
-        outln!("{}", serde_json::to_string_pretty(&json::job(job))?);
+fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let ignored = if args.all {
+        0
+    } else {
+        let before = job.inputs.len() + job.outputs.len();
+        job.inputs.retain(is_data);
+        job.outputs.retain(is_data);
+        before - job.inputs.len() - job.outputs.len()
+    };
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&json::job(&job))?);
         return Ok(ExitCode::SUCCESS);
     }
     let Some(summary) = &job.summary else {
@@ -166,8 +178,20 @@ fn show_job(job: &pb::Job, as_json: bool) -> anyhow::Result<ExitCode> {
     for (title, files) in [("inputs", &job.inputs), ("outputs", &job.outputs)] {
         outln!("{title} ({}):", files.len());
         for file in files {
-            outln!("  {}", file_line(file));
+            outln!("  {}", file_line(file, args.all));
         }
+    }
+    if ignored > 0 {
+        outln!("({ignored} system, package and scratch file(s) not shown: --all lists them)");
+    }
+    outln!("packages ({}):", job.packages.len());
+    for package in &job.packages {
+        outln!(
+            "  {:<7} {} {}",
+            package.ecosystem,
+            package.name,
+            package.version
+        );
     }
     outln!("processes ({}):", job.processes.len());
     for process in &job.processes {
@@ -182,18 +206,30 @@ fn show_job(job: &pb::Job, as_json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `12ab34cd  1.2 KiB  /path (as named)`: short hash, size, path.
-fn file_line(file: &pb::FileRecord) -> String {
+/// Artifacts and repository files: what the job's record is about. (An empty class
+/// comes from records made before files were classified: all were data then.)
+fn is_data(file: &pb::FileRecord) -> bool {
+    matches!(file.class.as_str(), "artifact" | "repo" | "")
+}
+
+/// `12ab34cd  1.2 KiB  /path (as named)`: short hash, size, path; with `with_class`,
+/// the class first.
+fn file_line(file: &pb::FileRecord, with_class: bool) -> String {
     let short = file
         .hashes
         .iter()
         .find(|d| d.algorithm == "blake3")
         .map_or("-", |d| &d.hex[..d.hex.len().min(12)]);
     let size = file.size.map_or_else(|| "?".to_string(), human_size);
-    let mut line = format!(
+    let mut line = if with_class {
+        format!("{:<8}  ", file.class)
+    } else {
+        String::new()
+    };
+    line.push_str(&format!(
         "{short:<12}  {size:>9}  {}",
         escape_for_terminal(&file.path)
-    );
+    ));
     if !file.named_path.is_empty() {
         line.push_str(&format!("  (as {})", escape_for_terminal(&file.named_path)));
     }

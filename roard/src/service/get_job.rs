@@ -6,9 +6,9 @@ use std::path::Path;
 use roar_proto::pb;
 use tonic::Status;
 
-use crate::project::project_root;
 use crate::state::DaemonState;
 use crate::store::jobs::{JobSelector, LookupError};
+use roar_proto::project::project_root;
 
 pub async fn get_job(state: &DaemonState, request: &pb::GetJobRequest) -> Result<pb::Job, Status> {
     let selector = JobSelector::parse(&request.selector).map_err(to_status)?;

@@ -6,8 +6,8 @@ use std::path::Path;
 use roar_proto::pb;
 use tonic::Status;
 
-use crate::project::project_root;
 use crate::state::DaemonState;
+use roar_proto::project::project_root;
 
 /// Upper bound on one listing, whatever the client asks.
 const MAX_LIMIT: u32 = 10_000;

@@ -5,29 +5,35 @@
 //! it. See ARCHITECTURE.md, "Launching a traced job".
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use nix::unistd::Pid;
+use roar_proto::config;
 use roar_proto::pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::artifacts;
+use crate::artifacts::{self, FileContext, HashProgress};
+use crate::classify::{JobEnv, Rules};
 use crate::clock::now_ms;
 use crate::job_uid::new_job_uid;
-use crate::project::project_root;
 use crate::state::DaemonState;
 use crate::store::jobs::NewJob;
 use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
+use roar_proto::project::project_root;
 
 type EventSender = mpsc::Sender<Result<pb::RunEvent, Status>>;
 
 /// Progress events buffered per client; when a client lags, progress is dropped (the
 /// record itself never is).
 const EVENT_BUFFER: usize = 256;
+
+/// How often hashing progress is reported.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub async fn run(
     state: Arc<DaemonState>,
@@ -40,6 +46,8 @@ pub async fn run(
         ));
     }
     let pid = validate(&request, peer_pid)?;
+    let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));
+    let file_context = file_context(&request, cwd)?;
 
     let job = state.active_jobs.enter();
     let settings = tracer::TraceSettings {
@@ -53,8 +61,7 @@ pub async fn run(
     })?;
 
     let uid = new_job_uid();
-    let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));
-    let project = project_root(cwd).as_os_str().as_bytes().to_vec();
+    let project = file_context.project.as_os_str().as_bytes().to_vec();
     let env: Vec<Vec<u8>> = request
         .env
         .iter()
@@ -101,7 +108,7 @@ pub async fn run(
     }));
     // The guard moves into the task: the job counts as active until its record is stored.
     tokio::spawn(async move {
-        record(&state, uid, tracing, sender).await;
+        record(&state, uid, tracing, file_context, sender).await;
         drop(job);
     });
     Ok(ReceiverStream::new(receiver))
@@ -133,8 +140,38 @@ fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Result<Pid, Stat
     Ok(pid)
 }
 
+/// How the job's files will be classified: the `[filters]` of the merged configuration
+/// (system, the user's file roarctl used, the project's) and the job's environment.
+/// A broken configuration file refuses the job before anything runs.
+fn file_context(request: &pb::RunRequest, cwd: &Path) -> Result<FileContext, Status> {
+    let user_config = (!request.user_config.is_empty())
+        .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&request.user_config)));
+    let layers = config::Layers::standard(user_config, Some(cwd));
+    let config = config::load(&layers).map_err(|e| {
+        Status::invalid_argument(format!(
+            "{e}\nhint: fix or remove the file; README.md, \"Configuration\", lists every key"
+        ))
+    })?;
+    let env = JobEnv::from_pairs(
+        request
+            .env
+            .iter()
+            .map(|var| (var.name.as_slice(), var.value.as_slice())),
+    );
+    Ok(FileContext {
+        rules: Rules::new(&config.filters, &env),
+        project: project_root(cwd),
+    })
+}
+
 /// Forwards progress until the trace ends, then stores the record and reports it.
-async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: EventSender) {
+async fn record(
+    state: &DaemonState,
+    uid: String,
+    tracing: Tracing,
+    file_context: FileContext,
+    sender: EventSender,
+) {
     let Tracing {
         mut events,
         outcome: mut outcome_receiver,
@@ -166,9 +203,21 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
     };
     let trace_ended = std::time::Instant::now();
     let process_count = outcome.processes.len();
-    let files = artifacts::hash_files(&state.hash_cache, &state.store, outcome.files).await;
+    let progress = Arc::new(HashProgress::default());
+    let recording = artifacts::record_files(
+        &state.hash_cache,
+        &state.packages,
+        &state.store,
+        outcome.files,
+        file_context,
+        &progress,
+    );
+    let files = report_progress(recording, &progress, &sender).await;
     let hashed = std::time::Instant::now();
-    let (inputs, outputs) = (files.count(Role::Input), files.count(Role::Output));
+    let (inputs, outputs) = (
+        files.count_data(Role::Input),
+        files.count_data(Role::Output),
+    );
     let stored = state
         .store
         .finish_job(
@@ -207,12 +256,42 @@ async fn record(state: &DaemonState, uid: String, tracing: Tracing, sender: Even
         hash_cache_hits: files.stats.hits,
         hash_cache_misses: files.stats.misses,
         hashed_bytes: files.stats.hashed_bytes,
+        packages: u32::try_from(files.packages.len()).unwrap_or(u32::MAX),
+        ignored_files: u32::try_from(files.count_ignored()).unwrap_or(u32::MAX),
     });
     let _ = sender
         .send(Ok(pb::RunEvent {
             event: Some(finished),
         }))
         .await;
+}
+
+/// Awaits `work`, telling the client how hashing progresses every 100 ms meanwhile
+/// (roarctl decides whether that is worth a progress bar).
+async fn report_progress<T>(
+    work: impl Future<Output = T>,
+    progress: &HashProgress,
+    sender: &EventSender,
+) -> T {
+    let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
+    ticker.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticker.tick() => {
+                let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+                let event = pb::run_event::Event::HashProgress(pb::HashProgress {
+                    files_done: load(&progress.files_done),
+                    files_total: load(&progress.files_total),
+                    bytes_done: load(&progress.bytes_done),
+                    bytes_total: load(&progress.bytes_total),
+                });
+                // Progress only: dropped rather than waited for when the client lags.
+                let _ = sender.try_send(Ok(pb::RunEvent { event: Some(event) }));
+            }
+        }
+    }
 }
 
 /// Passes one tracer event on to the client.

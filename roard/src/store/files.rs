@@ -91,7 +91,8 @@ pub(super) async fn insert_job_files(
     let artifacts = artifacts_for(conn, files.iter().filter_map(|f| f.content.as_ref())).await?;
     for chunk in files.chunks(ROWS_PER_STATEMENT) {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO job_files (job_id, role, path, named_path, artifact_id, pre_image) ",
+            "INSERT INTO job_files (job_id, role, class, path, named_path, artifact_id, \
+                                    pre_image) ",
         );
         query.push_values(chunk, |mut row, file| {
             let role = match file.role {
@@ -101,6 +102,7 @@ pub(super) async fn insert_job_files(
             let artifact = file.content.and_then(|c| artifacts.get(&c.blake3).copied());
             row.push_bind(job_id)
                 .push_bind(role)
+                .push_bind(file.class.name())
                 .push_bind(file.path.as_slice())
                 .push_bind(file.named.as_deref())
                 .push_bind(artifact)
@@ -144,7 +146,7 @@ impl Store {
         job_id: i64,
     ) -> sqlx::Result<(Vec<pb::FileRecord>, Vec<pb::FileRecord>)> {
         let rows = sqlx::query::<Sqlite>(
-            "SELECT f.id, f.role, f.path, f.named_path, f.pre_image, a.size, h.algorithm, \
+            "SELECT f.id, f.role, f.class, f.path, f.named_path, f.pre_image, a.size, h.algorithm, \
                     h.digest \
              FROM job_files f \
              LEFT JOIN artifacts a ON a.id = f.artifact_id \
@@ -189,6 +191,7 @@ impl Store {
                     .map(|s| s.max(0) as u64),
                 hashes: hash.into_iter().collect(),
                 pre_image: row.try_get("pre_image")?,
+                class: row.try_get("class")?,
             });
         }
         Ok((inputs, outputs))

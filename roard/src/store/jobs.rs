@@ -126,6 +126,7 @@ impl Store {
             query.build().execute(&mut *tx).await?;
         }
         super::files::insert_job_files(&mut tx, job_id, &files.files).await?;
+        super::packages::insert_job_packages(&mut tx, job_id, &files.packages).await?;
         super::hash_cache::save_hash_cache(&mut tx, &files.cache_updates).await?;
         let (code, signal) = exit_columns(root_exit);
         let state = if root_exit.is_some() {
@@ -267,6 +268,7 @@ impl Store {
             })
             .collect();
         let (inputs, outputs) = self.job_files(job_id).await?;
+        let packages = self.job_packages(job_id).await?;
         Ok(pb::Job {
             summary: Some(summary_from_row(row)?),
             processes,
@@ -275,6 +277,7 @@ impl Store {
             uid: row.try_get("user_uid")?,
             inputs,
             outputs,
+            packages,
         })
     }
 }

@@ -6,6 +6,7 @@ mod byte_lists;
 mod files;
 mod hash_cache;
 pub mod jobs;
+mod packages;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

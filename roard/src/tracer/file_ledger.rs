@@ -111,11 +111,14 @@ impl FileLedger {
         if !matches!(entry.input, Some(InputState::AsAtEnd)) || entry.job_content {
             return;
         }
-        let captured =
-            match hash_regular_file(Path::new(OsStr::from_bytes(path)), &self.extra_algorithms) {
-                Ok(hashed) => InputState::PreImage(hashed),
-                Err(_) => InputState::Lost,
-            };
+        let captured = match hash_regular_file(
+            Path::new(OsStr::from_bytes(path)),
+            &self.extra_algorithms,
+            None,
+        ) {
+            Ok(hashed) => InputState::PreImage(hashed),
+            Err(_) => InputState::Lost,
+        };
         if let Some(entry) = self.entries.get_mut(path) {
             entry.input = Some(captured);
         }

@@ -1,0 +1,296 @@
+//! Configuration, from up to three TOML files merged key by key, later ones winning:
+//! the system file (`/etc/roar/config.toml`), the user's file
+//! (`$XDG_CONFIG_HOME/roar/config.toml`) and the project's (`.roar/config.toml` at the
+//! project root). Both binaries read the same files through this module, so a key means
+//! the same thing to roarctl and to roard.
+//!
+//! A missing file is an empty layer; a malformed one, or one with an unknown key, is an
+//! error naming the file: a typo must never be silently ignored.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Every key roar understands. Each section documents its defaults in README.md,
+/// "Configuration".
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub hash: HashConfig,
+    pub filters: FilterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Start roard when no daemon answers on the socket.
+    pub autostart: bool,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self { autostart: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashConfig {
+    /// Algorithms computed for every artifact; BLAKE3 is always among them. Read by
+    /// roard at start-up (its hash cache is shared by every job), so only the system
+    /// and user files can set it.
+    pub algorithms: Vec<String>,
+}
+
+impl Default for HashConfig {
+    fn default() -> Self {
+        Self {
+            algorithms: vec!["blake3".to_string()],
+        }
+    }
+}
+
+/// How the files a job touched are sorted into classes. Each list replaces its
+/// built-in default when set. Entries are path prefixes (whole components: `/usr`
+/// covers `/usr/bin/x`, not `/usrx`); `~` and `$HOME`/`$TMPDIR` expand with the job's
+/// environment.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// Operating-system paths: never data.
+    pub system: Vec<String>,
+    /// Prefixes whose files belong to installed packages (besides the directories
+    /// named in `package_dirs`, virtualenvs, conda environments and the Python
+    /// standard library, which are recognised wherever they are).
+    pub package: Vec<String>,
+    /// Directory names that mark packages wherever they appear in a path.
+    pub package_dirs: Vec<String>,
+    /// Scratch space: ignored.
+    pub tmp: Vec<String>,
+    /// Prefixes always treated as artifacts, whatever the other rules say.
+    pub artifact: Vec<String>,
+    /// Hash files tracked by git in the job's repository as artifacts too (they are
+    /// anchored by the commit otherwise).
+    pub track_repo_files: bool,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        Self {
+            system: list(&[
+                "/usr",
+                "/etc",
+                "/proc",
+                "/sys",
+                "/dev",
+                "/run",
+                "/lib",
+                "/lib32",
+                "/lib64",
+                "/libx32",
+                "/bin",
+                "/sbin",
+                "/boot",
+                "/var/lib",
+                "/var/cache",
+                "/var/log",
+                "/var/run",
+                "/nix/store",
+                "/snap",
+            ]),
+            package: list(&[
+                "~/.cargo/registry",
+                "~/.cargo/git",
+                "~/.rustup",
+                "~/.cache/pip",
+                "~/.local/lib",
+                "~/.npm",
+                "~/.pyenv",
+                "/opt/conda",
+            ]),
+            package_dirs: list(&["site-packages", "dist-packages", "node_modules"]),
+            tmp: list(&["/tmp", "/var/tmp", "$TMPDIR"]),
+            artifact: Vec::new(),
+            track_repo_files: false,
+        }
+    }
+}
+
+/// A configuration file that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration in {}: {message}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Where the layers come from, lowest precedence first.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    pub system: Option<PathBuf>,
+    pub user: Option<PathBuf>,
+    pub project: Option<PathBuf>,
+}
+
+impl Layers {
+    /// The standard files for a job or command in `dir`: the system file, `user` (the
+    /// user's file, when the caller already knows it) or the default one, and the
+    /// project's.
+    pub fn standard(user: Option<PathBuf>, dir: Option<&Path>) -> Self {
+        Self {
+            system: Some(system_path()),
+            user: user.or_else(user_path),
+            project: dir.map(project_path),
+        }
+    }
+
+    fn in_order(&self) -> impl Iterator<Item = &Path> {
+        [&self.system, &self.user, &self.project]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+    }
+}
+
+/// The organisation-wide file: `/etc/roar/config.toml`, or `ROAR_SYSTEM_CONFIG`.
+pub fn system_path() -> PathBuf {
+    std::env::var_os("ROAR_SYSTEM_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/etc/roar/config.toml"), PathBuf::from)
+}
+
+/// The user's file: `ROAR_CONFIG`, else `$XDG_CONFIG_HOME/roar/config.toml`, else
+/// `~/.config/roar/config.toml`.
+pub fn user_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ROAR_CONFIG").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|dir| dir.join("roar").join("config.toml"))
+}
+
+/// The project's file: `.roar/config.toml` at the root of the project holding `dir`.
+pub fn project_path(dir: &Path) -> PathBuf {
+    crate::project::project_root(dir)
+        .join(".roar")
+        .join("config.toml")
+}
+
+/// Reads and merges the layers. Each file is checked on its own first, so an error
+/// names the file that holds the mistake.
+pub fn load(layers: &Layers) -> Result<Config, ConfigError> {
+    let mut merged = toml::Table::new();
+    for path in layers.in_order() {
+        let Some(table) = read_table(path)? else {
+            continue;
+        };
+        Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        merge(&mut merged, table);
+    }
+    Config::deserialize(toml::Value::Table(merged)).map_err(|e| ConfigError {
+        path: layers
+            .in_order()
+            .last()
+            .map_or_else(PathBuf::new, Path::to_path_buf),
+        message: e.to_string(),
+    })
+}
+
+fn read_table(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
+    let error = |message: String| ConfigError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(error(format!("cannot read it: {e}"))),
+    };
+    text.parse::<toml::Table>()
+        .map(Some)
+        .map_err(|e| error(e.to_string()))
+}
+
+/// Key-by-key merge: tables merge recursively, any other value replaces the old one.
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(old)), toml::Value::Table(new)) => merge(old, new),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn missing_files_give_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers {
+            system: Some(dir.path().join("none.toml")),
+            ..Layers::default()
+        };
+        assert_eq!(load(&layers).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn later_layers_win_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers {
+            system: Some(write(
+                dir.path(),
+                "system.toml",
+                "[daemon]\nautostart = false\n[filters]\ntmp = [\"/scratch\"]\n",
+            )),
+            user: Some(write(
+                dir.path(),
+                "user.toml",
+                "[filters]\ntrack_repo_files = true\n",
+            )),
+            project: Some(write(
+                dir.path(),
+                "project.toml",
+                "[filters]\ntmp = [\"/project-scratch\"]\n",
+            )),
+        };
+        let config = load(&layers).unwrap();
+        assert!(!config.daemon.autostart);
+        assert!(config.filters.track_repo_files);
+        assert_eq!(config.filters.tmp, ["/project-scratch"]);
+        assert_eq!(config.filters.system, FilterConfig::default().system);
+    }
+
+    #[test]
+    fn mistakes_name_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("syntax.toml", "[daemon\n"),
+            ("unknown.toml", "[filters]\ntmpp = []\n"),
+            ("type.toml", "[filters]\ntmp = \"/x\"\n"),
+        ] {
+            let layers = Layers {
+                user: Some(write(dir.path(), name, text)),
+                ..Layers::default()
+            };
+            let message = load(&layers).unwrap_err().to_string();
+            assert!(message.contains(name), "{message}");
+        }
+    }
+}

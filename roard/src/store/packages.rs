@@ -1,0 +1,77 @@
+//! The packages each job used: stored once per (ecosystem, name, version), linked to
+//! every job that used them.
+
+use roar_proto::pb;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::Store;
+use crate::packages::Package;
+
+/// Rows per multi-row statement (three bound values each).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Links `packages` to the job, creating the ones not seen before; inside the caller's
+/// transaction.
+pub(super) async fn insert_job_packages(
+    conn: &mut SqliteConnection,
+    job_id: i64,
+    packages: &[Package],
+) -> sqlx::Result<()> {
+    for chunk in packages.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO packages (ecosystem, name, version) ",
+        );
+        query.push_values(chunk, |mut row, package| {
+            row.push_bind(package.ecosystem)
+                .push_bind(&package.name)
+                .push_bind(&package.version);
+        });
+        query.build().execute(&mut *conn).await?;
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO job_packages (job_id, package_id) SELECT ",
+        );
+        query.push_bind(job_id);
+        query.push(", id FROM packages WHERE (ecosystem, name, version) IN (VALUES ");
+        let mut first = true;
+        for package in chunk {
+            if !first {
+                query.push(", ");
+            }
+            first = false;
+            query
+                .push("(")
+                .push_bind(package.ecosystem)
+                .push(", ")
+                .push_bind(&package.name)
+                .push(", ")
+                .push_bind(&package.version)
+                .push(")");
+        }
+        query.push(")");
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The packages a job used, sorted by ecosystem and name.
+    pub(super) async fn job_packages(&self, job_id: i64) -> sqlx::Result<Vec<pb::Package>> {
+        sqlx::query(
+            "SELECT p.ecosystem, p.name, p.version FROM job_packages j \
+             JOIN packages p ON p.id = j.package_id \
+             WHERE j.job_id = ? ORDER BY p.ecosystem, p.name, p.version",
+        )
+        .bind(job_id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(pb::Package {
+                ecosystem: row.try_get("ecosystem")?,
+                name: row.try_get("name")?,
+                version: row.try_get("version")?,
+            })
+        })
+        .collect()
+    }
+}
