@@ -101,6 +101,10 @@ def main():
         for var in ["XDG_RUNTIME_DIR", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"]:
             (base / var).mkdir()
             env[var] = str(base / var)
+        # The work directory is under the system temp directory, which roar treats as
+        # scratch space by default; here it holds the job's data, as a project would.
+        (base / "XDG_CONFIG_HOME" / "roar").mkdir()
+        (base / "XDG_CONFIG_HOME" / "roar" / "config.toml").write_text("[filters]\ntmp = []\n")
         work = base / "work"
         (work / "in").mkdir(parents=True)
         for i in range(2000):

@@ -4,7 +4,7 @@
 use roar_proto::pb;
 use serde_json::{Map, Value, json};
 
-use crate::render::{escape_bytes, exit_parts, rfc3339};
+use crate::render::{escape_bytes, exit_parts, rfc3339, step_label};
 
 fn strings(items: &[Vec<u8>]) -> Value {
     Value::Array(
@@ -45,6 +45,9 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "ended_at": ended(job.ended_at_ms),
         "duration_ms": job.ended_at_ms.map(|end| end - job.started_at_ms),
         "lingering_processes": job.lingering_processes,
+        "kind": job.kind,
+        "step_label": step_label(&job.kind, job.step),
+        "session": job.session_id,
     })
 }
 
@@ -138,5 +141,77 @@ pub fn job(job: &pb::Job) -> Value {
         .map(|p| json!({"ecosystem": p.ecosystem, "name": p.name, "version": p.version}))
         .collect();
     object.insert("packages".into(), Value::Array(packages));
+    Value::Object(object)
+}
+
+/// A session, as in `status --json` and `dag --json`.
+pub fn session(session: &pb::Session) -> Value {
+    json!({
+        "id": session.id,
+        "project": escape_bytes(&session.project),
+        "started_at": rfc3339(session.started_at_ms),
+        "active": session.active,
+        "steps": session.steps,
+        "build_steps": session.build_steps,
+        "jobs": session.jobs,
+    })
+}
+
+fn file_refs(files: &[pb::FileRef]) -> Value {
+    files
+        .iter()
+        .map(|f| json!({"artifact": f.artifact_id, "path": escape_bytes(&f.path), "pre_image": f.pre_image}))
+        .collect()
+}
+
+/// `dag --json` and `lineage --json`: `kind` ("dag" or "lineage"), `session` (dag),
+/// `roots` (lineage: artifact ids), `jobs` (summaries plus `depth`, `stale`,
+/// `stale_reason`, `inputs`, `outputs` as `{artifact, path, pre_image}`), `artifacts`
+/// (`id`, `size`, `hashes`, `source`) and `edges` (`from`, `to` job uids, `artifact`).
+pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
+    let jobs: Vec<Value> = graph
+        .jobs
+        .iter()
+        .map(|j| {
+            let mut object = match j.job.as_ref().map(summary) {
+                Some(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            object.insert("depth".into(), json!(j.depth));
+            object.insert("stale".into(), json!(j.stale));
+            object.insert(
+                "stale_reason".into(),
+                if j.stale {
+                    json!(j.stale_reason)
+                } else {
+                    Value::Null
+                },
+            );
+            object.insert("inputs".into(), file_refs(&j.inputs));
+            object.insert("outputs".into(), file_refs(&j.outputs));
+            Value::Object(object)
+        })
+        .collect();
+    let artifacts: Vec<Value> = graph
+        .artifacts
+        .iter()
+        .map(|a| json!({"id": a.id, "size": a.size, "hashes": hashes(&a.hashes), "source": a.source}))
+        .collect();
+    let edges: Vec<Value> = graph
+        .edges
+        .iter()
+        .map(|e| json!({"from": e.from_job, "to": e.to_job, "artifact": e.artifact_id}))
+        .collect();
+    let mut object = Map::new();
+    object.insert("kind".into(), json!(kind));
+    if let Some(s) = &graph.session {
+        object.insert("session".into(), session(s));
+    }
+    if kind == "lineage" {
+        object.insert("roots".into(), json!(graph.roots));
+    }
+    object.insert("jobs".into(), Value::Array(jobs));
+    object.insert("artifacts".into(), Value::Array(artifacts));
+    object.insert("edges".into(), Value::Array(edges));
     Value::Object(object)
 }

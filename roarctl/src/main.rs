@@ -11,6 +11,7 @@ macro_rules! outln {
 mod commands;
 mod connection;
 mod context;
+mod graph;
 mod json;
 mod launch;
 mod output;
@@ -46,18 +47,38 @@ struct Cli {
 
 const EXAMPLES: &str = "Examples:
   roarctl run -- python train.py --lr 0.1
+  roarctl run @2 -- --lr 0.2        re-run step 2 with an extra argument
   roarctl log
   roarctl show last --json
-  roarctl daemon status";
+  roarctl dag --dot | dot -Tsvg > dag.svg
+  roarctl lineage results/metrics.json
+  roarctl export --format openlineage
+  roarctl status";
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a command exactly as the shell would, while roard records it
+    /// Run a command exactly as the shell would, while roard records it as the next
+    /// step of this project's session; `run @N [-- ARGS]` re-runs step N
     Run(commands::run::RunArgs),
+    /// Like `run`, recorded as a build step (`@BN`: run before pipeline steps when
+    /// reproducing)
+    Build(commands::run::RunArgs),
     /// List recent jobs of this project
     Log(commands::log::LogArgs),
-    /// Show one job: its command, processes, exit status and environment
+    /// Show a job (files, packages, processes) or an artifact (hashes, uses)
     Show(commands::show::ShowArgs),
+    /// The session's steps, their edges and which are stale
+    Dag(commands::dag::DagArgs),
+    /// How an artifact was made, down to its sources (or what was made from it)
+    Lineage(commands::lineage::LineageArgs),
+    /// The daemon, this project's session, and the hash cache
+    Status(commands::status::StatusArgs),
+    /// Start a new session for this project (the old one stays queryable)
+    Reset,
+    /// Remove the last step of this project's session
+    Pop(commands::session::PopArgs),
+    /// Print lineage as W3C PROV-JSON or OpenLineage events
+    Export(commands::export::ExportArgs),
     /// Start, inspect or stop the daemon
     #[command(subcommand)]
     Daemon(commands::daemon::DaemonCommand),
@@ -97,9 +118,18 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => commands::run::run(&ctx, args).await,
+            Command::Run(args) => commands::run::run(&ctx, args, commands::run::Kind::Run).await,
+            Command::Build(args) => {
+                commands::run::run(&ctx, args, commands::run::Kind::Build).await
+            }
             Command::Log(args) => commands::log::log(&ctx, args).await,
             Command::Show(args) => commands::show::show(&ctx, args).await,
+            Command::Dag(args) => commands::dag::dag(&ctx, args).await,
+            Command::Lineage(args) => commands::lineage::lineage(&ctx, args).await,
+            Command::Status(args) => commands::status::status(&ctx, args).await,
+            Command::Reset => commands::session::reset(&ctx).await,
+            Command::Pop(args) => commands::session::pop(&ctx, args).await,
+            Command::Export(args) => commands::export::export(&ctx, args).await,
             Command::Daemon(command) => commands::daemon::daemon(&ctx, command).await,
         }
     });

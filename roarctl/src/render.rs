@@ -9,6 +9,15 @@ use std::fmt::Write;
 
 use roar_proto::pb;
 
+/// `@3` for pipeline step 3, `@B3` for build step 3.
+pub fn step_label(kind: &str, step: u32) -> String {
+    if kind == "build" {
+        format!("@B{step}")
+    } else {
+        format!("@{step}")
+    }
+}
+
 /// The documented reversible escaping of a byte string.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -125,6 +134,46 @@ pub fn exit_text(exit: Option<&pb::ExitStatus>) -> String {
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|_| format!("signal {signal}")),
         (None, None) => "-".to_string(),
+    }
+}
+
+/// ANSI colours for terminal output, off unless stdout is a terminal and `NO_COLOR`
+/// is unset or empty (<https://no-color.org>).
+pub struct Style {
+    enabled: bool,
+}
+
+impl Style {
+    pub fn for_stdout() -> Self {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            enabled: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    pub fn green(&self, text: &str) -> String {
+        self.paint("32", text)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod classify;
 pub mod clock;
 pub mod daemon;
+pub mod dag;
 pub mod env_redaction;
 pub mod faults;
 pub mod hash_algorithms;

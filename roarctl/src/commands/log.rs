@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use roar_proto::pb;
 
 use crate::context::Context;
-use crate::render::{command_line, duration, escape_for_terminal, exit_text, local_time};
+use crate::render::{
+    command_line, duration, escape_for_terminal, exit_text, local_time, step_label,
+};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -68,7 +70,7 @@ pub async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<ExitCode> {
         outln!(
             "{:<12}  {:>5}  {:<19}  {:>8}  {:>7}  {}{}",
             job.uid,
-            format!("@{}", job.step),
+            step_label(&job.kind, job.step),
             local_time(job.started_at_ms),
             took,
             exit_text(job.exit.as_ref()),

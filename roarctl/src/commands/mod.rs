@@ -1,6 +1,12 @@
-//! One file per subcommand.
+//! One file per subcommand (`session.rs` holds `reset` and `pop`, which both change the
+//! active session).
 
 pub mod daemon;
+pub mod dag;
+pub mod export;
+pub mod lineage;
 pub mod log;
 pub mod run;
+pub mod session;
 pub mod show;
+pub mod status;

@@ -1,4 +1,6 @@
-//! `roarctl run -- CMD ARGS...`: run the command exactly as the shell would, traced.
+//! `roarctl run -- CMD ARGS...`: run the command exactly as the shell would, traced,
+//! as the next step of the project's session (`roarctl build` records a build step;
+//! `roarctl run @N [-- EXTRA...]` re-runs step N's command, in its directory).
 //!
 //! roarctl forks the job itself (see `launch`), asks roard to attach, releases the
 //! child, then behaves like a transparent wrapper: Ctrl-C and Ctrl-\ reach the job
@@ -21,7 +23,7 @@ use crate::connection::hello_request;
 use crate::context::Context;
 use crate::launch::{self, ChildFailure, HeldChild, Prepared};
 use crate::progress::HashingBar;
-use crate::render::{escape_for_terminal, human_size};
+use crate::render::{escape_for_terminal, human_size, step_label};
 use crate::status_error;
 
 #[derive(clap::Args, Debug)]
@@ -40,9 +42,89 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
-pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
+/// Pipeline step (`@N`) or build step (`@BN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Run,
+    Build,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Run => "run",
+            Kind::Build => "build",
+        }
+    }
+}
+
+/// What to run: a new command, or an existing step again.
+struct Plan {
+    command: Vec<OsString>,
+    kind: Kind,
+    rerun_step: u32,
+}
+
+/// `@N` / `@BN` first: the recorded step's command (plus any extra arguments after
+/// an optional `--`), run from its recorded directory.
+async fn plan(ctx: &Context, args: &RunArgs, kind: Kind) -> anyhow::Result<Plan> {
+    let first = args.command[0].to_string_lossy();
+    let is_step = first.strip_prefix('@').is_some_and(|rest| {
+        let digits = rest.strip_prefix(['B', 'b']).unwrap_or(rest);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !is_step {
+        return Ok(Plan {
+            command: args.command.clone(),
+            kind,
+            rerun_step: 0,
+        });
+    }
+    let cwd = std::env::current_dir()?.into_os_string().into_vec();
+    let mut client = ctx.client().await?;
+    let job = client
+        .get_job(pb::GetJobRequest {
+            selector: first.to_string(),
+            cwd,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let summary = job
+        .summary
+        .context("roard returned a job without a summary")?;
+    let mut extra = &args.command[1..];
+    if extra.first().is_some_and(|a| a == "--") {
+        extra = &extra[1..];
+    }
+    let mut command: Vec<OsString> = summary
+        .argv
+        .iter()
+        .map(|a| OsString::from_vec(a.clone()))
+        .collect();
+    command.extend(extra.iter().cloned());
+    let dir = std::path::PathBuf::from(OsString::from_vec(summary.cwd.clone()));
+    std::env::set_current_dir(&dir).with_context(|| {
+        format!(
+            "step {first} ran in {}, which cannot be entered now",
+            dir.display()
+        )
+    })?;
+    Ok(Plan {
+        command,
+        kind: if summary.kind == "build" {
+            Kind::Build
+        } else {
+            Kind::Run
+        },
+        rerun_step: summary.step,
+    })
+}
+
+pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<ExitCode> {
+    let plan = plan(ctx, &args, kind).await?;
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let prepared = match Prepared::new(&args.command, &env) {
+    let prepared = match Prepared::new(&plan.command, &env) {
         Ok(prepared) => prepared,
         Err(e) => {
             eprintln!("roarctl: {e}");
@@ -71,7 +153,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let request = pb::RunRequest {
         pid: child.pid.as_raw().unsigned_abs(),
-        argv: args.command.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        argv: plan.command.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: cwd.into_os_string().into_vec(),
         env: env
             .iter()
@@ -85,6 +167,8 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .map(|p| p.into_os_string().into_vec())
             .unwrap_or_default(),
+        kind: plan.kind.name().to_string(),
+        rerun_step: plan.rerun_step,
     };
     let attach = async {
         let mut stream = client.run(request).await?.into_inner();
@@ -112,7 +196,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     child.release(Some(&attached.seccomp_filter))?;
-    supervise(ctx, child, stream, attached).await
+    supervise(ctx, child, stream, attached, plan.kind).await
 }
 
 /// Waits for the job as a shell would, while following roard's report of it.
@@ -121,6 +205,7 @@ async fn supervise(
     child: HeldChild,
     mut stream: Streaming<pb::RunEvent>,
     attached: pb::Attached,
+    kind: Kind,
 ) -> anyhow::Result<ExitCode> {
     let pid = child.pid;
     ignore_terminal_signals();
@@ -163,10 +248,10 @@ async fn supervise(
     if !ctx.quiet {
         match (&finished, remaining_after_root) {
             (Some(done), _) => eprintln!(
-                "roar: recorded job {} (@{}): {} input(s), {} output(s), {} package(s), \
+                "roar: recorded job {} ({}): {} input(s), {} output(s), {} package(s), \
                  {} process(es); {} file(s) hashed ({}), {} from the hash cache",
                 attached.job_uid,
-                attached.step,
+                step_label(kind.name(), attached.step),
                 done.inputs,
                 done.outputs,
                 done.packages,

@@ -4,8 +4,8 @@ use roar_proto::pb;
 use roar_proto::pb::get_artifact_request::By;
 use tonic::Status;
 
+use super::artifact_lookup_status;
 use crate::state::DaemonState;
-use crate::store::artifacts::ArtifactLookupError;
 
 pub async fn get_artifact(
     state: &DaemonState,
@@ -16,13 +16,5 @@ pub async fn get_artifact(
         Some(By::Path(path)) => state.store.artifact_by_path(path).await,
         None => return Err(Status::invalid_argument("give a hash prefix or a path")),
     };
-    found.map_err(|error| match error {
-        ArtifactLookupError::BadPrefix(_) | ArtifactLookupError::Ambiguous(_) => {
-            Status::invalid_argument(error.to_string())
-        }
-        ArtifactLookupError::NotFound(_) => Status::not_found(error.to_string()),
-        ArtifactLookupError::Database(e) => {
-            Status::internal(format!("cannot read the artifact: {e}"))
-        }
-    })
+    found.map_err(artifact_lookup_status)
 }

@@ -1,12 +1,18 @@
 //! The gRPC service: one file per request, this file only routes.
 
 mod get_artifact;
+mod get_dag;
 mod get_job;
+mod get_lineage;
+mod get_session;
 mod hello;
 mod list_jobs;
+mod pop_step;
+mod reset_session;
 mod run;
 mod shutdown;
 
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::Arc;
 
 use roar_proto::pb;
@@ -16,6 +22,8 @@ use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
 use crate::state::DaemonState;
+use crate::store::artifacts::ArtifactLookupError;
+use crate::store::jobs::LookupError;
 
 pub struct RoarService {
     state: Arc<DaemonState>,
@@ -24,6 +32,41 @@ pub struct RoarService {
 impl RoarService {
     pub fn new(state: Arc<DaemonState>) -> Self {
         Self { state }
+    }
+}
+
+/// The project (as stored) of the directory a request names.
+fn project_of(cwd: &[u8]) -> Result<Vec<u8>, Status> {
+    if !cwd.starts_with(b"/") {
+        return Err(Status::invalid_argument(
+            "the working directory must be an absolute path",
+        ));
+    }
+    let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(cwd));
+    Ok(roar_proto::project::project_root(dir)
+        .into_os_string()
+        .into_vec())
+}
+
+fn job_lookup_status(error: LookupError) -> Status {
+    match error {
+        LookupError::BadSelector(_) | LookupError::Ambiguous { .. } => {
+            Status::invalid_argument(error.to_string())
+        }
+        LookupError::NotFound(_) => Status::not_found(error.to_string()),
+        LookupError::Database(e) => Status::internal(format!("cannot read the job: {e}")),
+    }
+}
+
+fn artifact_lookup_status(error: ArtifactLookupError) -> Status {
+    match error {
+        ArtifactLookupError::BadPrefix(_) | ArtifactLookupError::Ambiguous(_) => {
+            Status::invalid_argument(error.to_string())
+        }
+        ArtifactLookupError::NotFound(_) => Status::not_found(error.to_string()),
+        ArtifactLookupError::Database(e) => {
+            Status::internal(format!("cannot read the artifact: {e}"))
+        }
     }
 }
 
@@ -89,5 +132,50 @@ impl Roar for RoarService {
         _request: Request<pb::ShutdownRequest>,
     ) -> Result<Response<pb::ShutdownReply>, Status> {
         Ok(Response::new(shutdown::shutdown(&self.state)))
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<pb::GetSessionRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        get_session::get_session(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_dag(
+        &self,
+        request: Request<pb::GetDagRequest>,
+    ) -> Result<Response<pb::Graph>, Status> {
+        get_dag::get_dag(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_lineage(
+        &self,
+        request: Request<pb::GetLineageRequest>,
+    ) -> Result<Response<pb::Graph>, Status> {
+        get_lineage::get_lineage(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn reset_session(
+        &self,
+        request: Request<pb::ResetSessionRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        reset_session::reset_session(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn pop_step(
+        &self,
+        request: Request<pb::PopStepRequest>,
+    ) -> Result<Response<pb::PopStepReply>, Status> {
+        pop_step::pop_step(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
     }
 }

@@ -21,7 +21,7 @@ use crate::classify::{JobEnv, Rules};
 use crate::clock::now_ms;
 use crate::job_uid::new_job_uid;
 use crate::state::DaemonState;
-use crate::store::jobs::NewJob;
+use crate::store::jobs::{JobKind, NewJob, StartJobError};
 use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 use roar_proto::project::project_root;
@@ -86,16 +86,31 @@ pub async fn run(
         hostname: &hostname,
         user_uid: nix::unistd::geteuid().as_raw(),
         started_at_ms: now_ms(),
+        kind: match request.kind.as_str() {
+            "" | "run" => JobKind::Run,
+            "build" => JobKind::Build,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown job kind '{other}': 'run' or 'build'"
+                )));
+            }
+        },
+        rerun_step: (request.rerun_step > 0).then_some(request.rerun_step),
     };
     // If this fails the tracer still follows the (held) child until roarctl, seeing
     // the error, kills it before it ever execs the user's command.
-    let step = state.store.start_job(&new_job).await.map_err(|e| {
-        Status::unavailable(format!(
+    let placement = state.store.start_job(&new_job).await.map_err(|e| match e {
+        StartJobError::UnknownStep(_) => Status::not_found(e.to_string()),
+        StartJobError::Database(_) => Status::unavailable(format!(
             "cannot record the job in {}: {e}",
             state.database.display()
-        ))
+        )),
     })?;
-    tracing::info!("job {uid} (@{step}) attached to pid {pid}");
+    let step = placement.step;
+    tracing::info!(
+        "job {uid} ({}) attached to pid {pid}",
+        new_job.kind.step_label(step)
+    );
 
     let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
     let attached = pb::run_event::Event::Attached(pb::Attached {

@@ -43,6 +43,18 @@ pub fn parse_hash_prefix(text: &str) -> Result<(Option<&str>, String), ArtifactL
 impl Store {
     /// The artifact whose hash (of any algorithm, or of `algorithm`) starts with `prefix`.
     pub async fn artifact_by_hash(&self, text: &str) -> Result<pb::Artifact, ArtifactLookupError> {
+        let id = self.artifact_id_by_hash(text).await?;
+        Ok(self.artifact(id).await?)
+    }
+
+    /// The content last recorded at `path`.
+    pub async fn artifact_by_path(&self, path: &[u8]) -> Result<pb::Artifact, ArtifactLookupError> {
+        let id = self.artifact_id_by_path(path).await?;
+        Ok(self.artifact(id).await?)
+    }
+
+    /// The id of the one artifact whose hash starts with the prefix in `text`.
+    pub async fn artifact_id_by_hash(&self, text: &str) -> Result<i64, ArtifactLookupError> {
         let (algorithm, prefix) = parse_hash_prefix(text)?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT artifact_id FROM artifact_hashes \
@@ -55,13 +67,13 @@ impl Store {
         .await?;
         match ids.as_slice() {
             [] => Err(ArtifactLookupError::NotFound(text.to_string())),
-            [id] => Ok(self.artifact(*id).await?),
+            [id] => Ok(*id),
             _ => Err(ArtifactLookupError::Ambiguous(text.to_string())),
         }
     }
 
-    /// The content last recorded at `path`.
-    pub async fn artifact_by_path(&self, path: &[u8]) -> Result<pb::Artifact, ArtifactLookupError> {
+    /// The id of the content last recorded at `path`.
+    pub async fn artifact_id_by_path(&self, path: &[u8]) -> Result<i64, ArtifactLookupError> {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT artifact_id FROM job_files WHERE path = ? AND artifact_id IS NOT NULL \
              ORDER BY id DESC LIMIT 1",
@@ -70,7 +82,7 @@ impl Store {
         .fetch_optional(&self.reader)
         .await?;
         match id {
-            Some(id) => Ok(self.artifact(id).await?),
+            Some(id) => Ok(id),
             None => Err(ArtifactLookupError::NotFound(
                 String::from_utf8_lossy(path).into_owned(),
             )),

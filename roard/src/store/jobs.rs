@@ -21,13 +21,57 @@ pub struct NewJob<'a> {
     pub hostname: &'a str,
     pub user_uid: u32,
     pub started_at_ms: i64,
+    /// "run" (a pipeline step) or "build".
+    pub kind: JobKind,
+    /// Re-run of this existing step of the active session; None for a new step.
+    pub rerun_step: Option<u32>,
+}
+
+/// Pipeline steps (`@N`) and build steps (`@BN`) are numbered separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Run,
+    Build,
+}
+
+impl JobKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Run => "run",
+            JobKind::Build => "build",
+        }
+    }
+
+    /// `@3` or `@B3`.
+    pub fn step_label(self, step: u32) -> String {
+        match self {
+            JobKind::Run => format!("@{step}"),
+            JobKind::Build => format!("@B{step}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartJobError {
+    #[error("there is no step {0} in this project's session; `roarctl dag` shows its steps")]
+    UnknownStep(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Where a new job goes: its session and step.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub session_id: i64,
+    pub step: u32,
 }
 
 /// How `GetJob` names a job.
 #[derive(Debug, PartialEq, Eq)]
 pub enum JobSelector<'a> {
     Last,
-    Step(u32),
+    /// The current job of a step of the active session.
+    Step(JobKind, u32),
     UidPrefix(&'a str),
 }
 
@@ -37,9 +81,13 @@ impl<'a> JobSelector<'a> {
             return Ok(Self::Last);
         }
         if let Some(n) = text.strip_prefix('@') {
+            let (kind, n) = match n.strip_prefix(['B', 'b']) {
+                Some(n) => (JobKind::Build, n),
+                None => (JobKind::Run, n),
+            };
             return n
                 .parse()
-                .map(Self::Step)
+                .map(|n| Self::Step(kind, n))
                 .map_err(|_| LookupError::BadSelector(text.to_string()));
         }
         if text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -51,7 +99,10 @@ impl<'a> JobSelector<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    #[error("'{0}' is not a job: use a job uid (at least 4 hex digits), @N for step N, or 'last'")]
+    #[error(
+        "'{0}' is not a job: use a job uid (at least 4 hex digits), @N for step N, @BN for \
+         build step N, or 'last'"
+    )]
     BadSelector(String),
     #[error("no job matches '{0}'; `roarctl log --all` lists the recorded jobs")]
     NotFound(String),
@@ -61,32 +112,61 @@ pub enum LookupError {
     Database(#[from] sqlx::Error),
 }
 
-pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, step, argv, cwd, started_at_ms, ended_at_ms, \
-                               exit_code, exit_signal, state, lingering_processes";
+pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, session_id, kind, step, argv, cwd, \
+     started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes";
 
 impl Store {
-    /// Records a job as running and gives it the next step number of its project.
-    pub async fn start_job(&self, job: &NewJob<'_>) -> sqlx::Result<u32> {
-        // One statement computes and claims the step, so concurrent starts in the same
-        // project cannot pick the same number.
-        let row = sqlx::query(
-            "INSERT INTO jobs (uid, project, step, argv, cwd, env, hostname, user_uid, \
-                               started_at_ms, state) \
-             SELECT ?1, ?2, COALESCE(MAX(step), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, 'running' \
-             FROM jobs WHERE project = ?2 \
-             RETURNING step",
+    /// Records a job as running in its project's active session (opened if needed),
+    /// as the next step of its kind or as a re-run of an existing step.
+    pub async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError> {
+        let mut tx = self.write_transaction().await?;
+        let session_id =
+            super::sessions::active_session_id(&mut tx, job.project, job.started_at_ms).await?;
+        let kind = job.kind.name();
+        let step: u32 =
+            match job.rerun_step {
+                Some(step) => {
+                    let exists: Option<i64> = sqlx::query_scalar(
+                        "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? LIMIT 1",
+                    )
+                    .bind(session_id)
+                    .bind(kind)
+                    .bind(step)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if exists.is_none() {
+                        return Err(StartJobError::UnknownStep(job.kind.step_label(step)));
+                    }
+                    step
+                }
+                None => sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(step), 0) + 1 FROM jobs WHERE session_id = ? AND kind = ?",
+                )
+                .bind(session_id)
+                .bind(kind)
+                .fetch_one(&mut *tx)
+                .await?,
+            };
+        sqlx::query(
+            "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
+                               user_uid, started_at_ms, state) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
         )
         .bind(job.uid)
         .bind(job.project)
+        .bind(session_id)
+        .bind(kind)
+        .bind(step)
         .bind(byte_lists::join(job.argv))
         .bind(job.cwd)
         .bind(byte_lists::join(job.env))
         .bind(job.hostname)
         .bind(job.user_uid)
         .bind(job.started_at_ms)
-        .fetch_one(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(row.get::<u32, _>("step"))
+        tx.commit().await?;
+        Ok(Placement { session_id, step })
     }
 
     /// Stores the trace of a finished job in one transaction: either the whole record
@@ -208,26 +288,28 @@ impl Store {
         let sql = match selector {
             JobSelector::Last => format!(
                 "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs WHERE project = ?1 \
-                 ORDER BY step DESC LIMIT 2"
+                 ORDER BY started_at_ms DESC, id DESC LIMIT 1"
             ),
-            JobSelector::Step(_) => format!(
+            JobSelector::Step(..) => format!(
                 "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
-                 WHERE project = ?1 AND step = ?2 LIMIT 2"
+                 WHERE session_id = (SELECT id FROM sessions WHERE project = ?1 AND active = 1) \
+                   AND kind = ?4 AND step = ?2 ORDER BY id DESC LIMIT 1"
             ),
             JobSelector::UidPrefix(_) => format!(
                 "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
                  WHERE uid >= ?3 AND uid < ?3 || 'g' ORDER BY uid LIMIT 2"
             ),
         };
-        let (step, prefix) = match selector {
-            JobSelector::Step(n) => (*n, String::new()),
-            JobSelector::UidPrefix(p) => (0, p.to_ascii_lowercase()),
-            JobSelector::Last => (0, String::new()),
+        let (step, prefix, kind) = match selector {
+            JobSelector::Step(kind, n) => (*n, String::new(), kind.name()),
+            JobSelector::UidPrefix(p) => (0, p.to_ascii_lowercase(), ""),
+            JobSelector::Last => (0, String::new(), ""),
         };
         let rows = sqlx::query(&sql)
             .bind(project)
             .bind(step)
             .bind(&prefix)
+            .bind(kind)
             .fetch_all(&self.reader)
             .await?;
         let row = match (selector, rows.as_slice()) {
@@ -308,6 +390,8 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         uid: row.try_get("uid")?,
         project: row.try_get("project")?,
         step: row.try_get("step")?,
+        kind: row.try_get("kind")?,
+        session_id: row.try_get::<i64, _>("session_id")?.max(0) as u64,
         argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
         cwd: row.try_get("cwd")?,
         started_at_ms: row.try_get("started_at_ms")?,
@@ -338,7 +422,14 @@ mod tests {
     #[test]
     fn selectors_parse() {
         assert_eq!(JobSelector::parse("last").unwrap(), JobSelector::Last);
-        assert_eq!(JobSelector::parse("@12").unwrap(), JobSelector::Step(12));
+        assert_eq!(
+            JobSelector::parse("@12").unwrap(),
+            JobSelector::Step(JobKind::Run, 12)
+        );
+        assert_eq!(
+            JobSelector::parse("@B2").unwrap(),
+            JobSelector::Step(JobKind::Build, 2)
+        );
         assert_eq!(
             JobSelector::parse("ab12").unwrap(),
             JobSelector::UidPrefix("ab12")
@@ -363,17 +454,31 @@ mod tests {
             hostname: "h",
             user_uid: 7,
             started_at_ms: 1,
+            kind: JobKind::Run,
+            rerun_step: None,
         };
         assert_eq!(
-            store.start_job(&job("aaaa00000001", b"/p")).await.unwrap(),
+            store
+                .start_job(&job("aaaa00000001", b"/p"))
+                .await
+                .unwrap()
+                .step,
             1
         );
         assert_eq!(
-            store.start_job(&job("aaaa00000002", b"/p")).await.unwrap(),
+            store
+                .start_job(&job("aaaa00000002", b"/p"))
+                .await
+                .unwrap()
+                .step,
             2
         );
         assert_eq!(
-            store.start_job(&job("bbbb00000001", b"/q")).await.unwrap(),
+            store
+                .start_job(&job("bbbb00000001", b"/q"))
+                .await
+                .unwrap()
+                .step,
             1
         );
         store

@@ -6,7 +6,9 @@ mod byte_lists;
 mod files;
 mod hash_cache;
 pub mod jobs;
+pub mod lineage;
 mod packages;
+pub mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -53,15 +55,24 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        // Migrations run with foreign keys off: rebuilding a table (SQLite's way to drop
+        // a constraint) drops the old one, which must not cascade to the rows that
+        // reference it. Each migration still runs in one transaction.
+        let migrator = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().foreign_keys(false))
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        sqlx::migrate!("./migrations")
+            .run(&migrator)
+            .await
+            .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+        migrator.close().await;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        sqlx::migrate!("./migrations")
-            .run(&writer)
-            .await
-            .with_context(|| format!("cannot migrate the database {}", path.display()))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true).create_if_missing(false))

@@ -1,0 +1,22 @@
+//! `GetSession`: the project's active session and its step counts.
+
+use roar_proto::pb;
+use tonic::Status;
+
+use super::project_of;
+use crate::state::DaemonState;
+
+pub async fn get_session(
+    state: &DaemonState,
+    request: &pb::GetSessionRequest,
+) -> Result<pb::Session, Status> {
+    let project = project_of(&request.cwd)?;
+    state
+        .store
+        .active_session(&project)
+        .await
+        .map_err(|e| Status::internal(format!("cannot read the session: {e}")))?
+        .ok_or_else(|| {
+            Status::not_found("this project has no session yet: its first `roarctl run` starts one")
+        })
+}

@@ -1,0 +1,321 @@
+//! Lineage from content: job B depends on job A when B read an artifact whose content A
+//! wrote, at whatever path (renames and copies keep the lineage). Walks go level by
+//! level, one indexed query per level, so their cost follows the size of the answer,
+//! not of the database.
+
+use std::collections::{HashMap, HashSet};
+
+use roar_proto::pb;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::Store;
+use super::jobs::{SUMMARY_COLUMNS, summary_from_row};
+
+/// Ids per `IN (…)` list.
+const IDS_PER_QUERY: usize = 500;
+
+/// Where a walk starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    Artifact(i64),
+    /// A job: upstream, the lineage of its inputs; downstream, the users of its
+    /// outputs. The job itself is in the graph at depth 0.
+    Job(i64),
+}
+
+/// One job's use of an artifact, as stored.
+#[derive(Debug, Clone)]
+struct Use {
+    job_id: i64,
+    artifact_id: i64,
+    started_at_ms: i64,
+}
+
+/// A job of a graph being built, and what it read and wrote.
+#[derive(Debug, Clone)]
+pub struct JobNode {
+    pub id: i64,
+    pub summary: pb::JobSummary,
+    pub inputs: Vec<pb::FileRef>,
+    pub outputs: Vec<pb::FileRef>,
+    pub depth: u32,
+}
+
+impl Store {
+    /// The jobs upstream (or downstream) of `start`, up to `depth` job levels (0: no
+    /// limit), with every artifact they read or wrote and the edges between them.
+    pub async fn lineage(
+        &self,
+        start: Start,
+        downstream: bool,
+        depth: u32,
+    ) -> sqlx::Result<pb::Graph> {
+        let mut depths: HashMap<i64, u32> = HashMap::new();
+        // (artifact, bound): upstream, its producer must have started before `bound`;
+        // downstream, its readers after.
+        let mut frontier: Vec<(i64, Option<i64>)> = Vec::new();
+        let mut roots = Vec::new();
+        match start {
+            Start::Artifact(id) => {
+                frontier.push((id, None));
+                roots.push(id);
+            }
+            Start::Job(id) => {
+                depths.insert(id, 0);
+                let role = if downstream { "output" } else { "input" };
+                frontier = self.frontier_of(&[id], role).await?;
+            }
+        }
+        let mut level = 1;
+        while !frontier.is_empty() && (depth == 0 || level <= depth) {
+            let artifacts: Vec<i64> = frontier.iter().map(|(a, _)| *a).collect();
+            let role = if downstream { "input" } else { "output" };
+            let uses = self.uses_of(&artifacts, role).await?;
+            let mut next_jobs = Vec::new();
+            for (artifact, bound) in &frontier {
+                let candidates = uses.iter().filter(|u| u.artifact_id == *artifact);
+                if downstream {
+                    // Everything that read it after it was written.
+                    for found in candidates.filter(|u| bound.is_none_or(|b| u.started_at_ms > b)) {
+                        next_jobs.push(found.job_id);
+                    }
+                } else if let Some(found) = candidates
+                    .filter(|u| bound.is_none_or(|b| u.started_at_ms < b))
+                    .max_by_key(|u| (u.started_at_ms, u.job_id))
+                {
+                    // The latest job that wrote this content before it was read.
+                    next_jobs.push(found.job_id);
+                }
+            }
+            frontier.clear();
+            let mut fresh = Vec::new();
+            for job in next_jobs {
+                if let std::collections::hash_map::Entry::Vacant(e) = depths.entry(job) {
+                    e.insert(level);
+                    fresh.push(job);
+                }
+            }
+            let role = if downstream { "output" } else { "input" };
+            frontier = self.frontier_of(&fresh, role).await?;
+            level += 1;
+        }
+        let ids: Vec<i64> = depths.keys().copied().collect();
+        let mut nodes = self.job_nodes(&ids).await?;
+        for node in &mut nodes {
+            node.depth = depths.get(&node.id).copied().unwrap_or(0);
+        }
+        nodes.sort_by_key(|n| (n.summary.started_at_ms, n.id));
+        let mut graph = self.assemble(&nodes).await?;
+        graph.roots = roots.into_iter().map(|r| r.max(0) as u64).collect();
+        if let Start::Artifact(id) = start
+            && !graph.artifacts.iter().any(|a| a.id == id.max(0) as u64)
+        {
+            graph.artifacts.extend(self.graph_artifacts(&[id]).await?);
+            if let Some(artifact) = graph.artifacts.last_mut() {
+                artifact.source = true;
+            }
+        }
+        Ok(graph)
+    }
+
+    /// Turns jobs into a graph: their artifacts (with every hash), the edges between
+    /// them (each input from the latest job of the set that wrote that content before
+    /// the reader started), and which artifacts are sources (written by none of them).
+    pub async fn assemble(&self, nodes: &[JobNode]) -> sqlx::Result<pb::Graph> {
+        let mut artifact_ids: Vec<i64> = nodes
+            .iter()
+            .flat_map(|n| n.inputs.iter().chain(&n.outputs))
+            .map(|f| f.artifact_id as i64)
+            .collect();
+        artifact_ids.sort_unstable();
+        artifact_ids.dedup();
+        let mut artifacts = self.graph_artifacts(&artifact_ids).await?;
+        let mut written: HashMap<u64, Vec<&JobNode>> = HashMap::new();
+        for node in nodes {
+            for output in &node.outputs {
+                written.entry(output.artifact_id).or_default().push(node);
+            }
+        }
+        let mut edges = Vec::new();
+        let mut seen = HashSet::new();
+        for node in nodes {
+            for input in &node.inputs {
+                let producer = written.get(&input.artifact_id).and_then(|writers| {
+                    writers
+                        .iter()
+                        .filter(|w| {
+                            w.id != node.id && w.summary.started_at_ms < node.summary.started_at_ms
+                        })
+                        .max_by_key(|w| (w.summary.started_at_ms, w.id))
+                });
+                if let Some(producer) = producer
+                    && seen.insert((producer.id, node.id, input.artifact_id))
+                {
+                    edges.push(pb::Edge {
+                        from_job: producer.summary.uid.clone(),
+                        to_job: node.summary.uid.clone(),
+                        artifact_id: input.artifact_id,
+                    });
+                }
+            }
+        }
+        for artifact in &mut artifacts {
+            artifact.source = !written.contains_key(&artifact.id);
+        }
+        Ok(pb::Graph {
+            jobs: nodes
+                .iter()
+                .map(|n| pb::GraphJob {
+                    job: Some(n.summary.clone()),
+                    inputs: n.inputs.clone(),
+                    outputs: n.outputs.clone(),
+                    depth: n.depth,
+                    stale: false,
+                    stale_reason: String::new(),
+                })
+                .collect(),
+            artifacts,
+            edges,
+            session: None,
+            roots: Vec::new(),
+        })
+    }
+
+    /// Jobs by id with their data files (artifacts and repository files that carry
+    /// content), in no particular order.
+    pub async fn job_nodes(&self, ids: &[i64]) -> sqlx::Result<Vec<JobNode>> {
+        let mut nodes: HashMap<i64, JobNode> = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE id IN ("
+            ));
+            push_ids(&mut query, chunk);
+            for row in query.build().fetch_all(&self.reader).await? {
+                let id: i64 = row.try_get("id")?;
+                nodes.insert(
+                    id,
+                    JobNode {
+                        id,
+                        summary: summary_from_row(&row)?,
+                        inputs: Vec::new(),
+                        outputs: Vec::new(),
+                        depth: 0,
+                    },
+                );
+            }
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT job_id, role, path, artifact_id, pre_image FROM job_files \
+                 WHERE artifact_id IS NOT NULL AND class IN ('artifact', 'repo') AND job_id IN (",
+            );
+            push_ids(&mut query, chunk);
+            query.push(" ORDER BY id");
+            for row in query.build().fetch_all(&self.reader).await? {
+                let Some(node) = nodes.get_mut(&row.try_get::<i64, _>("job_id")?) else {
+                    continue;
+                };
+                let file = pb::FileRef {
+                    artifact_id: row.try_get::<i64, _>("artifact_id")?.max(0) as u64,
+                    path: row.try_get("path")?,
+                    pre_image: row.try_get("pre_image")?,
+                };
+                if row.try_get::<String, _>("role")? == "input" {
+                    node.inputs.push(file);
+                } else {
+                    node.outputs.push(file);
+                }
+            }
+        }
+        Ok(nodes.into_values().collect())
+    }
+
+    /// Artifacts with their sizes and hashes.
+    async fn graph_artifacts(&self, ids: &[i64]) -> sqlx::Result<Vec<pb::GraphArtifact>> {
+        let mut artifacts: HashMap<i64, pb::GraphArtifact> = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT a.id, a.size, h.algorithm, h.digest FROM artifacts a \
+                 JOIN artifact_hashes h ON h.artifact_id = a.id WHERE a.id IN (",
+            );
+            push_ids(&mut query, chunk);
+            query.push(" ORDER BY a.id, h.algorithm");
+            for row in query.build().fetch_all(&self.reader).await? {
+                let id: i64 = row.try_get("id")?;
+                let artifact = artifacts.entry(id).or_insert_with(|| pb::GraphArtifact {
+                    id: id.max(0) as u64,
+                    size: row.try_get::<i64, _>("size").unwrap_or(0).max(0) as u64,
+                    hashes: Vec::new(),
+                    source: false,
+                });
+                artifact.hashes.push(pb::Digest {
+                    algorithm: row.try_get("algorithm")?,
+                    hex: row.try_get("digest")?,
+                });
+            }
+        }
+        let mut list: Vec<pb::GraphArtifact> = artifacts.into_values().collect();
+        list.sort_by_key(|a| a.id);
+        Ok(list)
+    }
+
+    /// Who wrote (`role` "output") or read ("input") these artifacts.
+    async fn uses_of(&self, artifacts: &[i64], role: &str) -> sqlx::Result<Vec<Use>> {
+        let mut uses = Vec::new();
+        for chunk in artifacts.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms FROM job_files f \
+                 JOIN jobs j ON j.id = f.job_id WHERE f.role = ",
+            );
+            query.push_bind(role.to_string());
+            query.push(" AND f.artifact_id IN (");
+            push_ids(&mut query, chunk);
+            for row in query.build().fetch_all(&self.reader).await? {
+                uses.push(Use {
+                    job_id: row.try_get("job_id")?,
+                    artifact_id: row.try_get("artifact_id")?,
+                    started_at_ms: row.try_get("started_at_ms")?,
+                });
+            }
+        }
+        Ok(uses)
+    }
+
+    /// The artifacts these jobs read (`role` "input") or wrote ("output") as data,
+    /// each with the start of the job, which bounds the next step of a walk.
+    async fn frontier_of(&self, jobs: &[i64], role: &str) -> sqlx::Result<Vec<(i64, Option<i64>)>> {
+        let mut frontier = Vec::new();
+        for chunk in jobs.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT f.artifact_id, j.started_at_ms FROM job_files f \
+                 JOIN jobs j ON j.id = f.job_id WHERE f.artifact_id IS NOT NULL \
+                 AND f.class IN ('artifact', 'repo') AND f.role = ",
+            );
+            query.push_bind(role.to_string());
+            query.push(" AND f.job_id IN (");
+            push_ids(&mut query, chunk);
+            for row in query.build().fetch_all(&self.reader).await? {
+                frontier.push((
+                    row.try_get("artifact_id")?,
+                    Some(row.try_get("started_at_ms")?),
+                ));
+            }
+        }
+        Ok(frontier)
+    }
+
+    /// The id of the job with this uid.
+    pub async fn job_id(&self, uid: &str) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
+            .bind(uid)
+            .fetch_optional(&self.reader)
+            .await
+    }
+}
+
+/// `id, id, …)` closing an `IN (` list.
+fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}

@@ -1,0 +1,197 @@
+//! Sessions: each project has one active session, whose jobs are its steps. A reset
+//! closes it and opens a new one; closed sessions stay queryable.
+
+use roar_proto::pb;
+use sqlx::{Row, SqliteConnection};
+
+use super::Store;
+
+/// The project's active session, opened now if it has none. Inside the caller's write
+/// transaction, so two first jobs of a project cannot open two sessions.
+pub(super) async fn active_session_id(
+    conn: &mut SqliteConnection,
+    project: &[u8],
+    now_ms: i64,
+) -> sqlx::Result<i64> {
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM sessions WHERE project = ? AND active = 1")
+            .bind(project)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO sessions (project, started_at_ms, active) VALUES (?, ?, 1) RETURNING id",
+    )
+    .bind(project)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.project, s.started_at_ms, s.active, \
+     (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'run') AS steps, \
+     (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'build') \
+        AS build_steps, \
+     (SELECT COUNT(*) FROM jobs WHERE session_id = s.id) AS jobs";
+
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> {
+    Ok(pb::Session {
+        id: row.try_get::<i64, _>("id")?.max(0) as u64,
+        project: row.try_get("project")?,
+        started_at_ms: row.try_get("started_at_ms")?,
+        active: row.try_get("active")?,
+        steps: row.try_get("steps")?,
+        build_steps: row.try_get("build_steps")?,
+        jobs: row.try_get("jobs")?,
+    })
+}
+
+impl Store {
+    /// The project's active session; None before its first job.
+    pub async fn active_session(&self, project: &[u8]) -> sqlx::Result<Option<pb::Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.project = ? AND s.active = 1"
+        );
+        sqlx::query(&sql)
+            .bind(project)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    /// Closes the project's active session (if any) and opens a new, empty one.
+    pub async fn reset_session(&self, project: &[u8], now_ms: i64) -> sqlx::Result<pb::Session> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query("UPDATE sessions SET active = 0 WHERE project = ? AND active = 1")
+            .bind(project)
+            .execute(&mut *tx)
+            .await?;
+        let id = active_session_id(&mut tx, project, now_ms).await?;
+        tx.commit().await?;
+        Ok(pb::Session {
+            id: id.max(0) as u64,
+            project: project.to_vec(),
+            started_at_ms: now_ms,
+            active: true,
+            ..pb::Session::default()
+        })
+    }
+}
+
+/// A job of a session: which step it ran as.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionJob {
+    pub id: i64,
+    pub build: bool,
+    pub step: u32,
+}
+
+impl Store {
+    /// Every job of a session, oldest first.
+    pub async fn session_jobs(&self, session_id: u64) -> sqlx::Result<Vec<SessionJob>> {
+        sqlx::query("SELECT id, kind, step FROM jobs WHERE session_id = ? ORDER BY id")
+            .bind(i64::try_from(session_id).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SessionJob {
+                    id: row.try_get("id")?,
+                    build: row.try_get::<String, _>("kind")? == "build",
+                    step: row.try_get("step")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// What `pop` removed.
+#[derive(Debug)]
+pub struct PoppedStep {
+    pub step: u32,
+    pub jobs: u64,
+    /// The current job's data outputs: path and BLAKE3 hex of what it wrote.
+    pub outputs: Vec<(Vec<u8>, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PopError {
+    #[error("this project's session has no steps to remove")]
+    Empty,
+    #[error("the last step is @{last} now, not @{asked}; run `roarctl dag` and try again")]
+    Moved { last: u32, asked: u32 },
+    #[error("step @{0} is still running; wait for it to end")]
+    Running(u32),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl Store {
+    /// Deletes every job of the last pipeline step of the project's active session
+    /// (their processes, files and package links go with them; artifacts stay, other
+    /// jobs may share them). `expected` is the step the user confirmed.
+    pub async fn pop_step(&self, project: &[u8], expected: u32) -> Result<PoppedStep, PopError> {
+        let mut tx = self.write_transaction().await?;
+        let session: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM sessions WHERE project = ? AND active = 1")
+                .bind(project)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let last: Option<u32> = match session {
+            Some(id) => {
+                sqlx::query_scalar(
+                    "SELECT MAX(step) FROM jobs WHERE session_id = ? AND kind = 'run'",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        let (Some(session), Some(last)) = (session, last) else {
+            return Err(PopError::Empty);
+        };
+        if last != expected {
+            return Err(PopError::Moved {
+                last,
+                asked: expected,
+            });
+        }
+        let current: (i64, String) = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE session_id = ? AND kind = 'run' AND step = ? \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(session)
+        .bind(last)
+        .fetch_one(&mut *tx)
+        .await?;
+        if current.1 == "running" {
+            return Err(PopError::Running(last));
+        }
+        let outputs = sqlx::query_as::<_, (Vec<u8>, String)>(
+            "SELECT f.path, h.digest FROM job_files f \
+             JOIN artifact_hashes h ON h.artifact_id = f.artifact_id AND h.algorithm = 'blake3' \
+             WHERE f.job_id = ? AND f.role = 'output' AND f.class = 'artifact'",
+        )
+        .bind(current.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let removed =
+            sqlx::query("DELETE FROM jobs WHERE session_id = ? AND kind = 'run' AND step = ?")
+                .bind(session)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(PoppedStep {
+            step: last,
+            jobs: removed,
+            outputs,
+        })
+    }
+}
