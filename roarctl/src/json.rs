@@ -45,7 +45,7 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "ended_at": ended(job.ended_at_ms),
         "duration_ms": job.ended_at_ms.map(|end| end - job.started_at_ms),
         "lingering_processes": job.lingering_processes,
-        "kind": job.kind,
+        "job_kind": job.kind,
         "step_label": step_label(&job.kind, job.step),
         "session": job.session_id,
     })
