@@ -19,6 +19,9 @@ const OUTPUTS_PER_JOB: u64 = 10;
 const SYSTEM_FILES_PER_JOB: u64 = 20;
 const ROWS: usize = 1000;
 
+/// A `job_files` row: job, role, class, path, artifact.
+type FileRow = (u64, &'static str, &'static str, Vec<u8>, Option<u64>);
+
 /// A deterministic pseudo-random sequence (xorshift64*), so every run builds the same
 /// database.
 struct Rng(u64);
@@ -77,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let mut artifacts: Vec<(u64, String)> = Vec::new();
         let mut jobs: Vec<(u64, u64, i64)> = Vec::new(); // (id, step, start)
-        let mut files: Vec<(u64, &'static str, &'static str, Vec<u8>, Option<u64>)> = Vec::new();
+        let mut files: Vec<FileRow> = Vec::new();
         // Outputs of each job of the current chain, to read from.
         let mut chain_outputs: Vec<Vec<u64>> = Vec::new();
         for step in 1..=JOBS_PER_PROJECT {
