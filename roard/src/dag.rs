@@ -68,18 +68,25 @@ pub async fn session_dag(
     let on_disk = check_inputs(store, cache, &owned, &blake3).await;
 
     let by_id: HashMap<i64, &JobNode> = nodes.iter().map(|n| (n.id, n)).collect();
+    // Who wrote each content, any job of the session (re-runs included).
+    let mut writers: HashMap<u64, Vec<&JobNode>> = HashMap::new();
+    for node in &nodes {
+        for output in &node.outputs {
+            writers.entry(output.artifact_id).or_default().push(node);
+        }
+    }
     let mut edges = Vec::new();
     let mut stale: HashMap<i64, String> = HashMap::new();
     for reader in &owned {
         let mut reasons = Vec::new();
         for input in &reader.inputs {
             // The latest job of the session that wrote this content before it was read.
-            let producer = nodes
-                .iter()
+            let producer = writers
+                .get(&input.artifact_id)
+                .into_iter()
+                .flatten()
                 .filter(|w| {
-                    w.id != reader.id
-                        && w.summary.started_at_ms < reader.summary.started_at_ms
-                        && w.outputs.iter().any(|o| o.artifact_id == input.artifact_id)
+                    w.id != reader.id && w.summary.started_at_ms < reader.summary.started_at_ms
                 })
                 .max_by_key(|w| (w.summary.started_at_ms, w.id));
             if let Some(producer) = producer

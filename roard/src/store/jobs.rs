@@ -266,15 +266,24 @@ impl Store {
         project: Option<&[u8]>,
         limit: u32,
     ) -> sqlx::Result<Vec<pb::JobSummary>> {
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE (?1 IS NULL OR project = ?1) \
-             ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(project)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
+        // Two statements rather than `?1 IS NULL OR project = ?1`, which would keep
+        // SQLite from using the (project, started_at_ms) index.
+        let rows = match project {
+            Some(project) => {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE project = ?1 \
+                     ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
+                );
+                sqlx::query(&sql).bind(project).bind(limit).fetch_all(&self.reader).await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM jobs \
+                     ORDER BY started_at_ms DESC, id DESC LIMIT ?1"
+                );
+                sqlx::query(&sql).bind(limit).fetch_all(&self.reader).await?
+            }
+        };
         rows.iter().map(summary_from_row).collect()
     }
 
