@@ -19,6 +19,55 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub hash: HashConfig,
     pub filters: FilterConfig,
+    pub git: GitConfig,
+}
+
+/// The clean-repository policy.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GitConfig {
+    /// Refuse to trace a job whose repository has uncommitted changes to tracked
+    /// files. `true` (default) or `false`; `"enforce"` in the system file makes it
+    /// `true` for everyone, with no way to override it.
+    pub require_clean: RequireClean,
+    /// Count untracked files as uncommitted changes too.
+    pub untracked_is_dirty: bool,
+}
+
+impl Default for GitConfig {
+    fn default() -> Self {
+        Self {
+            require_clean: RequireClean::Flag(true),
+            untracked_is_dirty: false,
+        }
+    }
+}
+
+/// `true`, `false` or `"enforce"`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RequireClean {
+    Flag(bool),
+    Policy(Enforce),
+}
+
+/// The only string `git.require_clean` accepts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforce {
+    Enforce,
+}
+
+impl RequireClean {
+    /// Whether a clean repository is required at all.
+    pub fn required(self) -> bool {
+        !matches!(self, RequireClean::Flag(false))
+    }
+
+    /// Whether `--allow-dirty` may lift the requirement.
+    pub fn enforced(self) -> bool {
+        matches!(self, RequireClean::Policy(Enforce::Enforce))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -184,6 +233,7 @@ pub fn project_path(dir: &Path) -> PathBuf {
 /// names the file that holds the mistake.
 pub fn load(layers: &Layers) -> Result<Config, ConfigError> {
     let mut merged = toml::Table::new();
+    let mut enforced = false;
     for path in layers.in_order() {
         let Some(table) = read_table(path)? else {
             continue;
@@ -192,7 +242,21 @@ pub fn load(layers: &Layers) -> Result<Config, ConfigError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        // An organisation's "enforce" is final: later layers cannot lift it.
+        if Some(path) == layers.system.as_deref() {
+            enforced = table
+                .get("git")
+                .and_then(|git| git.get("require_clean"))
+                .and_then(|v| v.as_str())
+                == Some("enforce");
+        }
         merge(&mut merged, table);
+    }
+    if enforced && let Some(toml::Value::Table(git)) = merged.get_mut("git") {
+        git.insert(
+            "require_clean".into(),
+            toml::Value::String("enforce".into()),
+        );
     }
     Config::deserialize(toml::Value::Table(merged)).map_err(|e| ConfigError {
         path: layers
@@ -275,6 +339,50 @@ mod tests {
         assert!(config.filters.track_repo_files);
         assert_eq!(config.filters.tmp, ["/project-scratch"]);
         assert_eq!(config.filters.system, FilterConfig::default().system);
+    }
+
+    #[test]
+    fn an_enforced_clean_repository_cannot_be_lifted() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers {
+            system: Some(write(
+                dir.path(),
+                "system.toml",
+                "[git]\nrequire_clean = \"enforce\"\n",
+            )),
+            user: Some(write(
+                dir.path(),
+                "user.toml",
+                "[git]\nrequire_clean = false\n",
+            )),
+            project: None,
+        };
+        let git = load(&layers).unwrap().git;
+        assert!(git.require_clean.required() && git.require_clean.enforced());
+        // Only the system file may enforce; elsewhere it is as good as `true`.
+        let layers = Layers {
+            system: None,
+            user: Some(write(
+                dir.path(),
+                "user2.toml",
+                "[git]\nrequire_clean = \"enforce\"\n",
+            )),
+            project: Some(write(
+                dir.path(),
+                "project.toml",
+                "[git]\nrequire_clean = false\n",
+            )),
+        };
+        assert!(!load(&layers).unwrap().git.require_clean.required());
+        let layers = Layers {
+            user: Some(write(
+                dir.path(),
+                "bad.toml",
+                "[git]\nrequire_clean = \"yes\"\n",
+            )),
+            ..Layers::default()
+        };
+        assert!(load(&layers).is_err());
     }
 
     #[test]

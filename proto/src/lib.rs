@@ -12,5 +12,10 @@ pub mod pb {
     tonic::include_proto!("roar.v1");
 }
 
+/// gRPC metadata key roard sets on a refusal that is the user's policy at work (not a
+/// failure), so roarctl can exit with the usage/policy status 2. Its value names the
+/// policy: `dirty-repository`.
+pub const REFUSAL_METADATA: &str = "roar-refusal";
+
 /// Version of the protocol crate; roarctl and roard compare it in `Hello`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

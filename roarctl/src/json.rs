@@ -48,6 +48,22 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "job_kind": job.kind,
         "step_label": step_label(&job.kind, job.step),
         "session": job.session_id,
+        "git": job.git.as_ref().map(git),
+    })
+}
+
+/// A job's code: `repository`, `root`, `branch` (null when detached), `commit` (null
+/// before the first commit), `dirty`, `dirty_count`, `dirty_paths`.
+fn git(context: &pb::GitContext) -> Value {
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    json!({
+        "repository": context.repository,
+        "root": escape_bytes(&context.root),
+        "branch": text(&context.branch),
+        "commit": text(&context.commit),
+        "dirty": context.dirty_count > 0,
+        "dirty_count": context.dirty_count,
+        "dirty_paths": strings(&context.dirty_paths),
     })
 }
 

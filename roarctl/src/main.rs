@@ -79,6 +79,8 @@ enum Command {
     Pop(commands::session::PopArgs),
     /// Print lineage as W3C PROV-JSON or OpenLineage events
     Export(commands::export::ExportArgs),
+    /// Tag the commits a lineage rests on with roar/<DAG hash>
+    Tag(commands::tag::TagArgs),
     /// Start, inspect or stop the daemon
     #[command(subcommand)]
     Daemon(commands::daemon::DaemonCommand),
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
             Command::Reset => commands::session::reset(&ctx).await,
             Command::Pop(args) => commands::session::pop(&ctx, args).await,
             Command::Export(args) => commands::export::export(&ctx, args).await,
+            Command::Tag(args) => commands::tag::tag(&ctx, args).await,
             Command::Daemon(command) => commands::daemon::daemon(&ctx, command).await,
         }
     });

@@ -18,6 +18,24 @@ pub fn step_label(kind: &str, step: u32) -> String {
     }
 }
 
+/// `main@1a2b3c4d5e6f` (`detached@…`, `main (no commits)`), `+dirty` when it was.
+pub fn git_short(git: &pb::GitContext) -> String {
+    let branch = if git.branch.is_empty() {
+        "detached"
+    } else {
+        git.branch.as_str()
+    };
+    let mut text = if git.commit.is_empty() {
+        format!("{branch} (no commits)")
+    } else {
+        format!("{branch}@{}", &git.commit[..git.commit.len().min(12)])
+    };
+    if git.dirty_count > 0 {
+        text.push_str(&format!(" +dirty ({} file(s))", git.dirty_count));
+    }
+    text
+}
+
 /// The documented reversible escaping of a byte string.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());

@@ -9,6 +9,8 @@ pub mod daemon;
 pub mod dag;
 pub mod env_redaction;
 pub mod faults;
+pub mod git_context;
+pub mod git_tags;
 pub mod hash_algorithms;
 pub mod hash_cache;
 pub mod hashing;

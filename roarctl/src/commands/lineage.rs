@@ -10,7 +10,7 @@ use roar_proto::pb::get_lineage_request::Target;
 
 use crate::context::Context;
 use crate::graph::{GraphView, label};
-use crate::render::{Style, command_line, human_size, local_time};
+use crate::render::{Style, command_line, git_short, human_size, local_time};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -156,8 +156,12 @@ impl Printer<'_> {
         let Some(summary) = &job.job else {
             return String::new();
         };
+        let code = summary
+            .git
+            .as_ref()
+            .map_or_else(String::new, |g| format!(", {}", git_short(g)));
         format!(
-            "{} {}  [{}, job {}]",
+            "{} {}  [{}, job {}{code}]",
             self.style.bold(&label(job)),
             command_line(&summary.argv),
             local_time(summary.started_at_ms),

@@ -10,3 +10,4 @@ pub mod run;
 pub mod session;
 pub mod show;
 pub mod status;
+pub mod tag;

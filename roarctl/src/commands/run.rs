@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// anyway, unrecorded, instead of refusing
     #[arg(long)]
     pub allow_untraced: bool,
+    /// Run even though the git repository has uncommitted changes to tracked files; the
+    /// job is recorded as dirty (not possible when the system configuration enforces
+    /// a clean repository)
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// The command and its arguments (after `--`)
     #[arg(
         required = true,
@@ -169,6 +174,7 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
             .unwrap_or_default(),
         kind: plan.kind.name().to_string(),
         rerun_step: plan.rerun_step,
+        allow_dirty: args.allow_dirty,
     };
     let attach = async {
         let mut stream = client.run(request).await?.into_inner();
@@ -181,6 +187,13 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
     };
     let (stream, attached) = match attach.await {
         Ok(ok) => ok,
+        // A policy refusal (a dirty repository) is the user's own rule at work: never
+        // sidestepped by --allow-untraced.
+        Err(status) if status.metadata().contains_key(roar_proto::REFUSAL_METADATA) => {
+            child.abort();
+            eprintln!("roarctl: error: {}\nnothing was run", status.message());
+            return Ok(ExitCode::from(2));
+        }
         Err(status) if args.allow_untraced => {
             warn(ctx, &format!("not tracing: {}", status.message()));
             child.release(None)?;

@@ -8,7 +8,7 @@ use roar_proto::pb;
 
 use crate::context::Context;
 use crate::render::{
-    command_line, duration, escape_for_terminal, exit_text, human_size, local_time,
+    command_line, duration, escape_for_terminal, exit_text, git_short, human_size, local_time,
 };
 use crate::{json, status_error};
 
@@ -159,6 +159,15 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     outln!("command  {}", command_line(&summary.argv));
     outln!("cwd      {}", escape_for_terminal(&summary.cwd));
     outln!("project  {}", escape_for_terminal(&summary.project));
+    match &summary.git {
+        Some(git) => {
+            outln!("git      {}  {}", git.repository, git_short(git));
+            for path in git.dirty_paths.iter().take(10) {
+                outln!("           dirty: {}", escape_for_terminal(path));
+            }
+        }
+        None => outln!("git      (not in a git repository)"),
+    }
     outln!("started  {}", local_time(summary.started_at_ms));
     if let Some(end) = summary.ended_at_ms {
         outln!("took     {}", duration(end - summary.started_at_ms));

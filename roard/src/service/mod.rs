@@ -11,6 +11,7 @@ mod pop_step;
 mod reset_session;
 mod run;
 mod shutdown;
+mod tag_lineage;
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::Arc;
@@ -175,6 +176,15 @@ impl Roar for RoarService {
         request: Request<pb::PopStepRequest>,
     ) -> Result<Response<pb::PopStepReply>, Status> {
         pop_step::pop_step(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn tag_lineage(
+        &self,
+        request: Request<pb::TagLineageRequest>,
+    ) -> Result<Response<pb::TagLineageReply>, Status> {
+        tag_lineage::tag_lineage(&self.state, request.get_ref())
             .await
             .map(Response::new)
     }

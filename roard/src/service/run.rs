@@ -19,6 +19,7 @@ use tonic::Status;
 use crate::artifacts::{self, FileContext, HashProgress};
 use crate::classify::{JobEnv, Rules};
 use crate::clock::now_ms;
+use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
 use crate::state::DaemonState;
 use crate::store::jobs::{JobKind, NewJob, StartJobError};
@@ -47,7 +48,8 @@ pub async fn run(
     }
     let pid = validate(&request, peer_pid)?;
     let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));
-    let file_context = file_context(&request, cwd)?;
+    let (file_context, git_config) = job_settings(&request, cwd)?;
+    let git = code_state(cwd, &git_config, request.allow_dirty).await?;
 
     let job = state.active_jobs.enter();
     let settings = tracer::TraceSettings {
@@ -96,6 +98,7 @@ pub async fn run(
             }
         },
         rerun_step: (request.rerun_step > 0).then_some(request.rerun_step),
+        git: git.as_ref(),
     };
     // If this fails the tracer still follows the (held) child until roarctl, seeing
     // the error, kills it before it ever execs the user's command.
@@ -158,7 +161,10 @@ fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Result<Pid, Stat
 /// How the job's files will be classified: the `[filters]` of the merged configuration
 /// (system, the user's file roarctl used, the project's) and the job's environment.
 /// A broken configuration file refuses the job before anything runs.
-fn file_context(request: &pb::RunRequest, cwd: &Path) -> Result<FileContext, Status> {
+fn job_settings(
+    request: &pb::RunRequest,
+    cwd: &Path,
+) -> Result<(FileContext, config::GitConfig), Status> {
     let user_config = (!request.user_config.is_empty())
         .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&request.user_config)));
     let layers = config::Layers::standard(user_config, Some(cwd));
@@ -173,10 +179,75 @@ fn file_context(request: &pb::RunRequest, cwd: &Path) -> Result<FileContext, Sta
             .iter()
             .map(|var| (var.name.as_slice(), var.value.as_slice())),
     );
-    Ok(FileContext {
+    let context = FileContext {
         rules: Rules::new(&config.filters, &env),
         project: project_root(cwd),
-    })
+    };
+    Ok((context, config.git))
+}
+
+/// The job's git context, and the clean-repository policy applied to it: a job in a
+/// repository with uncommitted changes to tracked files is refused (the code it runs
+/// would be anchored nowhere) unless the configuration allows it, or `--allow-dirty`
+/// does and no system configuration enforces the policy.
+async fn code_state(
+    cwd: &Path,
+    config: &config::GitConfig,
+    allow_dirty: bool,
+) -> Result<Option<GitContext>, Status> {
+    let (dir, untracked) = (cwd.to_path_buf(), config.untracked_is_dirty);
+    let inspected = tokio::task::spawn_blocking(move || git_context::inspect(&dir, untracked))
+        .await
+        .map_err(|e| Status::internal(format!("cannot inspect the git repository: {e}")))?;
+    let git = inspected.map_err(|e| {
+        Status::failed_precondition(format!(
+            "cannot read the git repository around {}: {}\nhint: fix the repository, or \
+             run the command outside it",
+            cwd.display(),
+            e.message()
+        ))
+    })?;
+    let Some(context) = &git else {
+        return Ok(git);
+    };
+    let policy = config.require_clean;
+    if !context.is_dirty() || !policy.required() || (allow_dirty && !policy.enforced()) {
+        return Ok(git);
+    }
+    const SHOWN: usize = 5;
+    let mut message = format!(
+        "the repository {} has uncommitted changes, so the code this job would run is not \
+         anchored to any commit:",
+        context.root.display()
+    );
+    for path in context.dirty_paths.iter().take(SHOWN) {
+        message.push_str(&format!("\n  {}", git_context::display_path(path)));
+    }
+    if context.dirty_count > SHOWN {
+        message.push_str(&format!("\n  … and {} more", context.dirty_count - SHOWN));
+    }
+    if policy.enforced() {
+        message.push_str(
+            "\nhint: commit or stash the changes (`git commit`, `git stash`); the system \
+             configuration enforces a clean repository (git.require_clean = \"enforce\"), \
+             so --allow-dirty cannot override it",
+        );
+    } else {
+        message.push_str(
+            "\nhint: commit or stash the changes (`git commit`, `git stash`), or pass \
+             --allow-dirty to run anyway and record the job as dirty",
+        );
+    }
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    metadata.insert(
+        roar_proto::REFUSAL_METADATA,
+        tonic::metadata::MetadataValue::from_static("dirty-repository"),
+    );
+    Err(Status::with_metadata(
+        tonic::Code::FailedPrecondition,
+        message,
+        metadata,
+    ))
 }
 
 /// Forwards progress until the trace ends, then stores the record and reports it.

@@ -1,6 +1,8 @@
 //! Jobs and their processes: written when a job starts and when its trace ends, read by
 //! `log` and `show`.
 
+use std::os::unix::ffi::OsStrExt;
+
 use roar_proto::pb;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -8,6 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use super::Store;
 use super::byte_lists;
 use crate::artifacts::HashedFiles;
+use crate::git_context::GitContext;
 use crate::tracer::process_table::{Exit, ProcessRecord};
 
 /// A job about to be traced.
@@ -25,6 +28,8 @@ pub struct NewJob<'a> {
     pub kind: JobKind,
     /// Re-run of this existing step of the active session; None for a new step.
     pub rerun_step: Option<u32>,
+    /// The code it runs; None outside a git work tree.
+    pub git: Option<&'a GitContext>,
 }
 
 /// Pipeline steps (`@N`) and build steps (`@BN`) are numbered separately.
@@ -113,7 +118,8 @@ pub enum LookupError {
 }
 
 pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, session_id, kind, step, argv, cwd, \
-     started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes";
+     started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes, \
+     git_repository, git_root, git_branch, git_commit, git_dirty_count, git_dirty_paths";
 
 impl Store {
     /// Records a job as running in its project's active session (opened if needed),
@@ -147,10 +153,12 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?,
             };
+        let git = job.git;
         sqlx::query(
             "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
-                               user_uid, started_at_ms, state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                               user_uid, started_at_ms, state, git_repository, git_root, \
+                               git_branch, git_commit, git_dirty_count, git_dirty_paths) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
         )
         .bind(job.uid)
         .bind(job.project)
@@ -163,6 +171,12 @@ impl Store {
         .bind(job.hostname)
         .bind(job.user_uid)
         .bind(job.started_at_ms)
+        .bind(git.map(|g| g.repository.as_str()))
+        .bind(git.map(|g| g.root.as_os_str().as_bytes()))
+        .bind(git.and_then(|g| g.branch.as_deref()))
+        .bind(git.and_then(|g| g.commit.as_deref()))
+        .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
+        .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -274,14 +288,21 @@ impl Store {
                     "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE project = ?1 \
                      ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
                 );
-                sqlx::query(&sql).bind(project).bind(limit).fetch_all(&self.reader).await?
+                sqlx::query(&sql)
+                    .bind(project)
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await?
             }
             None => {
                 let sql = format!(
                     "SELECT {SUMMARY_COLUMNS} FROM jobs \
                      ORDER BY started_at_ms DESC, id DESC LIMIT ?1"
                 );
-                sqlx::query(&sql).bind(limit).fetch_all(&self.reader).await?
+                sqlx::query(&sql)
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await?
             }
         };
         rows.iter().map(summary_from_row).collect()
@@ -401,6 +422,7 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         step: row.try_get("step")?,
         kind: row.try_get("kind")?,
         session_id: row.try_get::<i64, _>("session_id")?.max(0) as u64,
+        git: git_from_row(row)?,
         argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
         cwd: row.try_get("cwd")?,
         started_at_ms: row.try_get("started_at_ms")?,
@@ -409,6 +431,31 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         state: row.try_get("state")?,
         lingering_processes: row.try_get("lingering_processes")?,
     })
+}
+
+fn git_from_row(row: &SqliteRow) -> sqlx::Result<Option<pb::GitContext>> {
+    let Some(repository) = row.try_get::<Option<String>, _>("git_repository")? else {
+        return Ok(None);
+    };
+    Ok(Some(pb::GitContext {
+        repository,
+        root: row
+            .try_get::<Option<Vec<u8>>, _>("git_root")?
+            .unwrap_or_default(),
+        branch: row
+            .try_get::<Option<String>, _>("git_branch")?
+            .unwrap_or_default(),
+        commit: row
+            .try_get::<Option<String>, _>("git_commit")?
+            .unwrap_or_default(),
+        dirty_count: row
+            .try_get::<Option<i64>, _>("git_dirty_count")?
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        dirty_paths: row
+            .try_get::<Option<Vec<u8>>, _>("git_dirty_paths")?
+            .map(|list| byte_lists::split(&list))
+            .unwrap_or_default(),
+    }))
 }
 
 fn process_from_row(row: &SqliteRow) -> sqlx::Result<pb::Process> {
@@ -465,6 +512,7 @@ mod tests {
             started_at_ms: 1,
             kind: JobKind::Run,
             rerun_step: None,
+            git: None,
         };
         assert_eq!(
             store

@@ -4,6 +4,7 @@
 pub mod artifacts;
 mod byte_lists;
 mod files;
+mod git_tags;
 mod hash_cache;
 pub mod jobs;
 pub mod lineage;

@@ -1,0 +1,36 @@
+//! `TagLineage`: tag the commits a sub-DAG rests on (see `git_tags`), and remember the
+//! tags in the database.
+
+use roar_proto::pb;
+use tonic::Status;
+
+use super::{get_dag, get_lineage};
+use crate::clock::now_ms;
+use crate::git_tags::{self, TagError};
+use crate::state::DaemonState;
+
+pub async fn tag_lineage(
+    state: &DaemonState,
+    request: &pb::TagLineageRequest,
+) -> Result<pb::TagLineageReply, Status> {
+    let lineage = request.lineage.clone().unwrap_or_default();
+    let graph = if lineage.target.is_none() {
+        get_dag::get_dag(state, &pb::GetDagRequest { cwd: lineage.cwd }).await?
+    } else {
+        get_lineage::get_lineage(state, &lineage).await?
+    };
+    let push = request.push;
+    let reply = tokio::task::spawn_blocking(move || git_tags::tag_commits(&graph, push))
+        .await
+        .map_err(|e| Status::internal(format!("tagging stopped: {e}")))?
+        .map_err(|e| match e {
+            TagError::Conflict { .. } => Status::already_exists(e.to_string()),
+            TagError::Git { .. } | TagError::Push { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
+        })?;
+    if let Err(e) = state.store.record_tags(&reply, now_ms()).await {
+        tracing::warn!("tags created but not recorded in the database: {e}");
+    }
+    Ok(reply)
+}
