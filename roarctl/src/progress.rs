@@ -15,15 +15,22 @@ pub struct HashingBar {
     first_report: Option<Instant>,
     bar: Option<ProgressBar>,
     enabled: bool,
+    show_after: Duration,
 }
 
 impl HashingBar {
     /// A bar that stays hidden when `quiet`, or when stderr is not a terminal.
     pub fn new(quiet: bool) -> Self {
+        // ROAR_PROGRESS_AFTER_MS shortens the delay (the tests use it).
+        let show_after = std::env::var("ROAR_PROGRESS_AFTER_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(SHOW_AFTER, Duration::from_millis);
         Self {
             first_report: None,
             bar: None,
             enabled: !quiet && std::io::stderr().is_terminal(),
+            show_after,
         }
     }
 
@@ -32,7 +39,7 @@ impl HashingBar {
             return;
         }
         let since = *self.first_report.get_or_insert_with(Instant::now);
-        if self.bar.is_none() && since.elapsed() >= SHOW_AFTER {
+        if self.bar.is_none() && since.elapsed() >= self.show_after {
             let bar = ProgressBar::new(progress.bytes_total);
             bar.set_style(
                 ProgressStyle::with_template(

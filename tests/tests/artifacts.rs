@@ -1,7 +1,9 @@
 //! Artifacts are found by path and by any unique hash prefix, with the jobs that wrote
 //! and read them.
 
-use roar_e2e::{Sandbox, assert_stderr_contains, blake3_hex, code};
+use std::process::Command;
+
+use roar_e2e::{Sandbox, assert_stderr_contains, blake3_hex, code, stderr};
 
 #[test]
 fn an_artifact_is_found_by_path_and_hash_prefix_with_its_producer_and_consumers() {
@@ -123,4 +125,40 @@ fn an_unknown_hash_algorithm_stops_the_daemon_with_a_clear_error() {
     let output = sandbox.roard().output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_stderr_contains(&output, "unknown hash algorithm 'md5'");
+}
+
+#[test]
+fn hashing_progress_reaches_a_terminal() {
+    // `script` gives roarctl a terminal; its transcript is what the user saw.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to provide a terminal");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let big = sandbox.work_dir().join("big.bin");
+    // Sparse: 768 MiB to hash, nothing on disk.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(768 << 20)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let roarctl = roar_e2e::bin_dir().join("roarctl");
+    let transcript = sandbox.root().join("typescript");
+    let mut command = Command::new("script");
+    sandbox.env(&mut command);
+    let output = command
+        .env("ROAR_PROGRESS_AFTER_MS", "0")
+        .arg("-qec")
+        .arg(format!(
+            "{} run -- cat big.bin > /dev/null",
+            roarctl.display()
+        ))
+        .arg(&transcript)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let seen = String::from_utf8_lossy(&std::fs::read(&transcript).unwrap()).into_owned();
+    assert!(seen.contains("roar: hashing"), "{seen}");
+    assert!(seen.contains("roar: recorded job"), "{seen}");
 }
