@@ -105,6 +105,8 @@ pub fn artifact(artifact: &pb::Artifact) -> Value {
         "size": artifact.size,
         "hashes": hashes(&artifact.hashes),
         "uses": uses,
+        "downloaded_from": artifact.downloaded_from,
+        "uploaded_to": artifact.uploaded_to,
     })
 }
 
@@ -211,7 +213,10 @@ pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
     let artifacts: Vec<Value> = graph
         .artifacts
         .iter()
-        .map(|a| json!({"id": a.id, "size": a.size, "hashes": hashes(&a.hashes), "source": a.source}))
+        .map(|a| {
+            json!({"id": a.id, "size": a.size, "hashes": hashes(&a.hashes), "source": a.source,
+                   "origins": a.origins})
+        })
         .collect();
     let edges: Vec<Value> = graph
         .edges

@@ -8,6 +8,7 @@ macro_rules! outln {
     };
 }
 
+mod aws_profile;
 mod commands;
 mod connection;
 mod context;
@@ -16,6 +17,7 @@ mod json;
 mod launch;
 mod output;
 mod progress;
+mod remote;
 mod render;
 
 use std::path::PathBuf;
@@ -81,6 +83,11 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Tag the commits a lineage rests on with roar/<DAG hash>
     Tag(commands::tag::TagArgs),
+    /// Download a file (or everything under a prefix), verified and recorded as a
+    /// source of lineage
+    Get(commands::get::GetArgs),
+    /// Upload artifacts, record where they went, and tag the commits they came from
+    Put(commands::put::PutArgs),
     /// Start, inspect or stop the daemon
     #[command(subcommand)]
     Daemon(commands::daemon::DaemonCommand),
@@ -133,6 +140,8 @@ fn main() -> ExitCode {
             Command::Pop(args) => commands::session::pop(&ctx, args).await,
             Command::Export(args) => commands::export::export(&ctx, args).await,
             Command::Tag(args) => commands::tag::tag(&ctx, args).await,
+            Command::Get(args) => commands::get::get(&ctx, args).await,
+            Command::Put(args) => commands::put::put(&ctx, args).await,
             Command::Daemon(command) => commands::daemon::daemon(&ctx, command).await,
         }
     });

@@ -95,7 +95,13 @@ fn text(view: &GraphView, style: &Style) {
         for input in &job.inputs {
             let from = match view.producer_for(&summary.uid, input.artifact_id) {
                 Some(producer) => format!("from {}", label(producer)),
-                None => "source".to_string(),
+                None => match view
+                    .artifact(input.artifact_id)
+                    .and_then(|a| a.origins.first())
+                {
+                    Some(url) => format!("source: {url}"),
+                    None => "source".to_string(),
+                },
             };
             outln!(
                 "      <- {}  {}  ({from})",

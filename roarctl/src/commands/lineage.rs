@@ -126,7 +126,7 @@ pub async fn lineage(ctx: &Context, args: LineageArgs) -> anyhow::Result<ExitCod
         } else {
             match producer {
                 Some(job) => printer.children_up(job, ""),
-                None => outln!("└─ source: no recorded job wrote this content"),
+                None => outln!("└─ {}", printer.source(*root)),
             }
         }
     }
@@ -150,6 +150,22 @@ impl Printer<'_> {
             self.style.bold(path),
             self.style.dim(&self.view.short_hash(id))
         )
+    }
+
+    /// Where a source came from: its download URLs, when `get` fetched it.
+    fn source(&self, id: u64) -> String {
+        match self.view.artifact(id).map(|a| a.origins.as_slice()) {
+            Some([first]) => {
+                format!("source: downloaded from {first}")
+            }
+            Some([first, rest @ ..]) => {
+                format!(
+                    "source: downloaded from {first} (and {} other URL(s))",
+                    rest.len()
+                )
+            }
+            _ => "source: no recorded job wrote this content".to_string(),
+        }
     }
 
     fn job_line(&self, job: &pb::GraphJob) -> String {
@@ -207,7 +223,7 @@ impl Printer<'_> {
             let child_indent = format!("{indent}{next}");
             match self.view.producer_for(&summary.uid, input.artifact_id) {
                 Some(producer) => self.children_up(producer, &child_indent),
-                None => outln!("{child_indent}└─ source"),
+                None => outln!("{child_indent}└─ {}", self.source(input.artifact_id)),
             }
         }
     }

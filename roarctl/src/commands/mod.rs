@@ -4,8 +4,10 @@
 pub mod daemon;
 pub mod dag;
 pub mod export;
+pub mod get;
 pub mod lineage;
 pub mod log;
+pub mod put;
 pub mod run;
 pub mod session;
 pub mod show;

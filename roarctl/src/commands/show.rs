@@ -119,6 +119,12 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
     for digest in &artifact.hashes {
         outln!("  {:<7} {}", digest.algorithm, digest.hex);
     }
+    for url in &artifact.downloaded_from {
+        outln!("downloaded from {url}");
+    }
+    for url in &artifact.uploaded_to {
+        outln!("uploaded to {url}");
+    }
     for (role, title) in [("output", "written by"), ("input", "read by")] {
         let uses: Vec<&pb::ArtifactUse> = artifact.uses.iter().filter(|u| u.role == role).collect();
         outln!("{title} ({}):", uses.len());

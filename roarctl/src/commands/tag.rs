@@ -42,6 +42,7 @@ pub async fn tag(ctx: &Context, args: TagArgs) -> anyhow::Result<ExitCode> {
                 depth: 0,
             }),
             push: args.push_tags,
+            artifacts: Vec::new(),
         })
         .await
         .map_err(status_error)?

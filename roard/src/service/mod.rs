@@ -5,9 +5,12 @@ mod get_dag;
 mod get_job;
 mod get_lineage;
 mod get_session;
+mod hash_files;
 mod hello;
 mod list_jobs;
 mod pop_step;
+mod record_download;
+mod record_uploads;
 mod reset_session;
 mod run;
 mod shutdown;
@@ -185,6 +188,33 @@ impl Roar for RoarService {
         request: Request<pb::TagLineageRequest>,
     ) -> Result<Response<pb::TagLineageReply>, Status> {
         tag_lineage::tag_lineage(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_download(
+        &self,
+        request: Request<pb::RecordDownloadRequest>,
+    ) -> Result<Response<pb::RecordDownloadReply>, Status> {
+        record_download::record_download(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn hash_files(
+        &self,
+        request: Request<pb::HashFilesRequest>,
+    ) -> Result<Response<pb::HashFilesReply>, Status> {
+        hash_files::hash_files(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_uploads(
+        &self,
+        request: Request<pb::RecordUploadsRequest>,
+    ) -> Result<Response<pb::RecordUploadsReply>, Status> {
+        record_uploads::record_uploads(&self.state, request.get_ref())
             .await
             .map(Response::new)
     }

@@ -14,7 +14,19 @@ pub async fn tag_lineage(
     request: &pb::TagLineageRequest,
 ) -> Result<pb::TagLineageReply, Status> {
     let lineage = request.lineage.clone().unwrap_or_default();
-    let graph = if lineage.target.is_none() {
+    let graph = if !request.artifacts.is_empty() {
+        let mut union = pb::Graph::default();
+        for hex in &request.artifacts {
+            let one = pb::GetLineageRequest {
+                target: Some(pb::get_lineage_request::Target::Hash(format!(
+                    "blake3:{hex}"
+                ))),
+                ..lineage.clone()
+            };
+            merge(&mut union, get_lineage::get_lineage(state, &one).await?);
+        }
+        union
+    } else if lineage.target.is_none() {
         get_dag::get_dag(state, &pb::GetDagRequest { cwd: lineage.cwd }).await?
     } else {
         get_lineage::get_lineage(state, &lineage).await?
@@ -33,4 +45,29 @@ pub async fn tag_lineage(
         tracing::warn!("tags created but not recorded in the database: {e}");
     }
     Ok(reply)
+}
+
+/// Adds `other`'s jobs, artifacts and edges to `into`, each once.
+fn merge(into: &mut pb::Graph, other: pb::Graph) {
+    for job in other.jobs {
+        let uid = job.job.as_ref().map(|s| s.uid.clone());
+        if !into
+            .jobs
+            .iter()
+            .any(|j| j.job.as_ref().map(|s| &s.uid) == uid.as_ref())
+        {
+            into.jobs.push(job);
+        }
+    }
+    for artifact in other.artifacts {
+        if !into.artifacts.iter().any(|a| a.id == artifact.id) {
+            into.artifacts.push(artifact);
+        }
+    }
+    for edge in other.edges {
+        if !into.edges.contains(&edge) {
+            into.edges.push(edge);
+        }
+    }
+    into.roots.extend(other.roots);
 }

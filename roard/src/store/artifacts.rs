@@ -74,9 +74,16 @@ impl Store {
 
     /// The id of the content last recorded at `path`.
     pub async fn artifact_id_by_path(&self, path: &[u8]) -> Result<i64, ArtifactLookupError> {
+        // The newest of what jobs recorded there and what `get` saved there.
         let id: Option<i64> = sqlx::query_scalar(
-            "SELECT artifact_id FROM job_files WHERE path = ? AND artifact_id IS NOT NULL \
-             ORDER BY id DESC LIMIT 1",
+            "SELECT artifact_id FROM ( \
+                 SELECT f.artifact_id, j.started_at_ms AS at, f.id AS seq \
+                 FROM job_files f JOIN jobs j ON j.id = f.job_id \
+                 WHERE f.path = ?1 AND f.artifact_id IS NOT NULL \
+                 UNION ALL \
+                 SELECT artifact_id, created_at_ms AS at, id AS seq FROM downloads \
+                 WHERE path = ?1) \
+             ORDER BY at DESC, seq DESC LIMIT 1",
         )
         .bind(path)
         .fetch_optional(&self.reader)
@@ -134,10 +141,22 @@ impl Store {
             })
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
+        let urls = |table: &'static str| {
+            let sql =
+                format!("SELECT DISTINCT url FROM {table} WHERE artifact_id = ? ORDER BY url");
+            async move {
+                sqlx::query_scalar::<_, String>(&sql)
+                    .bind(id)
+                    .fetch_all(&self.reader)
+                    .await
+            }
+        };
         Ok(pb::Artifact {
             size: size.max(0) as u64,
             hashes,
             uses,
+            downloaded_from: urls("downloads").await?,
+            uploaded_to: urls("uploads").await?,
         })
     }
 }

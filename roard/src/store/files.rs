@@ -16,7 +16,7 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// The artifact id for each distinct content, creating the missing artifacts. BLAKE3
 /// is the identity lookup today; further algorithms attach more rows to the same
 /// artifact. Must run inside a write transaction (ids are allocated from MAX(id)).
-async fn artifacts_for(
+pub(super) async fn artifacts_for(
     conn: &mut SqliteConnection,
     contents: impl Iterator<Item = &Content>,
 ) -> sqlx::Result<HashMap<[u8; 32], i64>> {

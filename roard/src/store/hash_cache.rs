@@ -112,3 +112,15 @@ pub(super) async fn save_hash_cache(
     }
     Ok(())
 }
+
+impl Store {
+    /// Persists fresh cache entries learnt outside a job's record.
+    pub async fn save_hash_cache(&self, entries: &[(Vec<u8>, CacheEntry)]) -> sqlx::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_transaction().await?;
+        save_hash_cache(&mut tx, entries).await?;
+        tx.commit().await
+    }
+}

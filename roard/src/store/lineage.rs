@@ -245,11 +245,18 @@ impl Store {
                     size: row.try_get::<i64, _>("size").unwrap_or(0).max(0) as u64,
                     hashes: Vec::new(),
                     source: false,
+                    origins: Vec::new(),
                 });
                 artifact.hashes.push(pb::Digest {
                     algorithm: row.try_get("algorithm")?,
                     hex: row.try_get("digest")?,
                 });
+            }
+        }
+        let origins = self.origins(ids).await?;
+        for (id, urls) in origins {
+            if let Some(artifact) = artifacts.get_mut(&id) {
+                artifact.origins = urls;
             }
         }
         let mut list: Vec<pb::GraphArtifact> = artifacts.into_values().collect();

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod lineage;
 mod packages;
 pub mod sessions;
+pub mod transfers;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

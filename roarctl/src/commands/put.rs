@@ -1,0 +1,293 @@
+//! `roarctl put [SRC] DEST_URL -m MESSAGE`: upload artifacts and record where they
+//! went. SRC is a file, a directory (recursively), `@N` (the outputs of step N) or
+//! nothing (every output of the active session). Before anything is sent, the commits
+//! the producing jobs ran at are tagged (unless `--no-tag`); content the remote
+//! already holds is not sent again.
+
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use roar_proto::pb;
+
+use crate::context::Context;
+use crate::progress::DelayedBar;
+use crate::remote::{Location, Remote};
+use crate::render::human_size;
+use crate::status_error;
+
+#[derive(clap::Args, Debug)]
+pub struct PutArgs {
+    /// `[SRC] DEST_URL`: SRC is a file, a directory, `@N`, or omitted (all outputs of the
+    /// active session); DEST_URL is file://, http(s):// or s3://, ending in `/` for a
+    /// prefix under which paths are kept
+    #[arg(num_args = 1..=2, required = true, value_name = "[SRC] DEST_URL")]
+    pub args: Vec<String>,
+    /// Why these artifacts are published (recorded with the upload)
+    #[arg(short, long)]
+    pub message: String,
+    /// Do not tag the commits of the producing jobs
+    #[arg(long)]
+    pub no_tag: bool,
+    /// Push the tags to each repository's `origin`
+    #[arg(long, conflicts_with = "no_tag")]
+    pub push_tags: bool,
+    /// S3-compatible endpoint (e.g. http://127.0.0.1:9000) [env: AWS_ENDPOINT_URL]
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Print the plan (what goes where, with hashes) without uploading or tagging
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A local file and the name it gets under the destination prefix.
+struct Source {
+    path: PathBuf,
+    relative: String,
+}
+
+pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
+    let (src, dest) = match args.args.as_slice() {
+        [dest] => (None, dest.as_str()),
+        [src, dest] => (Some(src.as_str()), dest.as_str()),
+        _ => bail!("give [SRC] DEST_URL"),
+    };
+    let dest = Location::parse(dest)?;
+    let cwd = std::env::current_dir()?;
+    let mut client = ctx.client().await?;
+    let sources = match src {
+        None => session_outputs(&mut client, &cwd).await?,
+        Some(step) if step.starts_with('@') => step_outputs(&mut client, &cwd, step).await?,
+        Some(path) => local_files(&cwd.join(path))?,
+    };
+    if sources.is_empty() {
+        bail!("nothing to upload: the source holds no files");
+    }
+    if sources.len() > 1 && !dest.is_prefix() {
+        bail!(
+            "{} files cannot all go to {}; end the URL with '/' to upload under it",
+            sources.len(),
+            dest.url()
+        );
+    }
+    let hashed = client
+        .hash_files(pb::HashFilesRequest {
+            paths: sources
+                .iter()
+                .map(|s| s.path.as_os_str().as_bytes().to_vec())
+                .collect(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .files;
+    let plan: Vec<(&Source, &pb::HashedFile, Location)> = sources
+        .iter()
+        .zip(&hashed)
+        .map(|(source, file)| {
+            let target = if dest.is_prefix() {
+                dest.join(&source.relative)
+            } else {
+                dest.clone()
+            };
+            (source, file, target)
+        })
+        .collect();
+    let blake3_of = |file: &pb::HashedFile| {
+        file.hashes
+            .iter()
+            .find(|d| d.algorithm == "blake3")
+            .map(|d| d.hex.clone())
+            .unwrap_or_default()
+    };
+    if args.dry_run {
+        for (source, file, target) in &plan {
+            outln!(
+                "{} -> {}  ({}, blake3 {})",
+                source.path.display(),
+                target.url(),
+                human_size(file.size),
+                &blake3_of(file)[..12]
+            );
+        }
+        if !args.no_tag {
+            outln!("then: tag the commits of the producing jobs");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.no_tag {
+        let tags = client
+            .tag_lineage(pb::TagLineageRequest {
+                lineage: Some(pb::GetLineageRequest {
+                    cwd: cwd.clone().into_os_string().into_vec(),
+                    ..Default::default()
+                }),
+                push: args.push_tags,
+                artifacts: plan.iter().map(|(_, f, _)| blake3_of(f)).collect(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        if !ctx.quiet {
+            for tag in &tags.tags {
+                eprintln!(
+                    "roar: tagged {} as {}{}",
+                    &tag.commit[..tag.commit.len().min(12)],
+                    tag.name,
+                    if tag.created { "" } else { " (already there)" }
+                );
+            }
+        }
+    }
+    let remote = Remote::new(args.endpoint.clone())?;
+    let mut uploads = Vec::new();
+    for (source, file, target) in &plan {
+        let blake3 = blake3_of(file);
+        let already = remote.content_of(target).await?;
+        let transferred = already.as_deref() != Some(blake3.as_str());
+        if transferred {
+            let mut bar = DelayedBar::new(ctx.quiet, "uploading");
+            let size = file.size;
+            remote
+                .upload(&source.path, target, &blake3, |sent| {
+                    bar.update(sent, size, String::new())
+                })
+                .await?;
+            bar.finish();
+        }
+        if !ctx.quiet {
+            eprintln!(
+                "roar: {} -> {}{}",
+                source.path.display(),
+                target.url(),
+                if transferred { "" } else { " (already there)" }
+            );
+        }
+        uploads.push(pb::Upload {
+            path: source.path.as_os_str().as_bytes().to_vec(),
+            url: target.url(),
+            blake3,
+            size: file.size,
+            transferred,
+        });
+    }
+    client
+        .record_uploads(pb::RecordUploadsRequest {
+            uploads,
+            message: args.message.clone(),
+        })
+        .await
+        .map_err(status_error)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A file, or every file under a directory (names relative to it).
+fn local_files(path: &Path) -> anyhow::Result<Vec<Source>> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("cannot find {}", path.display()))?;
+    if path.is_file() {
+        let relative = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![Source { path, relative }]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                let full = entry.path();
+                let relative = full
+                    .strip_prefix(&path)
+                    .unwrap_or(&full)
+                    .to_string_lossy()
+                    .into_owned();
+                files.push(Source {
+                    path: full,
+                    relative,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(files)
+}
+
+/// Paths relative to the project root when inside it.
+fn relative_to(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+fn existing(paths: impl IntoIterator<Item = Vec<u8>>, root: &Path) -> Vec<Source> {
+    let mut seen = std::collections::BTreeMap::new();
+    for bytes in paths {
+        let path = PathBuf::from(std::ffi::OsString::from_vec(bytes));
+        if path.is_file() {
+            let relative = relative_to(&path, root);
+            seen.insert(relative, path);
+        }
+    }
+    seen.into_iter()
+        .map(|(relative, path)| Source { path, relative })
+        .collect()
+}
+
+/// The data outputs of step `@N` that still exist.
+async fn step_outputs(
+    client: &mut crate::connection::Client,
+    cwd: &Path,
+    step: &str,
+) -> anyhow::Result<Vec<Source>> {
+    let job = client
+        .get_job(pb::GetJobRequest {
+            selector: step.to_string(),
+            cwd: cwd.as_os_str().as_bytes().to_vec(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let root = PathBuf::from(std::ffi::OsString::from_vec(
+        job.summary.map(|s| s.project).unwrap_or_default(),
+    ));
+    Ok(existing(
+        job.outputs
+            .into_iter()
+            .filter(|f| f.class == "artifact")
+            .map(|f| f.path),
+        &root,
+    ))
+}
+
+/// The data outputs of every current step of the active session that still exist.
+async fn session_outputs(
+    client: &mut crate::connection::Client,
+    cwd: &Path,
+) -> anyhow::Result<Vec<Source>> {
+    let dag = client
+        .get_dag(pb::GetDagRequest {
+            cwd: cwd.as_os_str().as_bytes().to_vec(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let root = PathBuf::from(std::ffi::OsString::from_vec(
+        dag.session.map(|s| s.project).unwrap_or_default(),
+    ));
+    Ok(existing(
+        dag.jobs.into_iter().flat_map(|j| j.outputs).map(|f| f.path),
+        &root,
+    ))
+}
