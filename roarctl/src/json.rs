@@ -172,6 +172,7 @@ pub fn session(session: &pb::Session) -> Value {
         "steps": session.steps,
         "build_steps": session.build_steps,
         "jobs": session.jobs,
+        "reproduces": (!session.reproduces.is_empty()).then(|| session.reproduces.clone()),
     })
 }
 

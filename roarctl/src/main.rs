@@ -19,6 +19,7 @@ mod output;
 mod progress;
 mod remote;
 mod render;
+mod reproduce_plan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +89,8 @@ enum Command {
     Get(commands::get::GetArgs),
     /// Upload artifacts, record where they went, and tag the commits they came from
     Put(commands::put::PutArgs),
+    /// Rebuild an artifact from its lineage in a fresh checkout and check the bytes
+    Reproduce(commands::reproduce::ReproduceArgs),
     /// Start, inspect or stop the daemon
     #[command(subcommand)]
     Daemon(commands::daemon::DaemonCommand),
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
             Command::Tag(args) => commands::tag::tag(&ctx, args).await,
             Command::Get(args) => commands::get::get(&ctx, args).await,
             Command::Put(args) => commands::put::put(&ctx, args).await,
+            Command::Reproduce(args) => commands::reproduce::reproduce(&ctx, args).await,
             Command::Daemon(command) => commands::daemon::daemon(&ctx, command).await,
         }
     });

@@ -23,3 +23,6 @@ CREATE TABLE uploads (
 
 CREATE INDEX uploads_by_artifact ON uploads (artifact_id);
 CREATE INDEX uploads_by_url ON uploads (url);
+
+-- A session made by `roarctl reproduce` names the artifact it reproduces.
+ALTER TABLE sessions ADD COLUMN reproduces TEXT;

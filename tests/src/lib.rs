@@ -104,6 +104,7 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.root().join("data"))
             .env("XDG_STATE_HOME", self.root().join("state"))
             .env("XDG_CONFIG_HOME", self.root().join("config"))
+            .env("XDG_CACHE_HOME", self.root().join("cache"))
             .env_remove("ROAR_SOCKET")
             .env_remove("ROAR_DATABASE")
             .env("ROAR_SYSTEM_CONFIG", self.root().join("system-config.toml"))

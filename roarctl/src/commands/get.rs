@@ -47,10 +47,49 @@ pub struct GetArgs {
 }
 
 /// What one file's download found.
-struct Fetched {
-    size: u64,
-    blake3: String,
-    sha256: String,
+pub struct Fetched {
+    pub size: u64,
+    pub blake3: String,
+    pub sha256: String,
+}
+
+/// Downloads `url` to `dest` (which must not exist yet), verified against `blake3`,
+/// and has roard record it: what `reproduce` uses to fetch a source input.
+pub async fn fetch_verified(
+    ctx: &Context,
+    url: &str,
+    dest: &Path,
+    blake3: &str,
+) -> anyhow::Result<Fetched> {
+    let args = GetArgs {
+        url: url.to_string(),
+        dest: Some(dest.to_path_buf()),
+        sha256: None,
+        blake3: Some(blake3.to_string()),
+        force: false,
+        endpoint: None,
+        dry_run: false,
+    };
+    let location = Location::parse(url)?;
+    let remote = Remote::new(None)?;
+    let object = Object {
+        relative: location.file_name().unwrap_or_default(),
+        location,
+    };
+    let fetched = fetch(ctx, &remote, &object, dest, &args).await?;
+    let path = dest.canonicalize()?;
+    ctx.client()
+        .await?
+        .record_download(pb::RecordDownloadRequest {
+            url: url.to_string(),
+            path: path.as_os_str().as_bytes().to_vec(),
+            size: fetched.size,
+            blake3: fetched.blake3.clone(),
+            sha256: fetched.sha256.clone(),
+        })
+        .await
+        .map_err(status_error)?;
+    Ok(fetched)
 }
 
 pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {

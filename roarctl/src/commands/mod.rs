@@ -8,6 +8,7 @@ pub mod get;
 pub mod lineage;
 pub mod log;
 pub mod put;
+pub mod reproduce;
 pub mod run;
 pub mod session;
 pub mod show;

@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// a clean repository)
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Set by `roarctl reproduce`: the artifact this run's session reproduces
+    #[arg(long, hide = true, value_name = "HASH")]
+    pub reproduces: Option<String>,
     /// The command and its arguments (after `--`)
     #[arg(
         required = true,
@@ -175,6 +178,7 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
         kind: plan.kind.name().to_string(),
         rerun_step: plan.rerun_step,
         allow_dirty: args.allow_dirty,
+        reproduces: args.reproduces.clone().unwrap_or_default(),
     };
     let attach = async {
         let mut stream = client.run(request).await?.into_inner();

@@ -77,6 +77,9 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         ),
         None => outln!("session  none yet for this project (`roarctl run` starts one)"),
     }
+    if let Some(s) = session.as_ref().filter(|s| !s.reproduces.is_empty()) {
+        outln!("         a reproduction of {}", s.reproduces);
+    }
     outln!(
         "hashing  {} file(s) from the cache, {} hashed ({})",
         hello.hash_cache_hits,

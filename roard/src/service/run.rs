@@ -99,6 +99,7 @@ pub async fn run(
         },
         rerun_step: (request.rerun_step > 0).then_some(request.rerun_step),
         git: git.as_ref(),
+        reproduces: Some(request.reproduces.as_str()).filter(|r| !r.is_empty()),
     };
     // If this fails the tracer still follows the (held) child until roarctl, seeing
     // the error, kills it before it ever execs the user's command.

@@ -30,6 +30,8 @@ pub struct NewJob<'a> {
     pub rerun_step: Option<u32>,
     /// The code it runs; None outside a git work tree.
     pub git: Option<&'a GitContext>,
+    /// What the job's session reproduces (`roarctl reproduce`), if anything.
+    pub reproduces: Option<&'a str>,
 }
 
 /// Pipeline steps (`@N`) and build steps (`@BN`) are numbered separately.
@@ -128,6 +130,13 @@ impl Store {
         let mut tx = self.write_transaction().await?;
         let session_id =
             super::sessions::active_session_id(&mut tx, job.project, job.started_at_ms).await?;
+        if let Some(target) = job.reproduces {
+            sqlx::query("UPDATE sessions SET reproduces = ? WHERE id = ? AND reproduces IS NULL")
+                .bind(target)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let kind = job.kind.name();
         let step: u32 =
             match job.rerun_step {
@@ -513,6 +522,7 @@ mod tests {
             kind: JobKind::Run,
             rerun_step: None,
             git: None,
+            reproduces: None,
         };
         assert_eq!(
             store

@@ -39,6 +39,7 @@ pub struct JobNode {
     pub inputs: Vec<pb::FileRef>,
     pub outputs: Vec<pb::FileRef>,
     pub depth: u32,
+    pub packages: Vec<pb::Package>,
 }
 
 impl Store {
@@ -172,6 +173,7 @@ impl Store {
                     depth: n.depth,
                     stale: false,
                     stale_reason: String::new(),
+                    packages: n.packages.clone(),
                 })
                 .collect(),
             artifacts,
@@ -200,6 +202,7 @@ impl Store {
                         inputs: Vec::new(),
                         outputs: Vec::new(),
                         depth: 0,
+                        packages: Vec::new(),
                     },
                 );
             }
@@ -224,6 +227,10 @@ impl Store {
                     node.outputs.push(file);
                 }
             }
+        }
+        let mut packages = self.packages_of_jobs(ids).await?;
+        for (id, node) in &mut nodes {
+            node.packages = packages.remove(id).unwrap_or_default();
         }
         Ok(nodes.into_values().collect())
     }

@@ -54,6 +54,36 @@ pub(super) async fn insert_job_packages(
 }
 
 impl Store {
+    /// The packages each of these jobs used.
+    pub(super) async fn packages_of_jobs(
+        &self,
+        ids: &[i64],
+    ) -> sqlx::Result<std::collections::HashMap<i64, Vec<pb::Package>>> {
+        let mut found: std::collections::HashMap<i64, Vec<pb::Package>> = Default::default();
+        for chunk in ids.chunks(500) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT j.job_id, p.ecosystem, p.name, p.version FROM job_packages j \
+                 JOIN packages p ON p.id = j.package_id WHERE j.job_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(") ORDER BY p.ecosystem, p.name, p.version");
+            for row in query.build().fetch_all(&self.reader).await? {
+                found
+                    .entry(row.try_get("job_id")?)
+                    .or_default()
+                    .push(pb::Package {
+                        ecosystem: row.try_get("ecosystem")?,
+                        name: row.try_get("name")?,
+                        version: row.try_get("version")?,
+                    });
+            }
+        }
+        Ok(found)
+    }
+
     /// The packages a job used, sorted by ecosystem and name.
     pub(super) async fn job_packages(&self, job_id: i64) -> sqlx::Result<Vec<pb::Package>> {
         sqlx::query(

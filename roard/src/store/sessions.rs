@@ -30,7 +30,7 @@ pub(super) async fn active_session_id(
     .await
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.project, s.started_at_ms, s.active, \
+const SESSION_COLUMNS: &str = "s.id, s.project, s.started_at_ms, s.active, s.reproduces, \
      (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'run') AS steps, \
      (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'build') \
         AS build_steps, \
@@ -45,6 +45,9 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> 
         steps: row.try_get("steps")?,
         build_steps: row.try_get("build_steps")?,
         jobs: row.try_get("jobs")?,
+        reproduces: row
+            .try_get::<Option<String>, _>("reproduces")?
+            .unwrap_or_default(),
     })
 }
 

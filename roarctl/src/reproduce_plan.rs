@@ -1,0 +1,288 @@
+//! What `roarctl reproduce` would do: the jobs upstream of an artifact in the order they
+//! must run (build steps first), each at its repository and commit, and every source
+//! input with where it can come from. Built from a lineage graph; no side effects
+//! except looking at local files through roard.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use roar_proto::pb;
+use serde_json::{Value, json};
+
+use crate::graph::label;
+use crate::render::{command_line, escape_bytes};
+
+/// Where a source input's content can be had.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Downloaded by `get` from this URL.
+    Url(String),
+    /// A local file that holds the recorded content now.
+    Local(PathBuf),
+    /// Nowhere known.
+    Missing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Where the job read it.
+    pub path: PathBuf,
+    pub blake3: String,
+    pub size: u64,
+    pub origin: Origin,
+    /// The job that read it (whose checkout it is placed in).
+    pub reader: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub job: pb::GraphJob,
+    pub summary: pb::JobSummary,
+    /// None when the job ran outside a git repository.
+    pub git: Option<pb::GitContext>,
+    /// `pip install` lines for the Python packages it used.
+    pub requirements: Vec<String>,
+}
+
+impl Step {
+    pub fn root(&self) -> Option<PathBuf> {
+        self.git
+            .as_ref()
+            .map(|g| PathBuf::from(OsString::from_vec(g.root.clone())))
+    }
+
+    pub fn cwd(&self) -> PathBuf {
+        PathBuf::from(OsString::from_vec(self.summary.cwd.clone()))
+    }
+
+    /// The working directory relative to the repository root (`.` at the root).
+    pub fn relative_cwd(&self) -> Option<PathBuf> {
+        let root = self.root()?;
+        let relative = self.cwd().strip_prefix(&root).ok()?.to_path_buf();
+        Some(if relative.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            relative
+        })
+    }
+}
+
+pub struct Plan {
+    /// BLAKE3 (hex) of every artifact of the lineage, by id.
+    hashes: HashMap<u64, String>,
+    pub target_blake3: String,
+    pub target_path: Option<PathBuf>,
+    pub steps: Vec<Step>,
+    pub sources: Vec<Source>,
+}
+
+impl Plan {
+    /// Orders the graph's jobs and lists their sources; `origin` says where each source
+    /// can be had.
+    pub fn new(graph: &pb::Graph, origin: impl Fn(&pb::GraphArtifact, &Path) -> Origin) -> Self {
+        let artifacts: HashMap<u64, &pb::GraphArtifact> =
+            graph.artifacts.iter().map(|a| (a.id, a)).collect();
+        let blake3 = |id: u64| {
+            artifacts
+                .get(&id)
+                .and_then(|a| a.hashes.iter().find(|d| d.algorithm == "blake3"))
+                .map_or_else(String::new, |d| d.hex.clone())
+        };
+        let mut steps: Vec<Step> = graph
+            .jobs
+            .iter()
+            .filter_map(|job| {
+                let summary = job.job.clone()?;
+                let requirements = job
+                    .packages
+                    .iter()
+                    .filter(|p| p.ecosystem == "python" && p.name != "python")
+                    .map(|p| format!("{}=={}", p.name, p.version))
+                    .collect();
+                Some(Step {
+                    git: summary.git.clone(),
+                    job: job.clone(),
+                    summary,
+                    requirements,
+                })
+            })
+            .collect();
+        // Edges always point forward in time, so start order is a topological order.
+        steps.sort_by_key(|s| (s.summary.kind != "build", s.summary.started_at_ms));
+        let mut sources: Vec<Source> = Vec::new();
+        for step in &steps {
+            for input in &step.job.inputs {
+                let produced = graph
+                    .edges
+                    .iter()
+                    .any(|e| e.to_job == step.summary.uid && e.artifact_id == input.artifact_id);
+                if produced {
+                    continue;
+                }
+                let path = PathBuf::from(OsString::from_vec(input.path.clone()));
+                if sources.iter().any(|s| s.path == path) {
+                    continue;
+                }
+                let Some(artifact) = artifacts.get(&input.artifact_id) else {
+                    continue;
+                };
+                sources.push(Source {
+                    origin: origin(artifact, &path),
+                    blake3: blake3(input.artifact_id),
+                    size: artifact.size,
+                    path,
+                    reader: step.summary.uid.clone(),
+                });
+            }
+        }
+        let target = graph.roots.first().copied();
+        let target_path = target.and_then(|id| {
+            steps
+                .iter()
+                .rev()
+                .flat_map(|s| &s.job.outputs)
+                .find(|o| o.artifact_id == id)
+                .map(|o| PathBuf::from(OsString::from_vec(o.path.clone())))
+        });
+        Plan {
+            hashes: graph
+                .artifacts
+                .iter()
+                .map(|a| (a.id, blake3(a.id)))
+                .collect(),
+            target_blake3: target.map(blake3).unwrap_or_default(),
+            target_path,
+            steps,
+            sources,
+        }
+    }
+
+    /// The recorded BLAKE3 of an artifact of the lineage.
+    pub fn hash_of(&self, id: u64) -> String {
+        self.hashes.get(&id).cloned().unwrap_or_default()
+    }
+
+    pub fn missing(&self) -> Vec<&Source> {
+        self.sources
+            .iter()
+            .filter(|s| matches!(s.origin, Origin::Missing))
+            .collect()
+    }
+
+    pub fn print(&self) {
+        let target = self
+            .target_path
+            .as_ref()
+            .map_or_else(String::new, |p| format!(" ({})", p.display()));
+        outln!(
+            "reproduce blake3:{}{target}: {} job(s)",
+            &self.target_blake3[..self.target_blake3.len().min(12)],
+            self.steps.len()
+        );
+        for (n, step) in self.steps.iter().enumerate() {
+            outln!(
+                "{}. {} {}",
+                n + 1,
+                label(&step.job),
+                command_line(&step.summary.argv)
+            );
+            match (&step.git, step.relative_cwd()) {
+                (Some(git), Some(cwd)) => outln!(
+                    "   repository {}  commit {}  cwd {}",
+                    git.repository,
+                    if git.commit.is_empty() {
+                        "(none)"
+                    } else {
+                        &git.commit
+                    },
+                    cwd.display()
+                ),
+                _ => outln!(
+                    "   no git context: ran in {} (cannot be checked out)",
+                    step.cwd().display()
+                ),
+            }
+            if !step.requirements.is_empty() {
+                outln!("   python: {}", step.requirements.join(" "));
+            }
+            let others = step
+                .job
+                .packages
+                .iter()
+                .filter(|p| p.ecosystem != "python")
+                .count();
+            if others > 0 {
+                outln!(
+                    "   and {others} system or other package(s) (roarctl show {})",
+                    step.summary.uid
+                );
+            }
+        }
+        if !self.sources.is_empty() {
+            outln!("sources:");
+        }
+        for source in &self.sources {
+            let from = match &source.origin {
+                Origin::Url(url) => format!("from {url}"),
+                Origin::Local(path) => format!("from the local file {}", path.display()),
+                Origin::Missing => {
+                    "MISSING: no URL recorded and no local file holds it".to_string()
+                }
+            };
+            outln!(
+                "   {}  blake3 {}  {from}",
+                source.path.display(),
+                &source.blake3[..source.blake3.len().min(12)]
+            );
+        }
+    }
+
+    /// `reproduce --json` (without `--run`): see README, "JSON output".
+    pub fn to_json(&self) -> Value {
+        let steps: Vec<Value> = self
+            .steps
+            .iter()
+            .map(|step| {
+                json!({
+                    "uid": step.summary.uid,
+                    "step_label": label(&step.job),
+                    "job_kind": step.summary.kind,
+                    "repository": step.git.as_ref().map(|g| g.repository.clone()),
+                    "commit": step.git.as_ref().map(|g| g.commit.clone()).filter(|c| !c.is_empty()),
+                    "cwd": step.relative_cwd().map(|p| p.display().to_string()),
+                    "argv": step.summary.argv.iter().map(|a| escape_bytes(a)).collect::<Vec<_>>(),
+                    "packages": step.job.packages.iter().map(|p| json!({
+                        "ecosystem": p.ecosystem, "name": p.name, "version": p.version
+                    })).collect::<Vec<_>>(),
+                    "requirements": step.requirements,
+                })
+            })
+            .collect();
+        let sources: Vec<Value> = self
+            .sources
+            .iter()
+            .map(|s| {
+                let (kind, from) = match &s.origin {
+                    Origin::Url(url) => ("url", Some(url.clone())),
+                    Origin::Local(path) => ("local", Some(path.display().to_string())),
+                    Origin::Missing => ("missing", None),
+                };
+                json!({
+                    "path": escape_bytes(s.path.as_os_str().as_bytes()),
+                    "blake3": s.blake3,
+                    "size": s.size,
+                    "origin": kind,
+                    "from": from,
+                })
+            })
+            .collect();
+        json!({
+            "target": {"blake3": self.target_blake3,
+                       "path": self.target_path.as_ref().map(|p| p.display().to_string())},
+            "jobs": steps,
+            "sources": sources,
+        })
+    }
+}
