@@ -9,21 +9,26 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 /// Every key roar understands. Each section documents its defaults in README.md,
 /// "Configuration".
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub daemon: DaemonConfig,
     pub hash: HashConfig,
     pub filters: FilterConfig,
     pub git: GitConfig,
+    /// Variables set in the environment of every `run` and `build` job (recorded with
+    /// the job), over what the shell passes.
+    pub env: BTreeMap<String, String>,
 }
 
 /// The clean-repository policy.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct GitConfig {
     /// Refuse to trace a job whose repository has uncommitted changes to tracked
@@ -44,7 +49,7 @@ impl Default for GitConfig {
 }
 
 /// `true`, `false` or `"enforce"`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum RequireClean {
     Flag(bool),
@@ -52,7 +57,7 @@ pub enum RequireClean {
 }
 
 /// The only string `git.require_clean` accepts.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Enforce {
     Enforce,
@@ -70,7 +75,7 @@ impl RequireClean {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     /// Start roard when no daemon answers on the socket.
@@ -83,7 +88,7 @@ impl Default for DaemonConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HashConfig {
     /// Algorithms computed for every artifact; BLAKE3 is always among them. Read by
@@ -104,7 +109,7 @@ impl Default for HashConfig {
 /// built-in default when set. Entries are path prefixes (whole components: `/usr`
 /// covers `/usr/bin/x`, not `/usrx`); `~` and `$HOME`/`$TMPDIR` expand with the job's
 /// environment.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
     /// Operating-system paths: never data.
@@ -165,6 +170,117 @@ impl Default for FilterConfig {
             track_repo_files: false,
         }
     }
+}
+
+/// Every key, its default as TOML, and what it does: the one place keys are documented
+/// for `roarctl config list` (README, "Configuration", says the same).
+pub const KEYS: &[(&str, &str)] = &[
+    ("daemon.autostart", "start roard when no daemon answers"),
+    (
+        "hash.algorithms",
+        "digests of every artifact besides BLAKE3's identity (read by roard at start-up, system and user files only)",
+    ),
+    (
+        "git.require_clean",
+        "refuse jobs in a repository with uncommitted changes: true, false, or \"enforce\" (system file: cannot be overridden)",
+    ),
+    (
+        "git.untracked_is_dirty",
+        "count untracked files as uncommitted changes",
+    ),
+    (
+        "filters.system",
+        "path prefixes of the operating system: not data",
+    ),
+    (
+        "filters.package",
+        "path prefixes of installed packages: recorded as package + version",
+    ),
+    (
+        "filters.package_dirs",
+        "directory names that mark packages anywhere in a path",
+    ),
+    ("filters.tmp", "path prefixes of scratch space: ignored"),
+    (
+        "filters.artifact",
+        "path prefixes always treated as data, whatever else matches",
+    ),
+    (
+        "filters.track_repo_files",
+        "hash files tracked by git as artifacts too",
+    ),
+];
+
+/// Which layer set a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    System,
+    User,
+    Project,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::System => "system",
+            Source::User => "user",
+            Source::Project => "project",
+        }
+    }
+}
+
+/// The effective value of every key (and of every `env.NAME`) as TOML text, with the
+/// layer it comes from.
+pub fn explain(layers: &Layers) -> Result<Vec<(String, String, Source)>, ConfigError> {
+    let config = load(layers)?;
+    let effective = toml::Table::try_from(&config).map_err(|e| ConfigError {
+        path: PathBuf::new(),
+        message: e.to_string(),
+    })?;
+    let mut tables = Vec::new();
+    for (source, path) in [
+        (Source::System, &layers.system),
+        (Source::User, &layers.user),
+        (Source::Project, &layers.project),
+    ] {
+        if let Some(path) = path
+            && let Some(table) = read_table(path)?
+        {
+            tables.push((source, table));
+        }
+    }
+    let lookup = |table: &toml::Table, key: &str| -> Option<toml::Value> {
+        let mut value = toml::Value::Table(table.clone());
+        for part in key.split('.') {
+            value = value.get(part)?.clone();
+        }
+        Some(value)
+    };
+    let source_of = |key: &str| -> Source {
+        if key == "git.require_clean"
+            && config.git.require_clean.enforced()
+            && let Some((_, system)) = tables.iter().find(|(s, _)| *s == Source::System)
+            && lookup(system, key).is_some()
+        {
+            return Source::System;
+        }
+        tables
+            .iter()
+            .rev()
+            .find(|(_, table)| lookup(table, key).is_some())
+            .map_or(Source::Default, |(source, _)| *source)
+    };
+    let mut rows = Vec::new();
+    let mut keys: Vec<String> = KEYS.iter().map(|(k, _)| k.to_string()).collect();
+    keys.extend(config.env.keys().map(|name| format!("env.{name}")));
+    for key in keys {
+        let value = lookup(&effective, &key).map_or_else(String::new, |v| v.to_string());
+        let source = source_of(&key);
+        rows.push((key, value, source));
+    }
+    Ok(rows)
 }
 
 /// A configuration file that cannot be used, and why.
@@ -267,7 +383,8 @@ pub fn load(layers: &Layers) -> Result<Config, ConfigError> {
     })
 }
 
-fn read_table(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
+/// One layer's table, None when the file does not exist.
+pub fn read_table(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
     let error = |message: String| ConfigError {
         path: path.to_path_buf(),
         message,

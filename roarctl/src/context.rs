@@ -10,6 +10,10 @@ pub struct Context {
     pub quiet: bool,
     /// The user's configuration file, passed to roard so both read the same one.
     pub user_config: Option<PathBuf>,
+    /// `--color`.
+    pub color: crate::render::ColorChoice,
+    /// `[env]` of the configuration: set in every run and build job.
+    pub job_env: Vec<(String, String)>,
 }
 
 impl Context {

@@ -24,7 +24,7 @@ mod reproduce_plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::context::Context;
 
@@ -44,6 +44,10 @@ struct Cli {
     /// Print none of roar's own messages (errors still go to stderr)
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Colours in terminal output: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never
+    #[arg(long, global = true, value_enum, default_value_t = render::ColorChoice::Auto)]
+    color: render::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,38 +66,102 @@ const EXAMPLES: &str = "Examples:
 enum Command {
     /// Run a command exactly as the shell would, while roard records it as the next
     /// step of this project's session; `run @N [-- ARGS]` re-runs step N
+    #[command(after_help = "Examples:\n  roarctl run -- python train.py --lr 0.1
+  roarctl run @2 -- --lr 0.2      re-run step 2 with an extra argument
+  roarctl run --allow-dirty -- make")]
     Run(commands::run::RunArgs),
     /// Like `run`, recorded as a build step (`@BN`: run before pipeline steps when
     /// reproducing)
+    #[command(
+        after_help = "Examples:\n  roarctl build -- pip install -r requirements.txt
+  roarctl build -- make tools"
+    )]
     Build(commands::run::RunArgs),
     /// List recent jobs of this project
+    #[command(after_help = "Examples:\n  roarctl log
+  roarctl log --all -n 50
+  roarctl log --json")]
     Log(commands::log::LogArgs),
     /// Show a job (files, packages, processes) or an artifact (hashes, uses)
+    #[command(after_help = "Examples:\n  roarctl show                 the last job
+  roarctl show @3 --all        step 3, system and package files included
+  roarctl show results/metrics.json
+  roarctl show sha256:9f86d081")]
     Show(commands::show::ShowArgs),
     /// The session's steps, their edges and which are stale
+    #[command(after_help = "Examples:\n  roarctl dag
+  roarctl dag --dot | dot -Tsvg > dag.svg
+  roarctl dag --mermaid")]
     Dag(commands::dag::DagArgs),
     /// How an artifact was made, down to its sources (or what was made from it)
+    #[command(after_help = "Examples:\n  roarctl lineage results/metrics.json
+  roarctl lineage --downstream data/raw.csv --depth 2
+  roarctl lineage blake3:1a2b3c4d --json")]
     Lineage(commands::lineage::LineageArgs),
     /// The daemon, this project's session, and the hash cache
+    #[command(after_help = "Examples:\n  roarctl status
+  roarctl status --json")]
     Status(commands::status::StatusArgs),
     /// Start a new session for this project (the old one stays queryable)
+    #[command(after_help = "Examples:\n  roarctl reset")]
     Reset,
     /// Remove the last step of this project's session
+    #[command(after_help = "Examples:\n  roarctl pop
+  roarctl pop -y --delete-outputs")]
     Pop(commands::session::PopArgs),
     /// Print lineage as W3C PROV-JSON or OpenLineage events
+    #[command(
+        after_help = "Examples:\n  roarctl export --format prov-json > session.prov.json
+  roarctl export results/metrics.json --format openlineage"
+    )]
     Export(commands::export::ExportArgs),
     /// Tag the commits a lineage rests on with roar/<DAG hash>
+    #[command(after_help = "Examples:\n  roarctl tag results/metrics.json
+  roarctl tag --push-tags")]
     Tag(commands::tag::TagArgs),
     /// Download a file (or everything under a prefix), verified and recorded as a
     /// source of lineage
+    #[command(
+        after_help = "Examples:\n  roarctl get https://example.com/data.csv data/raw.csv --sha256 9f86d0…
+  roarctl get s3://bucket/datasets/v2/ data/ --endpoint http://127.0.0.1:9000"
+    )]
     Get(commands::get::GetArgs),
     /// Upload artifacts, record where they went, and tag the commits they came from
+    #[command(
+        after_help = "Examples:\n  roarctl put results/model.pt s3://bucket/models/ -m \"baseline\"
+  roarctl put @3 s3://bucket/run-7/ -m \"step 3 outputs\" --dry-run
+  roarctl put s3://bucket/session/ -m \"everything this session made\""
+    )]
     Put(commands::put::PutArgs),
     /// Rebuild an artifact from its lineage in a fresh checkout and check the bytes
+    #[command(after_help = "Examples:\n  roarctl reproduce results/metrics.json
+  roarctl reproduce blake3:1a2b3c4d --run -y")]
     Reproduce(commands::reproduce::ReproduceArgs),
     /// Start, inspect or stop the daemon
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  roarctl daemon status\n  roarctl daemon stop"
+    )]
     Daemon(commands::daemon::DaemonCommand),
+    /// Show or change the configuration (every key, its value and where it comes from)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  roarctl config list\n  roarctl config set git.require_clean false --project\n  roarctl config unset filters.tmp"
+    )]
+    Config(commands::config::ConfigCommand),
+    /// Variables set in the environment of every run and build job
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  roarctl env set PYTHONHASHSEED 0\n  roarctl env list\n  roarctl env unset PYTHONHASHSEED"
+    )]
+    Env(commands::config::EnvCommand),
+    /// Print a shell completion script (e.g. `roarctl completions bash > /etc/bash_completion.d/roarctl`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff (`roarctl man > roarctl.1; man ./roarctl.1`)
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -116,6 +184,8 @@ fn main() -> ExitCode {
         autostart: config.daemon.autostart && !cli.no_autostart,
         quiet: cli.quiet,
         user_config: layers.user,
+        color: cli.color,
+        job_env: config.env.into_iter().collect(),
     };
     // One thread: `run` forks, and a single-threaded parent keeps the fork simple.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -130,6 +200,21 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Config(command) => commands::config::config(&ctx, command),
+            Command::Env(command) => commands::config::env(&ctx, command),
+            Command::Completions { shell } => {
+                let mut command = Cli::command();
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut command, "roarctl", &mut script);
+                output::print_bytes(&script);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => {
+                let mut page = Vec::new();
+                clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+                output::print_bytes(&page);
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Run(args) => commands::run::run(&ctx, args, commands::run::Kind::Run).await,
             Command::Build(args) => {
                 commands::run::run(&ctx, args, commands::run::Kind::Build).await

@@ -161,13 +161,24 @@ pub struct Style {
     enabled: bool,
 }
 
+/// `--color`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
 impl Style {
-    pub fn for_stdout() -> Self {
+    pub fn for_stdout(choice: ColorChoice) -> Self {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Self {
-            enabled: std::io::stdout().is_terminal() && !no_color,
-        }
+        let enabled = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::io::stdout().is_terminal() && !no_color,
+        };
+        Self { enabled }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {

@@ -49,7 +49,7 @@ pub async fn dag(ctx: &Context, args: DagArgs) -> anyhow::Result<ExitCode> {
     } else if args.mermaid {
         outln!("{}", mermaid(&view));
     } else {
-        text(&view, &Style::for_stdout());
+        text(&view, &Style::for_stdout(ctx.color));
     }
     Ok(ExitCode::SUCCESS)
 }

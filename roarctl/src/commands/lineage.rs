@@ -86,7 +86,7 @@ pub async fn lineage(ctx: &Context, args: LineageArgs) -> anyhow::Result<ExitCod
     let view = GraphView::new(&graph, &project);
     let mut printer = Printer {
         view: &view,
-        style: Style::for_stdout(),
+        style: Style::for_stdout(ctx.color),
         seen: HashSet::new(),
     };
     if graph.roots.is_empty() {

@@ -1,6 +1,7 @@
 //! One file per subcommand (`session.rs` holds `reset` and `pop`, which both change the
 //! active session).
 
+pub mod config;
 pub mod daemon;
 pub mod dag;
 pub mod export;

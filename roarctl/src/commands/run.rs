@@ -23,7 +23,7 @@ use crate::connection::hello_request;
 use crate::context::Context;
 use crate::launch::{self, ChildFailure, HeldChild, Prepared};
 use crate::progress::HashingBar;
-use crate::render::{escape_for_terminal, human_size, step_label};
+use crate::render::{duration, escape_for_terminal, human_size, step_label};
 use crate::status_error;
 
 #[derive(clap::Args, Debug)]
@@ -131,7 +131,15 @@ async fn plan(ctx: &Context, args: &RunArgs, kind: Kind) -> anyhow::Result<Plan>
 
 pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<ExitCode> {
     let plan = plan(ctx, &args, kind).await?;
-    let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    // The shell's environment, then the configured `[env]` over it.
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| !ctx.job_env.iter().any(|(n, _)| name == n.as_str()))
+        .collect();
+    env.extend(
+        ctx.job_env
+            .iter()
+            .map(|(name, value)| (OsString::from(name), OsString::from(value))),
+    );
     let prepared = match Prepared::new(&plan.command, &env) {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -264,19 +272,27 @@ async fn supervise(
     bar.finish();
     if !ctx.quiet {
         match (&finished, remaining_after_root) {
-            (Some(done), _) => eprintln!(
-                "roar: recorded job {} ({}): {} input(s), {} output(s), {} package(s), \
-                 {} process(es); {} file(s) hashed ({}), {} from the hash cache",
-                attached.job_uid,
-                step_label(kind.name(), attached.step),
-                done.inputs,
-                done.outputs,
-                done.packages,
-                done.processes,
-                done.hash_cache_misses,
-                human_size(done.hashed_bytes),
-                done.hash_cache_hits
-            ),
+            (Some(done), _) => {
+                let took = done
+                    .job
+                    .as_ref()
+                    .and_then(|j| Some(j.ended_at_ms? - j.started_at_ms))
+                    .map_or_else(String::new, |ms| format!(" in {}", duration(ms)));
+                eprintln!(
+                    "roar: recorded job {} ({}){took}: {} input(s), {} output(s), {} package(s), \
+                     {} process(es); {} file(s) hashed ({}), {} from the hash cache",
+                    attached.job_uid,
+                    step_label(kind.name(), attached.step),
+                    done.inputs,
+                    done.outputs,
+                    done.packages,
+                    done.processes,
+                    done.hash_cache_misses,
+                    human_size(done.hashed_bytes),
+                    done.hash_cache_hits
+                );
+                report_files(ctx, &attached.job_uid).await;
+            }
             (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
                 "roar: job {} left {remaining} process(es) running; they are still traced \
                  and the record completes when they exit (roarctl show {})",
@@ -286,6 +302,84 @@ async fn supervise(
         }
     }
     Ok(ExitCode::from(exit_code))
+}
+
+/// Files listed after a run, per direction; `roarctl show` has the rest.
+const REPORTED_FILES: usize = 8;
+
+/// The job's inputs and outputs (path, short hash, size) and warnings, on stderr.
+async fn report_files(ctx: &Context, uid: &str) {
+    let Ok(mut client) = ctx.client().await else {
+        return;
+    };
+    let cwd = std::env::current_dir()
+        .map(|d| d.into_os_string().into_vec())
+        .unwrap_or_default();
+    let Ok(job) = client
+        .get_job(pb::GetJobRequest {
+            selector: uid.to_string(),
+            cwd,
+        })
+        .await
+    else {
+        return;
+    };
+    let job = job.into_inner();
+    let base = job
+        .summary
+        .as_ref()
+        .map(|s| s.cwd.clone())
+        .unwrap_or_default();
+    for (arrow, files) in [("<-", &job.inputs), ("->", &job.outputs)] {
+        let data: Vec<&pb::FileRecord> = files
+            .iter()
+            .filter(|f| matches!(f.class.as_str(), "artifact" | "repo"))
+            .collect();
+        for file in data.iter().take(REPORTED_FILES) {
+            let path = file
+                .path
+                .strip_prefix(base.as_slice())
+                .and_then(|p| p.strip_prefix(b"/"))
+                .unwrap_or(&file.path);
+            let short = file
+                .hashes
+                .iter()
+                .find(|d| d.algorithm == "blake3")
+                .map_or("-", |d| &d.hex[..12]);
+            eprintln!(
+                "  {arrow} {}  {short}  {}",
+                escape_for_terminal(path),
+                file.size.map_or_else(|| "-".to_string(), human_size)
+            );
+        }
+        if data.len() > REPORTED_FILES {
+            eprintln!(
+                "  {arrow} … and {} more (roarctl show {uid})",
+                data.len() - REPORTED_FILES
+            );
+        }
+    }
+    if let Some(git) = job.summary.as_ref().and_then(|s| s.git.as_ref())
+        && git.dirty_count > 0
+    {
+        warn(
+            ctx,
+            &format!(
+                "ran with {} uncommitted change(s) in {} (--allow-dirty): recorded as dirty",
+                git.dirty_count, git.repository
+            ),
+        );
+    }
+    if job
+        .summary
+        .as_ref()
+        .is_some_and(|s| s.state == "interrupted")
+    {
+        warn(
+            ctx,
+            "the trace was interrupted: provenance for this run is incomplete",
+        );
+    }
 }
 
 /// Handles one message of the run stream; returns whether the stream is still usable.
