@@ -1,4 +1,4 @@
-//! `roar-fill DB ROOT`: fills a roard database with a large synthetic lineage for the
+//! `roar-fill DB ROOT [PROJECTS JOBS_PER_PROJECT]`: fills a roard database with a large synthetic lineage for the
 //! scale benchmark (`bench/lineage.py`): 100k jobs writing 1M artifacts, with
 //! realistic fan-in (each job reads its chain predecessor's output and two earlier
 //! outputs of its chain), fan-out (outputs read by 0-3 later jobs), lineage chains 50
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
+/// Defaults: 200 projects of 500 jobs.
 const PROJECTS: u64 = 200;
 const JOBS_PER_PROJECT: u64 = 500;
 const CHAIN: u64 = 50;
@@ -47,8 +48,10 @@ fn digest(artifact: u64) -> String {
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(db), Some(root)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: roar-fill DATABASE PROJECT_ROOT");
+        anyhow::bail!("usage: roar-fill DATABASE PROJECT_ROOT [PROJECTS JOBS_PER_PROJECT]");
     };
+    let projects: u64 = args.next().map_or(Ok(PROJECTS), |n| n.parse())?;
+    let jobs_per_project: u64 = args.next().map_or(Ok(JOBS_PER_PROJECT), |n| n.parse())?;
     let db = PathBuf::from(db);
     let root = PathBuf::from(root);
     roard::store::Store::open(&db).await?.close().await;
@@ -67,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let mut deep = String::new();
     let mut source = String::new();
     let mut a_job = String::new();
-    for project in 0..PROJECTS {
+    for project in 0..projects {
         let dir = root.join(format!("p{project}"));
         let dir_bytes = dir.to_string_lossy().into_owned().into_bytes();
         let mut tx = conn.begin().await?;
@@ -83,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         let mut files: Vec<FileRow> = Vec::new();
         // Outputs of each job of the current chain, to read from.
         let mut chain_outputs: Vec<Vec<u64>> = Vec::new();
-        for step in 1..=JOBS_PER_PROJECT {
+        for step in 1..=jobs_per_project {
             let job = next_job;
             next_job += 1;
             let start = (job as i64) * 1000;

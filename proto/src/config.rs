@@ -22,9 +22,18 @@ pub struct Config {
     pub hash: HashConfig,
     pub filters: FilterConfig,
     pub git: GitConfig,
+    pub registry: RegistryConfig,
     /// Variables set in the environment of every `run` and `build` job (recorded with
     /// the job), over what the shell passes.
     pub env: BTreeMap<String, String>,
+}
+
+/// The team's shared lineage registry (PostgreSQL).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `postgres://user:password@host/database`; `ROAR_REGISTRY_URL` overrides it.
+    pub url: Option<String>,
 }
 
 /// The clean-repository policy.

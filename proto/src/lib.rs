@@ -3,6 +3,7 @@
 //! Both binaries must agree on each of these, so they live here and nowhere else.
 
 pub mod config;
+pub mod graph;
 pub mod project;
 pub mod socket_path;
 

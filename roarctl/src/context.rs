@@ -12,6 +12,8 @@ pub struct Context {
     pub user_config: Option<PathBuf>,
     /// `--color`.
     pub color: crate::render::ColorChoice,
+    /// `registry.url` of the configuration.
+    pub registry_url: Option<String>,
     /// `[env]` of the configuration: set in every run and build job.
     pub job_env: Vec<(String, String)>,
 }

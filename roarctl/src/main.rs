@@ -17,6 +17,7 @@ mod json;
 mod launch;
 mod output;
 mod progress;
+mod registry;
 mod remote;
 mod render;
 mod reproduce_plan;
@@ -133,6 +134,11 @@ enum Command {
   roarctl put s3://bucket/session/ -m \"everything this session made\""
     )]
     Put(commands::put::PutArgs),
+    /// Publish lineage to the team's PostgreSQL registry
+    #[command(
+        after_help = "Examples:\n  roarctl register results/metrics.json\n  roarctl register @3 --dry-run\n  roarctl register session -y"
+    )]
+    Register(commands::register::RegisterArgs),
     /// Rebuild an artifact from its lineage in a fresh checkout and check the bytes
     #[command(after_help = "Examples:\n  roarctl reproduce results/metrics.json
   roarctl reproduce blake3:1a2b3c4d --run -y")]
@@ -185,6 +191,7 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
         user_config: layers.user,
         color: cli.color,
+        registry_url: config.registry.url.clone(),
         job_env: config.env.into_iter().collect(),
     };
     // One thread: `run` forks, and a single-threaded parent keeps the fork simple.
@@ -231,6 +238,7 @@ fn main() -> ExitCode {
             Command::Get(args) => commands::get::get(&ctx, args).await,
             Command::Put(args) => commands::put::put(&ctx, args).await,
             Command::Reproduce(args) => commands::reproduce::reproduce(&ctx, args).await,
+            Command::Register(args) => commands::register::register(&ctx, args).await,
             Command::Daemon(command) => commands::daemon::daemon(&ctx, command).await,
         }
     });

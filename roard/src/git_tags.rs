@@ -41,52 +41,6 @@ pub enum TagError {
     },
 }
 
-/// BLAKE3 (hex) of a canonical text of the sub-DAG: each job (by uid, sorted) with its
-/// command, commit and the BLAKE3 of everything it read and wrote.
-pub fn dag_hash(graph: &pb::Graph) -> String {
-    let digest_of = |id: u64| {
-        graph
-            .artifacts
-            .iter()
-            .find(|a| a.id == id)
-            .and_then(|a| a.hashes.iter().find(|d| d.algorithm == "blake3"))
-            .map_or_else(String::new, |d| d.hex.clone())
-    };
-    let mut jobs: Vec<&pb::GraphJob> = graph.jobs.iter().collect();
-    jobs.sort_by(|a, b| uid(a).cmp(uid(b)));
-    let mut hasher = blake3::Hasher::new();
-    for job in jobs {
-        let Some(summary) = &job.job else { continue };
-        hasher.update(b"job\0");
-        hasher.update(summary.uid.as_bytes());
-        for arg in &summary.argv {
-            hasher.update(b"\0arg\0");
-            hasher.update(arg);
-        }
-        hasher.update(b"\0commit\0");
-        hasher.update(
-            summary
-                .git
-                .as_ref()
-                .map_or("", |g| g.commit.as_str())
-                .as_bytes(),
-        );
-        for (role, files) in [("in", &job.inputs), ("out", &job.outputs)] {
-            let digests: BTreeSet<String> =
-                files.iter().map(|f| digest_of(f.artifact_id)).collect();
-            for digest in digests {
-                hasher.update(format!("\0{role}\0{digest}").as_bytes());
-            }
-        }
-        hasher.update(b"\n");
-    }
-    hasher.finalize().to_hex().to_string()
-}
-
-fn uid(job: &pb::GraphJob) -> &str {
-    job.job.as_ref().map_or("", |s| s.uid.as_str())
-}
-
 /// The tag's name for a DAG hash.
 pub fn tag_name(dag_hash: &str) -> String {
     format!("roar/{}", &dag_hash[..dag_hash.len().min(12)])
@@ -131,7 +85,7 @@ fn message(graph: &pb::Graph, dag_hash: &str) -> String {
 
 /// Tags every commit the graph's jobs ran at (and pushes the tags when asked).
 pub fn tag_commits(graph: &pb::Graph, push: bool) -> Result<pb::TagLineageReply, TagError> {
-    let hash = dag_hash(graph);
+    let hash = roar_proto::graph::dag_hash(graph);
     let name = tag_name(&hash);
     let text = message(graph, &hash);
     let commits: BTreeSet<(Vec<u8>, String)> = graph

@@ -28,6 +28,9 @@ pub struct LineageArgs {
     /// Print a JSON object (see README, "JSON output")
     #[arg(long)]
     pub json: bool,
+    /// Look it up in the team registry (registry.url) instead of the local store
+    #[arg(long)]
+    pub registry: bool,
 }
 
 /// What a command-line target names, for lineage and export alike.
@@ -65,17 +68,25 @@ pub async fn lineage(ctx: &Context, args: LineageArgs) -> anyhow::Result<ExitCod
         .as_bytes()
         .to_vec();
     let target = target(&args.target)?;
-    let mut client = ctx.client().await?;
-    let graph = client
-        .get_lineage(pb::GetLineageRequest {
-            target: Some(target.clone()),
-            cwd,
-            downstream: args.downstream,
-            depth: args.depth.unwrap_or(0),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let graph = if args.registry {
+        let registry = crate::registry::open(ctx.registry_url.as_deref()).await?;
+        let id = crate::registry::artifact_for(&registry, &target).await?;
+        registry
+            .lineage(id, args.downstream, args.depth.unwrap_or(0))
+            .await?
+    } else {
+        let mut client = ctx.client().await?;
+        client
+            .get_lineage(pb::GetLineageRequest {
+                target: Some(target.clone()),
+                cwd,
+                downstream: args.downstream,
+                depth: args.depth.unwrap_or(0),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner()
+    };
     if args.json {
         outln!(
             "{}",

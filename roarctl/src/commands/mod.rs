@@ -9,6 +9,7 @@ pub mod get;
 pub mod lineage;
 pub mod log;
 pub mod put;
+pub mod register;
 pub mod reproduce;
 pub mod run;
 pub mod session;

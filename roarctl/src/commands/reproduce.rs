@@ -41,6 +41,9 @@ pub struct ReproduceArgs {
     /// Print the plan as JSON (see README, "JSON output")
     #[arg(long, conflicts_with = "run")]
     pub json: bool,
+    /// Plan from the team registry (registry.url) instead of the local store
+    #[arg(long)]
+    pub registry: bool,
 }
 
 pub async fn reproduce(ctx: &Context, args: ReproduceArgs) -> anyhow::Result<ExitCode> {
@@ -52,16 +55,22 @@ pub async fn reproduce(ctx: &Context, args: ReproduceArgs) -> anyhow::Result<Exi
         other => other,
     };
     let mut client = ctx.client().await?;
-    let graph = client
-        .get_lineage(pb::GetLineageRequest {
-            target: Some(target),
-            cwd: cwd.as_os_str().as_bytes().to_vec(),
-            downstream: false,
-            depth: 0,
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let graph = if args.registry {
+        let registry = crate::registry::open(ctx.registry_url.as_deref()).await?;
+        let id = crate::registry::artifact_for(&registry, &target).await?;
+        registry.lineage(id, false, 0).await?
+    } else {
+        client
+            .get_lineage(pb::GetLineageRequest {
+                target: Some(target),
+                cwd: cwd.as_os_str().as_bytes().to_vec(),
+                downstream: false,
+                depth: 0,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner()
+    };
     if graph.jobs.is_empty() {
         bail!(
             "no recorded job wrote this content: it is a source, nothing to reproduce\n\
@@ -144,7 +153,7 @@ async fn local_copies(
         let Some(blake3) = artifact.hashes.iter().find(|d| d.algorithm == "blake3") else {
             continue;
         };
-        let known = client
+        let known = match client
             .get_artifact(pb::GetArtifactRequest {
                 by: Some(pb::get_artifact_request::By::Hash(format!(
                     "blake3:{}",
@@ -152,8 +161,12 @@ async fn local_copies(
                 ))),
             })
             .await
-            .map_err(status_error)?
-            .into_inner();
+        {
+            Ok(known) => known.into_inner(),
+            // Known to the registry but never seen here: no local copy.
+            Err(status) if status.code() == tonic::Code::NotFound => continue,
+            Err(status) => return Err(status_error(status)),
+        };
         for path in known
             .uses
             .iter()

@@ -27,6 +27,10 @@ pub struct ShowArgs {
     /// (by default only its data: artifacts and files of its git repository)
     #[arg(long, short)]
     pub all: bool,
+    /// Look the artifact up in the team registry (registry.url): by hash prefix, or a
+    /// local file's BLAKE3
+    #[arg(long)]
+    pub registry: bool,
 }
 
 /// What the argument names, decided as documented on `ShowArgs::target`.
@@ -62,6 +66,12 @@ fn classify(text: &str) -> anyhow::Result<Target> {
 }
 
 pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
+    if args.registry {
+        let target = super::lineage::target(&args.target)?;
+        let registry = crate::registry::open(ctx.registry_url.as_deref()).await?;
+        let id = crate::registry::artifact_for(&registry, &target).await?;
+        return show_artifact(&registry.artifact(id).await?, args.json);
+    }
     let mut client = ctx.client().await?;
     let cwd = std::env::current_dir()?.as_os_str().as_bytes().to_vec();
     let target = classify(&args.target)?;

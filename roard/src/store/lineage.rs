@@ -3,7 +3,7 @@
 //! level, one indexed query per level, so their cost follows the size of the answer,
 //! not of the database.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -130,57 +130,20 @@ impl Store {
             .collect();
         artifact_ids.sort_unstable();
         artifact_ids.dedup();
-        let mut artifacts = self.graph_artifacts(&artifact_ids).await?;
-        let mut written: HashMap<u64, Vec<&JobNode>> = HashMap::new();
-        for node in nodes {
-            for output in &node.outputs {
-                written.entry(output.artifact_id).or_default().push(node);
-            }
-        }
-        let mut edges = Vec::new();
-        let mut seen = HashSet::new();
-        for node in nodes {
-            for input in &node.inputs {
-                let producer = written.get(&input.artifact_id).and_then(|writers| {
-                    writers
-                        .iter()
-                        .filter(|w| {
-                            w.id != node.id && w.summary.started_at_ms < node.summary.started_at_ms
-                        })
-                        .max_by_key(|w| (w.summary.started_at_ms, w.id))
-                });
-                if let Some(producer) = producer
-                    && seen.insert((producer.id, node.id, input.artifact_id))
-                {
-                    edges.push(pb::Edge {
-                        from_job: producer.summary.uid.clone(),
-                        to_job: node.summary.uid.clone(),
-                        artifact_id: input.artifact_id,
-                    });
-                }
-            }
-        }
-        for artifact in &mut artifacts {
-            artifact.source = !written.contains_key(&artifact.id);
-        }
-        Ok(pb::Graph {
-            jobs: nodes
-                .iter()
-                .map(|n| pb::GraphJob {
-                    job: Some(n.summary.clone()),
-                    inputs: n.inputs.clone(),
-                    outputs: n.outputs.clone(),
-                    depth: n.depth,
-                    stale: false,
-                    stale_reason: String::new(),
-                    packages: n.packages.clone(),
-                })
-                .collect(),
-            artifacts,
-            edges,
-            session: None,
-            roots: Vec::new(),
-        })
+        let artifacts = self.graph_artifacts(&artifact_ids).await?;
+        let jobs = nodes
+            .iter()
+            .map(|n| pb::GraphJob {
+                job: Some(n.summary.clone()),
+                inputs: n.inputs.clone(),
+                outputs: n.outputs.clone(),
+                depth: n.depth,
+                stale: false,
+                stale_reason: String::new(),
+                packages: n.packages.clone(),
+            })
+            .collect();
+        Ok(roar_proto::graph::assemble(jobs, artifacts))
     }
 
     /// Jobs by id with their data files (artifacts and repository files that carry

@@ -1,0 +1,316 @@
+//! Publishing a sub-DAG: its artifacts (all hashes, origins), jobs (summary, git
+//! context, packages) and which job read and wrote which artifact, in one transaction.
+//! Every row is inserted with ON CONFLICT DO NOTHING, keys in a fixed order, so
+//! repeating a registration changes nothing and two overlapping ones merge; a deadlock
+//! between two such transactions is retried.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use roar_proto::pb;
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+
+/// What a registration added.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub dag_hash: String,
+    pub new_jobs: u64,
+    pub new_artifacts: u64,
+}
+
+pub async fn publish(pool: &PgPool, graph: &pb::Graph, user: &str) -> anyhow::Result<Published> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match publish_once(pool, graph, user).await {
+            Err(e) if attempt < 5 && is_retryable(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other.map_err(anyhow::Error::from),
+        }
+    }
+}
+
+/// Deadlock or serialization failure: safe to run the whole transaction again.
+fn is_retryable(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
+fn blake3_of(artifact: &pb::GraphArtifact) -> Option<&str> {
+    artifact
+        .hashes
+        .iter()
+        .find(|d| d.algorithm == "blake3")
+        .map(|d| d.hex.as_str())
+}
+
+async fn publish_once(
+    pool: &PgPool,
+    graph: &pb::Graph,
+    user: &str,
+) -> Result<Published, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Artifacts, sorted by BLAKE3 so concurrent registrations lock rows in one order.
+    let mut by_blake3: BTreeMap<&str, &pb::GraphArtifact> = BTreeMap::new();
+    for artifact in &graph.artifacts {
+        if let Some(hex) = blake3_of(artifact) {
+            by_blake3.insert(hex, artifact);
+        }
+    }
+    let digests: Vec<String> = by_blake3.keys().map(|d| d.to_string()).collect();
+    let sizes: Vec<i64> = by_blake3
+        .values()
+        .map(|a| i64::try_from(a.size).unwrap_or(i64::MAX))
+        .collect();
+    let new_artifacts = sqlx::query(
+        "INSERT INTO artifacts (blake3, size) SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
+         ON CONFLICT (blake3) DO NOTHING",
+    )
+    .bind(&digests)
+    .bind(&sizes)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let ids: BTreeMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT blake3, id FROM artifacts WHERE blake3 = ANY($1)",
+    )
+    .bind(&digests)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    // Local artifact id -> registry id.
+    let local: BTreeMap<u64, i64> = graph
+        .artifacts
+        .iter()
+        .filter_map(|a| Some((a.id, *ids.get(blake3_of(a)?)?)))
+        .collect();
+    insert_hashes(&mut tx, graph, &local).await?;
+
+    let mut jobs: Vec<&pb::GraphJob> = graph.jobs.iter().filter(|j| j.job.is_some()).collect();
+    jobs.sort_by(|a, b| uid(a).cmp(uid(b)));
+    let mut new_jobs = 0;
+    for job in &jobs {
+        let Some(summary) = &job.job else { continue };
+        let git = summary.git.as_ref();
+        let (code, signal) = match summary.exit.as_ref().and_then(|e| e.status) {
+            Some(pb::exit_status::Status::Code(c)) => (Some(c), None),
+            Some(pb::exit_status::Status::Signal(s)) => (None, Some(s)),
+            None => (None, None),
+        };
+        new_jobs += sqlx::query(
+            "INSERT INTO jobs (uid, registered_by, project, kind, step, argv, cwd, started_at_ms, \
+                               ended_at_ms, exit_code, exit_signal, state, git_repository, \
+                               git_root, git_branch, git_commit, git_dirty_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (uid) DO NOTHING",
+        )
+        .bind(&summary.uid)
+        .bind(user)
+        .bind(&summary.project)
+        .bind(&summary.kind)
+        .bind(i32::try_from(summary.step).unwrap_or(i32::MAX))
+        .bind(summary.argv.join(&0u8))
+        .bind(&summary.cwd)
+        .bind(summary.started_at_ms)
+        .bind(summary.ended_at_ms)
+        .bind(code)
+        .bind(signal)
+        .bind(&summary.state)
+        .bind(git.map(|g| g.repository.clone()))
+        .bind(git.map(|g| g.root.clone()))
+        .bind(git.map(|g| g.branch.clone()).filter(|b| !b.is_empty()))
+        .bind(git.map(|g| g.commit.clone()).filter(|c| !c.is_empty()))
+        .bind(git.map(|g| i32::try_from(g.dirty_count).unwrap_or(i32::MAX)))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    let uids: Vec<String> = jobs.iter().map(|j| uid(j).to_string()).collect();
+    let job_ids: BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT uid, id FROM jobs WHERE uid = ANY($1)")
+            .bind(&uids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    insert_files(&mut tx, &jobs, &job_ids, &local).await?;
+    insert_packages(&mut tx, &jobs, &job_ids).await?;
+    let dag_hash = roar_proto::graph::dag_hash(graph);
+    sqlx::query(
+        "INSERT INTO registrations (dag_hash, registered_by) VALUES ($1, $2) \
+         ON CONFLICT (dag_hash) DO NOTHING",
+    )
+    .bind(&dag_hash)
+    .bind(user)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Published {
+        dag_hash,
+        new_jobs,
+        new_artifacts,
+    })
+}
+
+fn uid(job: &pb::GraphJob) -> &str {
+    job.job.as_ref().map_or("", |s| s.uid.as_str())
+}
+
+async fn insert_hashes(
+    tx: &mut Transaction<'_, Postgres>,
+    graph: &pb::Graph,
+    local: &BTreeMap<u64, i64>,
+) -> Result<(), sqlx::Error> {
+    let mut rows: BTreeSet<(String, String, i64)> = BTreeSet::new();
+    let mut origins: BTreeSet<(i64, String)> = BTreeSet::new();
+    for artifact in &graph.artifacts {
+        let Some(&id) = local.get(&artifact.id) else {
+            continue;
+        };
+        for digest in &artifact.hashes {
+            rows.insert((digest.algorithm.clone(), digest.hex.clone(), id));
+        }
+        for url in &artifact.origins {
+            origins.insert((id, url.clone()));
+        }
+    }
+    let (algorithms, digests, ids): (Vec<String>, Vec<String>, Vec<i64>) = rows.into_iter().fold(
+        (Vec::new(), Vec::new(), Vec::new()),
+        |mut acc, (a, d, i)| {
+            acc.0.push(a);
+            acc.1.push(d);
+            acc.2.push(i);
+            acc
+        },
+    );
+    sqlx::query(
+        "INSERT INTO artifact_hashes (algorithm, digest, artifact_id) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&algorithms)
+    .bind(&digests)
+    .bind(&ids)
+    .execute(&mut **tx)
+    .await?;
+    let (origin_ids, urls): (Vec<i64>, Vec<String>) = origins.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO origins (artifact_id, url) SELECT * FROM UNNEST($1::bigint[], $2::text[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&origin_ids)
+    .bind(&urls)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_files(
+    tx: &mut Transaction<'_, Postgres>,
+    jobs: &[&pb::GraphJob],
+    job_ids: &BTreeMap<String, i64>,
+    local: &BTreeMap<u64, i64>,
+) -> Result<(), sqlx::Error> {
+    let mut rows: BTreeSet<(i64, &'static str, Vec<u8>, i64, bool)> = BTreeSet::new();
+    for job in jobs {
+        let Some(&job_id) = job_ids.get(uid(job)) else {
+            continue;
+        };
+        for (role, files) in [("input", &job.inputs), ("output", &job.outputs)] {
+            for file in files {
+                if let Some(&artifact) = local.get(&file.artifact_id) {
+                    rows.insert((job_id, role, file.path.clone(), artifact, file.pre_image));
+                }
+            }
+        }
+    }
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (job, role, path, artifact, pre_image) in rows {
+        columns.0.push(job);
+        columns.1.push(role.to_string());
+        columns.2.push(path);
+        columns.3.push(artifact);
+        columns.4.push(pre_image);
+    }
+    sqlx::query(
+        "INSERT INTO job_files (job_id, role, path, artifact_id, pre_image) \
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], $5::bool[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&columns.0)
+    .bind(&columns.1)
+    .bind(&columns.2)
+    .bind(&columns.3)
+    .bind(&columns.4)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_packages(
+    tx: &mut Transaction<'_, Postgres>,
+    jobs: &[&pb::GraphJob],
+    job_ids: &BTreeMap<String, i64>,
+) -> Result<(), sqlx::Error> {
+    let mut packages: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for job in jobs {
+        for p in &job.packages {
+            packages.insert((p.ecosystem.clone(), p.name.clone(), p.version.clone()));
+        }
+    }
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let (mut ecosystems, mut names, mut versions) = (Vec::new(), Vec::new(), Vec::new());
+    for (e, n, v) in &packages {
+        ecosystems.push(e.clone());
+        names.push(n.clone());
+        versions.push(v.clone());
+    }
+    sqlx::query(
+        "INSERT INTO packages (ecosystem, name, version) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&ecosystems)
+    .bind(&names)
+    .bind(&versions)
+    .execute(&mut **tx)
+    .await?;
+    let mut links: BTreeSet<(i64, String, String, String)> = BTreeSet::new();
+    for job in jobs {
+        let Some(&job_id) = job_ids.get(uid(job)) else {
+            continue;
+        };
+        for p in &job.packages {
+            links.insert((
+                job_id,
+                p.ecosystem.clone(),
+                p.name.clone(),
+                p.version.clone(),
+            ));
+        }
+    }
+    let (mut link_jobs, mut e2, mut n2, mut v2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (j, e, n, v) in links {
+        link_jobs.push(j);
+        e2.push(e);
+        n2.push(n);
+        v2.push(v);
+    }
+    sqlx::query(
+        "INSERT INTO job_packages (job_id, package_id) \
+         SELECT l.job_id, p.id FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[]) \
+              AS l(job_id, ecosystem, name, version) \
+         JOIN packages p USING (ecosystem, name, version) ON CONFLICT DO NOTHING",
+    )
+    .bind(&link_jobs)
+    .bind(&e2)
+    .bind(&n2)
+    .bind(&v2)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
