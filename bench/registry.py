@@ -52,6 +52,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "roard", "-p", "roarctl",
                     "-p", "roar-bench"], cwd=ROOT, check=True)
     base = Path(tempfile.mkdtemp(prefix="roar-registry-bench-"))
+    base.chmod(0o711)  # the postgres user must reach its directory inside
     server = None
     env = dict(os.environ)
     try:

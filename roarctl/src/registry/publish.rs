@@ -93,41 +93,8 @@ async fn publish_once(
     let mut jobs: Vec<&pb::GraphJob> = graph.jobs.iter().filter(|j| j.job.is_some()).collect();
     jobs.sort_by(|a, b| uid(a).cmp(uid(b)));
     let mut new_jobs = 0;
-    for job in &jobs {
-        let Some(summary) = &job.job else { continue };
-        let git = summary.git.as_ref();
-        let (code, signal) = match summary.exit.as_ref().and_then(|e| e.status) {
-            Some(pb::exit_status::Status::Code(c)) => (Some(c), None),
-            Some(pb::exit_status::Status::Signal(s)) => (None, Some(s)),
-            None => (None, None),
-        };
-        new_jobs += sqlx::query(
-            "INSERT INTO jobs (uid, registered_by, project, kind, step, argv, cwd, started_at_ms, \
-                               ended_at_ms, exit_code, exit_signal, state, git_repository, \
-                               git_root, git_branch, git_commit, git_dirty_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             ON CONFLICT (uid) DO NOTHING",
-        )
-        .bind(&summary.uid)
-        .bind(user)
-        .bind(&summary.project)
-        .bind(&summary.kind)
-        .bind(i32::try_from(summary.step).unwrap_or(i32::MAX))
-        .bind(summary.argv.join(&0u8))
-        .bind(&summary.cwd)
-        .bind(summary.started_at_ms)
-        .bind(summary.ended_at_ms)
-        .bind(code)
-        .bind(signal)
-        .bind(&summary.state)
-        .bind(git.map(|g| g.repository.clone()))
-        .bind(git.map(|g| g.root.clone()))
-        .bind(git.map(|g| g.branch.clone()).filter(|b| !b.is_empty()))
-        .bind(git.map(|g| g.commit.clone()).filter(|c| !c.is_empty()))
-        .bind(git.map(|g| i32::try_from(g.dirty_count).unwrap_or(i32::MAX)))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
+        new_jobs += insert_jobs(&mut tx, chunk, user).await?;
     }
     let uids: Vec<String> = jobs.iter().map(|j| uid(j).to_string()).collect();
     let job_ids: BTreeMap<String, i64> =
@@ -154,6 +121,99 @@ async fn publish_once(
         new_jobs,
         new_artifacts,
     })
+}
+
+/// Jobs per multi-row INSERT (one statement per chunk, columns as arrays).
+const JOBS_PER_STATEMENT: usize = 1000;
+
+/// Inserts jobs not yet registered; returns how many were new.
+async fn insert_jobs(
+    tx: &mut Transaction<'_, Postgres>,
+    jobs: &[&pb::GraphJob],
+    user: &str,
+) -> Result<u64, sqlx::Error> {
+    #[derive(Default)]
+    struct Columns {
+        uid: Vec<String>,
+        project: Vec<Vec<u8>>,
+        kind: Vec<String>,
+        step: Vec<i32>,
+        argv: Vec<Vec<u8>>,
+        cwd: Vec<Vec<u8>>,
+        started: Vec<i64>,
+        ended: Vec<Option<i64>>,
+        code: Vec<Option<i32>>,
+        signal: Vec<Option<i32>>,
+        state: Vec<String>,
+        repository: Vec<Option<String>>,
+        root: Vec<Option<Vec<u8>>>,
+        branch: Vec<Option<String>>,
+        commit: Vec<Option<String>>,
+        dirty: Vec<Option<i32>>,
+    }
+    let mut c = Columns::default();
+    for job in jobs {
+        let Some(summary) = &job.job else { continue };
+        let git = summary.git.as_ref();
+        let (code, signal) = match summary.exit.as_ref().and_then(|e| e.status) {
+            Some(pb::exit_status::Status::Code(n)) => (Some(n), None),
+            Some(pb::exit_status::Status::Signal(n)) => (None, Some(n)),
+            None => (None, None),
+        };
+        c.uid.push(summary.uid.clone());
+        c.project.push(summary.project.clone());
+        c.kind.push(summary.kind.clone());
+        c.step.push(i32::try_from(summary.step).unwrap_or(i32::MAX));
+        c.argv.push(summary.argv.join(&0u8));
+        c.cwd.push(summary.cwd.clone());
+        c.started.push(summary.started_at_ms);
+        c.ended.push(summary.ended_at_ms);
+        c.code.push(code);
+        c.signal.push(signal);
+        c.state.push(summary.state.clone());
+        c.repository.push(git.map(|g| g.repository.clone()));
+        c.root.push(git.map(|g| g.root.clone()));
+        c.branch
+            .push(git.map(|g| g.branch.clone()).filter(|b| !b.is_empty()));
+        c.commit
+            .push(git.map(|g| g.commit.clone()).filter(|b| !b.is_empty()));
+        c.dirty
+            .push(git.map(|g| i32::try_from(g.dirty_count).unwrap_or(i32::MAX)));
+    }
+    Ok(sqlx::query(
+        "INSERT INTO jobs (uid, registered_by, project, kind, step, argv, cwd, started_at_ms, \
+                           ended_at_ms, exit_code, exit_signal, state, git_repository, \
+                           git_root, git_branch, git_commit, git_dirty_count) \
+         SELECT u.uid, $2, u.project, u.kind, u.step, u.argv, u.cwd, u.started, u.ended, \
+                u.code, u.signal, u.state, u.repository, u.root, u.branch, u.commit, u.dirty \
+         FROM UNNEST($1::text[], $3::bytea[], $4::text[], $5::int[], $6::bytea[], \
+                     $7::bytea[], $8::bigint[], $9::bigint[], $10::int[], $11::int[], \
+                     $12::text[], $13::text[], $14::bytea[], $15::text[], $16::text[], \
+                     $17::int[]) \
+              AS u(uid, project, kind, step, argv, cwd, started, ended, code, signal, state, \
+                   repository, root, branch, commit, dirty) \
+         ON CONFLICT (uid) DO NOTHING",
+    )
+    .bind(&c.uid)
+    .bind(user)
+    .bind(&c.project)
+    .bind(&c.kind)
+    .bind(&c.step)
+    .bind(&c.argv)
+    .bind(&c.cwd)
+    .bind(&c.started)
+    .bind(&c.ended)
+    .bind(&c.code)
+    .bind(&c.signal)
+    .bind(&c.state)
+    .bind(&c.repository)
+    .bind(&c.root)
+    .bind(&c.branch)
+    .bind(&c.commit)
+    .bind(&c.dirty)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
 
 fn uid(job: &pb::GraphJob) -> &str {

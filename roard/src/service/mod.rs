@@ -1,5 +1,7 @@
 //! The gRPC service: one file per request, this file only routes.
 
+#[cfg(test)]
+mod fuzz;
 mod get_artifact;
 mod get_dag;
 mod get_job;

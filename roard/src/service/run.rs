@@ -135,7 +135,7 @@ pub async fn run(
 
 /// Checks what the tracer will act on. Only the process that forked the child may ask
 /// for it to be traced: a request naming any other process is refused.
-fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Result<Pid, Status> {
+pub(super) fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Result<Pid, Status> {
     let pid = i32::try_from(request.pid)
         .ok()
         .filter(|pid| *pid > 1)

@@ -7,7 +7,7 @@ mod event_loop;
 pub mod file_ledger;
 mod file_tracker;
 pub mod linger;
-mod paths;
+pub(crate) mod paths;
 pub mod process_table;
 mod procfs;
 pub mod seccomp_filter;

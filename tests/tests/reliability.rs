@@ -1,0 +1,248 @@
+//! Faults, load and bad input: roar must never cost a job or a record, and must say
+//! clearly what went wrong. Figures printed here (peak memory) go to RELIABILITY.md.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use roar_e2e::{Sandbox, assert_stderr_contains, blake3_hex, code, stderr};
+
+/// roard's peak resident memory so far (VmHWM), in KiB.
+fn daemon_peak_rss_kib(sandbox: &Sandbox) -> u64 {
+    let pid = sandbox.daemon_pid().expect("roard runs");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn killing_roarctl_mid_job_costs_neither_the_job_nor_its_record() {
+    let sandbox = Sandbox::new();
+    let mut roarctl = sandbox
+        .roarctl()
+        .args(["run", "--", "sh", "-c", "sleep 1; echo done > late.txt"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    roarctl.kill().unwrap();
+    roarctl.wait().unwrap();
+    let late = sandbox.work_dir().join("late.txt");
+    assert!(
+        sandbox.wait_for(Duration::from_secs(20), || late.exists()
+            && sandbox.json(&["show", "last"])["state"] == "finished"),
+        "the job ran on and its record completed"
+    );
+    let job = sandbox.json(&["show", "last"]);
+    let output = &job["outputs"][0];
+    assert!(output["path"].as_str().unwrap().ends_with("/late.txt"));
+    assert_eq!(output["hashes"]["blake3"], blake3_hex(b"done\n").as_str());
+}
+
+#[test]
+fn a_job_that_uses_ptrace_gets_its_own_error_not_a_hang() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("skipped: strace is not installed");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let started = Instant::now();
+    let output = sandbox.run(&["strace", "-f", "-o", "/dev/null", "true"]);
+    assert!(started.elapsed() < Duration::from_secs(30), "no hang");
+    assert_ne!(
+        code(&output),
+        0,
+        "strace cannot trace what roard already traces"
+    );
+    assert_stderr_contains(&output, "strace");
+    // The job itself is recorded, with its own exit status.
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "finished");
+    assert_eq!(job["exit_code"], code(&output));
+}
+
+#[test]
+fn sixteen_concurrent_jobs_record_every_output_with_its_hash() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    std::fs::write(work.join("shared.txt"), "shared input\n").unwrap();
+    let jobs: Vec<_> = (0..16)
+        .map(|n| {
+            std::fs::create_dir_all(work.join(format!("out{n}"))).unwrap();
+            sandbox
+                .roarctl()
+                .args(["-q", "run", "--", "sh", "-c"])
+                .arg(format!(
+                    "cat shared.txt > /dev/null; i=0; while [ $i -lt 500 ]; do \
+                     echo \"$i of {n}\" > out{n}/f$i; i=$((i+1)); done"
+                ))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in jobs {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        let text = stderr(&output);
+        assert!(!text.contains("BUSY") && !text.contains("locked"), "{text}");
+    }
+    let log = sandbox.json(&["log", "-n", "20"]);
+    assert_eq!(log.as_array().unwrap().len(), 16);
+    let mut outputs = 0;
+    for summary in log.as_array().unwrap() {
+        let job = sandbox.json(&["show", summary["uid"].as_str().unwrap()]);
+        assert_eq!(job["state"], "finished");
+        assert!(
+            job["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["path"].as_str().unwrap().ends_with("/shared.txt"))
+        );
+        for file in job["outputs"].as_array().unwrap() {
+            let path = file["path"].as_str().unwrap();
+            let content = std::fs::read(path).unwrap();
+            assert_eq!(
+                file["hashes"]["blake3"],
+                blake3_hex(&content).as_str(),
+                "{path}"
+            );
+            outputs += 1;
+        }
+    }
+    assert_eq!(outputs, 16 * 500);
+    eprintln!(
+        "roard peak RSS after 16 x 500 outputs: {} KiB",
+        daemon_peak_rss_kib(&sandbox)
+    );
+}
+
+#[test]
+fn a_job_of_5000_processes_and_one_of_200k_file_events_are_recorded() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 5000 ]; do /bin/true; i=$((i+1)); done",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "finished");
+    assert_eq!(job["processes"].as_array().unwrap().len(), 5001);
+    let after_processes = daemon_peak_rss_kib(&sandbox);
+
+    std::fs::write(sandbox.work_dir().join("input.txt"), "x").unwrap();
+    let output = sandbox.run(&[
+        "python3",
+        "-c",
+        "for i in range(100000):\n    open('input.txt').read()\n    open('out%d.txt' % (i % 50), 'w').write(str(i))",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "finished");
+    assert_eq!(job["outputs"].as_array().unwrap().len(), 50);
+    let peak = daemon_peak_rss_kib(&sandbox);
+    eprintln!(
+        "roard peak RSS: {after_processes} KiB after 5000 processes, {peak} KiB after 200k file events"
+    );
+    assert!(
+        peak < 512 * 1024,
+        "roard's memory stays bounded: {peak} KiB"
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_loses_nothing() {
+    let sandbox = Sandbox::new();
+    // A 1 MiB command line (eight arguments of 128 KiB, the kernel's limit for one):
+    // it runs, and the record keeps it whole.
+    let chunk = "x".repeat((128 << 10) - 1);
+    let mut args = vec!["true"];
+    args.extend(std::iter::repeat_n(chunk.as_str(), 8));
+    let output = sandbox.run(&args);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let job = sandbox.json(&["show", "last"]);
+    let argv = job["argv"].as_array().unwrap();
+    assert_eq!(argv.len(), 9);
+    assert!(
+        argv[1..]
+            .iter()
+            .all(|a| a.as_str().unwrap().len() == (128 << 10) - 1)
+    );
+
+    // A deleted working directory.
+    let gone = sandbox.root().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let mut command = Command::new("sh");
+    sandbox.env(&mut command);
+    let output = command
+        .arg("-c")
+        .arg(format!(
+            "cd {} && rmdir ../gone && exec {} run -- true",
+            gone.display(),
+            roar_e2e::bin_dir().join("roarctl").display()
+        ))
+        .output()
+        .unwrap();
+    assert_ne!(code(&output), 0);
+    assert!(!stderr(&output).contains("panicked"));
+    assert_stderr_contains(&output, "directory");
+
+    // Unknown steps and malformed hashes.
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let output = sandbox.roarctl().args(["show", "@99"]).output().unwrap();
+    assert_ne!(code(&output), 0);
+    assert_stderr_contains(&output, "@99");
+    let output = sandbox
+        .roarctl()
+        .args(["show", "sha256:xyz"])
+        .output()
+        .unwrap();
+    assert_ne!(code(&output), 0);
+    assert!(!stderr(&output).contains("panicked"));
+
+    // Paths with newlines and invalid UTF-8 round-trip (escaped) into the record.
+    let output = sandbox.run(&["sh", "-c", "printf x > \"$(printf 'a\\nb\\377c')\""]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let job = sandbox.json(&["show", "last"]);
+    assert!(
+        job["outputs"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/a\nb\\xffc"),
+        "{}",
+        job["outputs"]
+    );
+}
+
+#[test]
+fn a_corrupted_database_is_a_clear_error_and_is_not_overwritten() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.database().parent().unwrap()).unwrap();
+    let garbage = b"this is not a SQLite database, and it must survive".repeat(200);
+    std::fs::write(sandbox.database(), &garbage).unwrap();
+    let output = sandbox.run(&["touch", "ran"]);
+    assert_ne!(code(&output), 0);
+    assert!(!sandbox.work_dir().join("ran").exists(), "nothing ran");
+    let log = std::fs::read_to_string(sandbox.daemon_log()).unwrap_or_default();
+    assert!(log.contains("database"), "{log}");
+    assert_eq!(std::fs::read(sandbox.database()).unwrap(), garbage);
+}
+
+#[test]
+fn the_store_and_socket_are_private_to_the_user() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(sandbox.database().parent().unwrap()), 0o700);
+    assert_eq!(mode(&sandbox.database()), 0o600);
+    assert_eq!(mode(sandbox.socket().parent().unwrap()), 0o700);
+    assert_eq!(mode(&sandbox.socket()), 0o600);
+}
