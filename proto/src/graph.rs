@@ -55,14 +55,15 @@ pub fn assemble(jobs: Vec<pb::GraphJob>, mut artifacts: Vec<pb::GraphArtifact>) 
 /// BLAKE3 (hex) of a canonical text of the sub-DAG: each job (by uid, sorted) with its
 /// command, commit and the BLAKE3 of everything it read and wrote.
 pub fn dag_hash(graph: &pb::Graph) -> String {
-    let digest_of = |id: u64| {
-        graph
-            .artifacts
-            .iter()
-            .find(|a| a.id == id)
-            .and_then(|a| a.hashes.iter().find(|d| d.algorithm == "blake3"))
-            .map_or_else(String::new, |d| d.hex.clone())
-    };
+    let digests: HashMap<u64, &str> = graph
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            let hex = a.hashes.iter().find(|d| d.algorithm == "blake3")?;
+            Some((a.id, hex.hex.as_str()))
+        })
+        .collect();
+    let digest_of = |id: u64| digests.get(&id).copied().unwrap_or_default().to_string();
     let mut jobs: Vec<&pb::GraphJob> = graph.jobs.iter().collect();
     jobs.sort_by(|a, b| uid(a).cmp(uid(b)));
     let mut hasher = blake3::Hasher::new();

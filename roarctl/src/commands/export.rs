@@ -6,6 +6,8 @@
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
+use std::collections::HashMap;
+
 use roar_proto::pb;
 use serde_json::{Map, Value, json};
 
@@ -76,15 +78,19 @@ fn blake3_of(artifact: &pb::GraphArtifact) -> String {
         .map_or_else(|| format!("id{}", artifact.id), |d| d.hex.clone())
 }
 
-fn entity_id(graph: &pb::Graph, artifact: u64) -> String {
+/// PROV identifiers of artifacts, by id: named by content.
+fn entity_ids(graph: &pb::Graph) -> HashMap<u64, String> {
     graph
         .artifacts
         .iter()
-        .find(|a| a.id == artifact)
-        .map_or_else(
-            || format!("roar:artifact-{artifact}"),
-            |a| format!("roar:blake3-{}", blake3_of(a)),
-        )
+        .map(|a| (a.id, format!("roar:blake3-{}", blake3_of(a))))
+        .collect()
+}
+
+fn entity_id(ids: &HashMap<u64, String>, artifact: u64) -> String {
+    ids.get(&artifact)
+        .cloned()
+        .unwrap_or_else(|| format!("roar:artifact-{artifact}"))
 }
 
 fn activity_id(uid: &str) -> String {
@@ -95,6 +101,7 @@ fn activity_id(uid: &str) -> String {
 /// `wasGeneratedBy` (with the path as a roar attribute) and `wasInformedBy` (the
 /// edges between jobs).
 pub fn prov_json(graph: &pb::Graph) -> Value {
+    let ids = entity_ids(graph);
     let mut entities = Map::new();
     for artifact in &graph.artifacts {
         let mut attributes = Map::new();
@@ -104,7 +111,7 @@ pub fn prov_json(graph: &pb::Graph) -> Value {
             attributes.insert(format!("roar:{}", digest.algorithm), json!(digest.hex));
         }
         attributes.insert("roar:source".into(), json!(artifact.source));
-        entities.insert(entity_id(graph, artifact.id), Value::Object(attributes));
+        entities.insert(entity_id(&ids, artifact.id), Value::Object(attributes));
     }
     let (mut activities, mut used, mut generated, mut informed) =
         (Map::new(), Map::new(), Map::new(), Map::new());
@@ -133,14 +140,14 @@ pub fn prov_json(graph: &pb::Graph) -> Value {
                 format!("_:used-{}-{n}", summary.uid),
                 json!({
                     "prov:activity": id,
-                    "prov:entity": entity_id(graph, input.artifact_id),
+                    "prov:entity": entity_id(&ids, input.artifact_id),
                     "roar:path": escape_bytes(&input.path),
                 }),
             );
         }
         for (n, output) in job.outputs.iter().enumerate() {
             let mut relation = json!({
-                "prov:entity": entity_id(graph, output.artifact_id),
+                "prov:entity": entity_id(&ids, output.artifact_id),
                 "prov:activity": id,
                 "roar:path": escape_bytes(&output.path),
             });
@@ -188,7 +195,7 @@ fn run_id(uid: &str) -> String {
     )
 }
 
-fn dataset(graph: &pb::Graph, file: &pb::FileRef) -> Value {
+fn dataset(artifacts: &HashMap<u64, &pb::GraphArtifact>, file: &pb::FileRef) -> Value {
     let mut content = Map::new();
     content.insert("_producer".into(), json!(PRODUCER));
     content.insert(
@@ -197,7 +204,7 @@ fn dataset(graph: &pb::Graph, file: &pb::FileRef) -> Value {
             "{PRODUCER}/blob/main/README.md#openlineage-content-facet"
         )),
     );
-    if let Some(artifact) = graph.artifacts.iter().find(|a| a.id == file.artifact_id) {
+    if let Some(artifact) = artifacts.get(&file.artifact_id) {
         content.insert("size".into(), json!(artifact.size));
         for digest in &artifact.hashes {
             content.insert(digest.algorithm.clone(), json!(digest.hex));
@@ -214,6 +221,8 @@ fn dataset(graph: &pb::Graph, file: &pb::FileRef) -> Value {
 /// runs), its inputs and outputs as `file` datasets with their hashes in a
 /// `roar_content` facet.
 pub fn openlineage(graph: &pb::Graph) -> Vec<Value> {
+    let artifacts: HashMap<u64, &pb::GraphArtifact> =
+        graph.artifacts.iter().map(|a| (a.id, a)).collect();
     graph
         .jobs
         .iter()
@@ -238,8 +247,8 @@ pub fn openlineage(graph: &pb::Graph) -> Vec<Value> {
                     "namespace": format!("roar:{}", escape_bytes(&summary.project)),
                     "name": command_line(&summary.argv),
                 },
-                "inputs": job.inputs.iter().map(|f| dataset(graph, f)).collect::<Vec<_>>(),
-                "outputs": job.outputs.iter().map(|f| dataset(graph, f)).collect::<Vec<_>>(),
+                "inputs": job.inputs.iter().map(|f| dataset(&artifacts, f)).collect::<Vec<_>>(),
+                "outputs": job.outputs.iter().map(|f| dataset(&artifacts, f)).collect::<Vec<_>>(),
             }))
         })
         .collect()
