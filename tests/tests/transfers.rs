@@ -227,6 +227,23 @@ fn put_to_s3_and_get_back_round_trip_with_connected_lineage() {
     let output = roarctl_s3(
         &sandbox,
         &s3,
+        &[
+            "put",
+            "results/table.csv",
+            "s3://bucket/one/",
+            "-m",
+            "json",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report[0]["transferred"], false);
+    assert_eq!(report[0]["url"], "s3://bucket/one/table.csv");
+
+    let output = roarctl_s3(
+        &sandbox,
+        &s3,
         &["put", "results", "s3://bucket/dir/", "-m", "dir"],
     );
     assert_eq!(code(&output), 0, "{}", stderr(&output));

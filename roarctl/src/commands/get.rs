@@ -44,6 +44,9 @@ pub struct GetArgs {
     /// Print what would be downloaded, and where, without doing it
     #[arg(long)]
     pub dry_run: bool,
+    /// Print a JSON array: `url`, `path`, `size`, `blake3`, `sha256` per file
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What one file's download found.
@@ -69,6 +72,7 @@ pub async fn fetch_verified(
         force: false,
         endpoint: None,
         dry_run: false,
+        json: false,
     };
     let location = Location::parse(url)?;
     let remote = Remote::new(None)?;
@@ -129,6 +133,7 @@ pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut client = ctx.client().await?;
+    let mut report = Vec::new();
     for object in &objects {
         let dest = destination(object);
         let url = object.location.url();
@@ -146,7 +151,14 @@ pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
             })
             .await
             .map_err(status_error)?;
-        if !ctx.quiet {
+        report.push(serde_json::json!({
+            "url": url,
+            "path": crate::render::escape_bytes(path.as_os_str().as_bytes()),
+            "size": fetched.size,
+            "blake3": fetched.blake3,
+            "sha256": fetched.sha256,
+        }));
+        if !ctx.quiet && !args.json {
             eprintln!(
                 "roar: {url} -> {} ({}, blake3 {}, sha256 {})",
                 dest.display(),
@@ -155,6 +167,9 @@ pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
                 &fetched.sha256[..12]
             );
         }
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(ExitCode::SUCCESS)
 }

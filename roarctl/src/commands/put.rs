@@ -39,6 +39,10 @@ pub struct PutArgs {
     /// Print the plan (what goes where, with hashes) without uploading or tagging
     #[arg(long)]
     pub dry_run: bool,
+    /// Print a JSON array: `path`, `url`, `blake3`, `size`, `transferred` (null in a
+    /// dry run) per file
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A local file and the name it gets under the destination prefix.
@@ -101,6 +105,20 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
             .map(|d| d.hex.clone())
             .unwrap_or_default()
     };
+    let entry = |source: &Source, file: &pb::HashedFile, target: &Location, sent: Option<bool>| {
+        serde_json::json!({
+            "path": crate::render::escape_bytes(source.path.as_os_str().as_bytes()),
+            "url": target.url(),
+            "blake3": blake3_of(file),
+            "size": file.size,
+            "transferred": sent,
+        })
+    };
+    if args.dry_run && args.json {
+        let list: Vec<_> = plan.iter().map(|(s, f, t)| entry(s, f, t, None)).collect();
+        outln!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.dry_run {
         for (source, file, target) in &plan {
             outln!(
@@ -142,6 +160,7 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
     }
     let remote = Remote::new(args.endpoint.clone())?;
     let mut uploads = Vec::new();
+    let mut report = Vec::new();
     for (source, file, target) in &plan {
         let blake3 = blake3_of(file);
         let already = remote.content_of(target).await?;
@@ -156,7 +175,8 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
                 .await?;
             bar.finish();
         }
-        if !ctx.quiet {
+        report.push(entry(source, file, target, Some(transferred)));
+        if !ctx.quiet && !args.json {
             eprintln!(
                 "roar: {} -> {}{}",
                 source.path.display(),
@@ -179,6 +199,9 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         })
         .await
         .map_err(status_error)?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

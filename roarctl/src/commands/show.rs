@@ -219,16 +219,52 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
         );
     }
     outln!("processes ({}):", job.processes.len());
-    for process in &job.processes {
+    for (depth, process) in process_tree(&job.processes) {
         outln!(
-            "  {:>7} <- {:<7} exit {:>7}  {}",
+            "  {}{} exit {}  {}",
+            "  ".repeat(depth),
             process.pid,
-            process.ppid,
             exit_text(process.exit.as_ref()),
             command_line(&process.argv)
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The processes in tree order (each after its parent, indented by depth). A pid seen
+/// twice (reused after exit) is matched to the latest parent that started before it.
+fn process_tree(processes: &[pb::Process]) -> Vec<(usize, &pb::Process)> {
+    let pids: std::collections::HashSet<u32> = processes.iter().map(|p| p.pid).collect();
+    let mut children: std::collections::HashMap<u32, Vec<&pb::Process>> = Default::default();
+    let mut roots = Vec::new();
+    for process in processes {
+        if pids.contains(&process.ppid) && process.ppid != process.pid {
+            children.entry(process.ppid).or_default().push(process);
+        } else {
+            roots.push(process);
+        }
+    }
+    let mut ordered = Vec::with_capacity(processes.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<(usize, &pb::Process)> = roots.into_iter().rev().map(|p| (0, p)).collect();
+    while let Some((depth, process)) = stack.pop() {
+        if !seen.insert(process as *const pb::Process) {
+            continue;
+        }
+        ordered.push((depth, process));
+        if let Some(kids) = children.get(&process.pid) {
+            for kid in kids.iter().rev() {
+                stack.push((depth + 1, kid));
+            }
+        }
+    }
+    // Anything a cycle of reused pids hid is still listed.
+    for process in processes {
+        if !seen.contains(&(process as *const pb::Process)) {
+            ordered.push((0, process));
+        }
+    }
+    ordered
 }
 
 /// Artifacts and repository files: what the job's record is about. (An empty class
