@@ -246,3 +246,42 @@ fn the_store_and_socket_are_private_to_the_user() {
     assert_eq!(mode(sandbox.socket().parent().unwrap()), 0o700);
     assert_eq!(mode(&sandbox.socket()), 0o600);
 }
+
+#[test]
+fn sigkill_of_roard_mid_job_costs_the_record_not_the_job() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let daemon = sandbox.daemon_pid().expect("roard runs");
+    let roarctl = sandbox
+        .roarctl()
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1; echo late > late.txt; cat late.txt > copy.txt; exit 7",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let output = roarctl.wait_with_output().unwrap();
+    // The job ran to its own end: its opens still worked (no ENOSYS) and its status
+    // is roarctl's.
+    assert_eq!(code(&output), 7, "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.work_dir().join("copy.txt")).unwrap(),
+        "late\n"
+    );
+    assert_stderr_contains(&output, "incomplete");
+    // A new daemon finds the database consistent and the job interrupted.
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "interrupted");
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+}

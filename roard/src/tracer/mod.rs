@@ -1,11 +1,14 @@
-//! The ptrace supervisor. Each job gets its own tracer thread: ptrace requests must come
-//! from the thread that attached, and a thread per job lets jobs from many shells be
-//! traced at once without one slow job delaying another's stops.
+//! The ptrace supervisor. Each job gets its own tracer: ptrace requests must come from
+//! the thread that attached, and a tracer per job lets jobs from many shells be traced
+//! at once without one slow job delaying another's stops. The tracer runs in a helper
+//! process (see `helper`) so that it outlives roard if roard is killed; a thread of
+//! roard is the fallback when no helper can be started.
 
 mod attach;
 mod event_loop;
 pub mod file_ledger;
 mod file_tracker;
+pub mod helper;
 pub mod linger;
 pub(crate) mod paths;
 pub mod process_table;
@@ -14,6 +17,7 @@ pub mod seccomp_filter;
 mod syscall_info;
 pub mod syscalls;
 mod tracee_memory;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,9 +69,21 @@ pub struct Tracing {
     pub outcome: oneshot::Receiver<TraceOutcome>,
 }
 
-/// Attaches to `root` (forked by roarctl, blocked before exec) on a new tracer thread.
-/// Returns once the attach succeeded or failed.
+/// Attaches to `root` (forked by roarctl, blocked before exec) from a tracer helper
+/// process, or a tracer thread when no helper can be started. Returns once the attach
+/// succeeded or failed.
 pub async fn trace(root: Pid, settings: TraceSettings) -> Result<Tracing, AttachError> {
+    match helper::spawn(root, &settings).await {
+        Err(AttachError::Thread(why)) => {
+            tracing::warn!("no tracer helper ({why}); tracing job {root} from roard itself");
+            trace_in_thread(root, settings).await
+        }
+        other => other,
+    }
+}
+
+/// The in-process tracer: a thread of roard (dies with roard).
+async fn trace_in_thread(root: Pid, settings: TraceSettings) -> Result<Tracing, AttachError> {
     let (attached_tx, attached_rx) = oneshot::channel();
     let (event_tx, events) = mpsc::unbounded_channel();
     let (outcome_tx, outcome) = oneshot::channel();
