@@ -34,6 +34,12 @@ pub struct Options {
 pub fn run(options: Options) -> anyhow::Result<()> {
     // Everything roard creates (socket, database, logs) is private to the user.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // Past a file-size limit, writes should fail (and the record be reported lost), not
+    // kill the daemon.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory-safety impact.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -285,3 +285,53 @@ fn sigkill_of_roard_mid_job_costs_the_record_not_the_job() {
     assert_eq!(job["state"], "interrupted");
     assert_eq!(code(&sandbox.run(&["true"])), 0);
 }
+
+#[test]
+fn a_full_disk_loses_the_record_cleanly_never_the_job() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let output = sandbox.roarctl().args(["daemon", "stop"]).output().unwrap();
+    assert_eq!(code(&output), 0);
+    // roard again, now unable to grow any file past a few KiB beyond the database's
+    // current size: the disk is "full" for it.
+    let used: u64 = std::fs::read_dir(sandbox.database().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    let limit_kib = used / 1024 + 16;
+    let mut command = Command::new("sh");
+    sandbox.env(&mut command);
+    let mut daemon = command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f {limit_kib}; exec {}",
+            roar_e2e::bin_dir().join("roard").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(sandbox.wait_for(Duration::from_secs(10), || sandbox.daemon_pid().is_some()));
+    let output = sandbox.run(&[
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 3000 ]; do echo $i > file-with-a-long-name-$i.txt; i=$((i+1)); done; exit 3",
+    ]);
+    // The job ran to its end with its own status; the record is reported lost.
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(
+        sandbox
+            .work_dir()
+            .join("file-with-a-long-name-2999.txt")
+            .exists()
+    );
+    assert_stderr_contains(&output, "could not be stored");
+    let _ = sandbox.roarctl().args(["daemon", "stop"]).output();
+    let _ = daemon.wait();
+    // A normal daemon finds no half-written job: the lost one has no files at all.
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "interrupted");
+    assert_eq!(job["outputs"].as_array().unwrap().len(), 0);
+    assert_eq!(job["processes"].as_array().unwrap().len(), 0);
+}
