@@ -335,3 +335,36 @@ fn a_full_disk_loses_the_record_cleanly_never_the_job() {
     assert_eq!(job["outputs"].as_array().unwrap().len(), 0);
     assert_eq!(job["processes"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_read_only_database_is_a_clear_error_before_anything_runs() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let dir = sandbox.database().parent().unwrap().to_path_buf();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    // Root ignores file modes: the immutable attribute is what makes files read-only.
+    let immutable = |flag: &str| {
+        Command::new("chattr")
+            .arg(flag)
+            .args(&files)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !immutable("+i") {
+        eprintln!("skipped: cannot make the database read-only here (chattr +i)");
+        return;
+    }
+    let output = sandbox.run(&["sh", "-c", "echo ran > ran.txt"]);
+    immutable("-i");
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_stderr_contains(&output, "cannot record the job");
+    assert_stderr_contains(&output, "nothing was run");
+    assert!(!sandbox.work_dir().join("ran.txt").exists());
+    // Writable again: the earlier record is intact and new jobs are recorded.
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let log = sandbox.json(&["log"]);
+    assert_eq!(log.as_array().unwrap().len(), 2);
+}

@@ -165,6 +165,28 @@ impl Store {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_prefix_shared_by_two_artifacts_is_ambiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        for last in [1u8, 2] {
+            let mut blake3 = [0xabu8; 32];
+            blake3[31] = last;
+            let content = crate::hashing::Content { size: 1, blake3 };
+            store
+                .record_download("file:///x", b"/x", content, "00", last.into())
+                .await
+                .unwrap();
+        }
+        let found = store.artifact_id_by_hash("abababab").await;
+        assert!(
+            matches!(found, Err(ArtifactLookupError::Ambiguous(_))),
+            "{found:?}"
+        );
+        let exact = format!("{}01", "ab".repeat(31));
+        assert!(store.artifact_id_by_hash(&exact).await.is_ok());
+    }
+
     #[test]
     fn prefixes_need_eight_hex_digits() {
         assert!(parse_hash_prefix("abcdef0").is_err());

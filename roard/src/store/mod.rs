@@ -17,6 +17,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::Sqlite;
+use sqlx::TransactionManager as _;
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
@@ -72,6 +74,17 @@ impl Store {
         migrator.close().await;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // A connection whose transaction could not be ended (a disk I/O error, a
+            // full disk) is closed rather than reused: the next write then starts on a
+            // fresh one instead of failing forever.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    Ok(
+                        <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn)
+                            == 0,
+                    )
+                })
+            })
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
