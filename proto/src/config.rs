@@ -360,8 +360,15 @@ pub fn load(layers: &Layers) -> Result<Config, ConfigError> {
     let mut merged = toml::Table::new();
     let mut enforced = false;
     for path in layers.in_order() {
-        let Some(table) = read_table(path)? else {
-            continue;
+        let table = match read_table(path) {
+            Ok(Some(table)) => table,
+            Ok(None) => continue,
+            // A working directory the user may not read (a shell can still run
+            // commands there): its project file cannot be known, so it does not apply.
+            Err(_) if Some(path) == layers.project.as_deref() && unreadable_dir(path) => {
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError {
             path: path.to_path_buf(),
@@ -389,6 +396,14 @@ pub fn load(layers: &Layers) -> Result<Config, ConfigError> {
             .last()
             .map_or_else(PathBuf::new, Path::to_path_buf),
         message: e.to_string(),
+    })
+}
+
+/// Whether `path`'s directory (or one above it) cannot be searched by this user.
+fn unreadable_dir(path: &Path) -> bool {
+    path.ancestors().skip(1).any(|dir| {
+        std::fs::metadata(dir.join("."))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
     })
 }
 

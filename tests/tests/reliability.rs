@@ -368,3 +368,58 @@ fn a_read_only_database_is_a_clear_error_before_anything_runs() {
     let log = sandbox.json(&["log"]);
     assert_eq!(log.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_working_directory_without_permission_still_runs_and_is_recorded() {
+    if !roar_e2e::is_root() {
+        eprintln!("skipped: needs root to act as another user (root ignores permissions)");
+        return;
+    }
+    // A user of its own (nobody), with its own private daemon and directories.
+    let base = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for sub in ["run", "data", "state", "config", "cache", "home", "work"] {
+        std::fs::create_dir(base.path().join(sub)).unwrap();
+    }
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .args(
+            ["run", "data", "state", "config", "cache", "home", "work"]
+                .map(|s| base.path().join(s)),
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let roarctl = roar_e2e::bin_dir().join("roarctl");
+    let b = base.path().display();
+    let script = format!(
+        "cd {b}/work && mkdir locked && cd locked && chmod 000 . && \
+         {r} run -- sh -c 'echo ran' && {r} show last --json > {b}/work/job.json; \
+         status=$?; {r} daemon stop >/dev/null 2>&1; exit $status",
+        r = roarctl.display()
+    );
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["env", "-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={b}/home"))
+        .arg(format!("XDG_RUNTIME_DIR={b}/run"))
+        .arg(format!("XDG_DATA_HOME={b}/data"))
+        .arg(format!("XDG_STATE_HOME={b}/state"))
+        .arg(format!("XDG_CONFIG_HOME={b}/config"))
+        .arg(format!("XDG_CACHE_HOME={b}/cache"))
+        .arg(format!("ROAR_SYSTEM_CONFIG={b}/none.toml"))
+        .args(["sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ran"));
+    let job: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.path().join("work/job.json")).unwrap()).unwrap();
+    assert_eq!(job["state"], "finished");
+    assert!(job["cwd"].as_str().unwrap().ends_with("/work/locked"));
+    // Let the root-owned temp dir be removed.
+    let _ = Command::new("chmod")
+        .arg("700")
+        .arg(base.path().join("work/locked"))
+        .status();
+}
