@@ -195,6 +195,20 @@ fn hash_sorted(
                 );
                 progress.files_done.fetch_add(1, Ordering::Relaxed);
                 match outcome {
+                    // Not the file the job read: it was replaced since (by something
+                    // outside the job: the job's own changes leave a pre-image). Its
+                    // content then is unknown, never the newcomer's.
+                    Ok((entry, _))
+                        if access
+                            .identity
+                            .is_some_and(|id| id != (entry.stamp.device, entry.stamp.inode)) =>
+                    {
+                        tracing::warn!(
+                            "{} was replaced after the job read it; its content is not recorded",
+                            String::from_utf8_lossy(&access.path)
+                        );
+                        (None, Vec::new(), false)
+                    }
                     Ok((entry, fresh)) => {
                         // Cache hits read nothing: count their bytes as done too.
                         let read = progress.bytes_done.load(Ordering::Relaxed) - before;

@@ -423,3 +423,42 @@ fn a_working_directory_without_permission_still_runs_and_is_recorded() {
         .arg(base.path().join("work/locked"))
         .status();
 }
+
+#[test]
+fn an_input_replaced_by_someone_else_before_hashing_is_not_misrecorded() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    std::fs::write(work.join("in.txt"), "what the job read").unwrap();
+    let job = sandbox
+        .roarctl()
+        .args([
+            "-q",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "cat in.txt > /dev/null; sleep 1",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Outside the job: a new file renamed over the one it read.
+    std::fs::write(work.join("new.txt"), "something else").unwrap();
+    std::fs::rename(work.join("new.txt"), work.join("in.txt")).unwrap();
+    let output = job.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0);
+    let record = sandbox.json(&["show", "last"]);
+    let input = record["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/in.txt"))
+        .expect("the read is recorded")
+        .clone();
+    // Its content is unknown, never the newcomer's.
+    assert_eq!(input["hashes"], serde_json::json!({}), "{input}");
+    assert_ne!(
+        input["hashes"]["blake3"],
+        blake3_hex(b"something else").as_str()
+    );
+}

@@ -24,6 +24,9 @@ struct Entry {
     /// The content now at this path was produced by the job (reading it back is not an
     /// input).
     job_content: bool,
+    /// Device and inode of the file when the job first read it: the file hashed at the
+    /// end must be that file, not one put in its place since.
+    identity: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct FileAccess {
     pub role: Role,
     /// For inputs modified by the job: the content before the modification.
     pub pre_image: Option<Hashed>,
+    /// For inputs: the device and inode read, when known (see `Entry::identity`).
+    pub identity: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +94,14 @@ impl FileLedger {
         Self::remember_name(entry, path, named);
         if !entry.job_content && entry.input.is_none() {
             entry.input = Some(InputState::AsAtEnd);
+            entry.identity = std::fs::metadata(Path::new(OsStr::from_bytes(path)))
+                .ok()
+                .map(|m| {
+                    (
+                        std::os::unix::fs::MetadataExt::dev(&m),
+                        std::os::unix::fs::MetadataExt::ino(&m),
+                    )
+                });
         }
     }
 
@@ -163,6 +176,7 @@ impl FileLedger {
                     named: entry.named.clone(),
                     role: Role::Input,
                     pre_image,
+                    identity: entry.identity,
                 });
             }
             if entry.output {
@@ -171,6 +185,7 @@ impl FileLedger {
                     named: entry.named,
                     role: Role::Output,
                     pre_image: None,
+                    identity: None,
                 });
             }
         }

@@ -78,6 +78,14 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
                     Role::Input => 0,
                     Role::Output => 1,
                 });
+                match f.identity {
+                    None => e.u8(0),
+                    Some((dev, ino)) => {
+                        e.u8(1);
+                        e.u64(dev);
+                        e.u64(ino);
+                    }
+                }
                 match &f.pre_image {
                     None => e.u8(0),
                     Some(h) => {
@@ -164,6 +172,10 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                 } else {
                     Role::Output
                 };
+                let identity = match d.u8()? {
+                    0 => None,
+                    _ => Some((d.u64()?, d.u64()?)),
+                };
                 let pre_image = match d.u8()? {
                     0 => None,
                     _ => {
@@ -200,6 +212,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                     named,
                     role,
                     pre_image,
+                    identity,
                 });
             }
             Frame::Outcome(TraceOutcome {
