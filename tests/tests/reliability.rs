@@ -160,6 +160,10 @@ fn a_job_of_5000_processes_and_one_of_200k_file_events_are_recorded() {
 #[test]
 fn bad_input_gets_clear_errors_and_loses_nothing() {
     let sandbox = Sandbox::new();
+    // An empty command: a usage error, nothing started.
+    let output = sandbox.roarctl().args(["run", "--"]).output().unwrap();
+    assert_eq!(code(&output), 2);
+    assert_stderr_contains(&output, "COMMAND");
     // A 1 MiB command line (eight arguments of 128 KiB, the kernel's limit for one):
     // it runs, and the record keeps it whole.
     let chunk = "x".repeat((128 << 10) - 1);
