@@ -119,9 +119,9 @@ impl Store {
         Ok(graph)
     }
 
-    /// Turns jobs into a graph: their artifacts (with every hash), the edges between
-    /// them (each input from the latest job of the set that wrote that content before
-    /// the reader started), and which artifacts are sources (written by none of them).
+    /// Turns jobs into a graph: their artifacts with every hash, then the edges and
+    /// sources as `roar_proto::graph::assemble` derives them (the registry uses the
+    /// same function).
     pub async fn assemble(&self, nodes: &[JobNode]) -> sqlx::Result<pb::Graph> {
         let mut artifact_ids: Vec<i64> = nodes
             .iter()

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::hash_algorithms::HashAlgorithm;
@@ -96,12 +97,7 @@ impl FileLedger {
             entry.input = Some(InputState::AsAtEnd);
             entry.identity = std::fs::metadata(Path::new(OsStr::from_bytes(path)))
                 .ok()
-                .map(|m| {
-                    (
-                        std::os::unix::fs::MetadataExt::dev(&m),
-                        std::os::unix::fs::MetadataExt::ino(&m),
-                    )
-                });
+                .map(|m| (m.dev(), m.ino()));
         }
     }
 
