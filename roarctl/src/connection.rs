@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -17,6 +18,16 @@ pub type Client = RoarClient<Channel>;
 /// How long a freshly started daemon gets to answer.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The pid of the daemon at the other end of the latest connection, as the kernel
+/// reports the socket's peer (`SO_PEERCRED`); 0 before any connection.
+static DAEMON_PID: AtomicI32 = AtomicI32::new(0);
+
+/// The daemon's pid, learnt when connecting (no request needed): `run` names it as
+/// the job's tracer.
+pub fn daemon_pid() -> Option<i32> {
+    Some(DAEMON_PID.load(Ordering::Relaxed)).filter(|pid| *pid > 0)
+}
+
 /// Connects to the daemon on `socket`, without starting one.
 pub async fn connect(socket: &Path) -> anyhow::Result<Client> {
     let socket = socket.to_path_buf();
@@ -24,7 +35,13 @@ pub async fn connect(socket: &Path) -> anyhow::Result<Client> {
     let channel = Endpoint::from_static("http://roard.invalid")
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
-            async move { UnixStream::connect(socket).await.map(TokioIo::new) }
+            async move {
+                let stream = UnixStream::connect(socket).await?;
+                if let Some(pid) = stream.peer_cred().ok().and_then(|cred| cred.pid()) {
+                    DAEMON_PID.store(pid, Ordering::Relaxed);
+                }
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
         }))
         .await?;
     Ok(RoarClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))

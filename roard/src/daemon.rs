@@ -75,6 +75,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         options.socket.display(),
         options.database.display()
     );
+    crate::tracer::helper::prepare_spare();
     sd_notify::notify("READY=1");
     let stop = {
         let state = Arc::clone(&state);
@@ -91,6 +92,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     if running > 0 {
         tracing::info!("waiting for {running} traced job(s) to end before exiting");
     }
+    crate::tracer::helper::discard_spare();
     state.active_jobs.wait_idle().await;
     state.store.close().await;
     drop(socket_guard);

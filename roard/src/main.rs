@@ -38,9 +38,8 @@ struct Args {
 fn main() -> ExitCode {
     roard::logging::init();
     // A tracer helper (started by roard itself, one per job): not a daemon.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(roard::tracer::helper::FLAG) {
-        return roard::tracer::helper::main(&args[1..]);
+    if std::env::args().nth(1).as_deref() == Some(roard::tracer::helper::FLAG) {
+        return roard::tracer::helper::main();
     }
     let args = Args::parse();
     let names = match args.hash_algorithms {

@@ -19,7 +19,7 @@ use roar_proto::pb::run_event::Event;
 use tokio::signal::unix::{SignalKind, signal};
 use tonic::Streaming;
 
-use crate::connection::hello_request;
+use crate::connection::{self, hello_request};
 use crate::context::Context;
 use crate::launch::{self, ChildFailure, HeldChild, Prepared};
 use crate::progress::HashingBar;
@@ -159,12 +159,18 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
         }
         Err(e) => return Err(e.context("cannot reach roard; nothing was run")),
     };
-    let hello = client
-        .hello(hello_request())
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let tracer = Pid::from_raw(i32::try_from(hello.pid).unwrap_or(0));
+    // The daemon's pid comes with the connection; asking is the fallback.
+    let tracer = match connection::daemon_pid() {
+        Some(pid) => Pid::from_raw(pid),
+        None => {
+            let hello = client
+                .hello(hello_request())
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            Pid::from_raw(i32::try_from(hello.pid).unwrap_or(0))
+        }
+    };
     let mut child = launch::fork_held(&prepared, tracer).context("cannot fork the job")?;
 
     let request = pb::RunRequest {

@@ -56,12 +56,6 @@ pub async fn run(
         linger: state.linger,
         extra_algorithms: state.hash_cache.extra_algorithms().to_vec(),
     };
-    let tracing = tracer::trace(pid, settings).await.map_err(|e| match e {
-        AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
-        AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
-        _ => Status::internal(e.to_string()),
-    })?;
-
     let uid = new_job_uid();
     let project = file_context.project.as_os_str().as_bytes().to_vec();
     let env: Vec<Vec<u8>> = request
@@ -101,9 +95,30 @@ pub async fn run(
         git: git.as_ref(),
         reproduces: Some(request.reproduces.as_str()).filter(|r| !r.is_empty()),
     };
-    // If this fails the tracer still follows the (held) child until roarctl, seeing
-    // the error, kills it before it ever execs the user's command.
-    let placement = state.store.start_job(&new_job).await.map_err(|e| match e {
+    // The attach and the job's first row go ahead together: the command runs only
+    // once both succeeded. If the row cannot be written, the tracer still follows the
+    // (held) child until roarctl, seeing the error, kills it before it ever execs the
+    // user's command; if the attach fails, the row goes again.
+    let (tracing, placement) = tokio::join!(
+        tracer::trace(pid, settings),
+        state.store.start_job(&new_job)
+    );
+    let tracing = match tracing {
+        Ok(tracing) => tracing,
+        Err(e) => {
+            if let Ok(placement) = &placement
+                && let Err(e) = state.store.discard_job(placement.job_id).await
+            {
+                tracing::warn!("cannot remove the record of job {uid}, never run: {e}");
+            }
+            return Err(match e {
+                AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
+                AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
+                _ => Status::internal(e.to_string()),
+            });
+        }
+    };
+    let placement = placement.map_err(|e| match e {
         StartJobError::UnknownStep(_) => Status::not_found(e.to_string()),
         StartJobError::Database(_) => Status::unavailable(format!(
             "cannot record the job in {}: {e}",
@@ -127,7 +142,17 @@ pub async fn run(
     }));
     // The guard moves into the task: the job counts as active until its record is stored.
     tokio::spawn(async move {
-        record(&state, uid, tracing, file_context, sender).await;
+        record(
+            &state,
+            &uid,
+            placement.job_id,
+            tracing,
+            file_context,
+            sender,
+        )
+        .await;
+        // The next job's tracer, started now that this one's record is stored.
+        tracer::prepare_spare();
         drop(job);
     });
     Ok(ReceiverStream::new(receiver))
@@ -254,7 +279,8 @@ async fn code_state(
 /// Forwards progress until the trace ends, then stores the record and reports it.
 async fn record(
     state: &DaemonState,
-    uid: String,
+    uid: &str,
+    job_id: i64,
     tracing: Tracing,
     file_context: FileContext,
     sender: EventSender,
@@ -278,7 +304,7 @@ async fn record(
     };
     let Ok(outcome) = outcome else {
         tracing::error!("tracer of job {uid} ended without a result; marking it interrupted");
-        if let Err(e) = state.store.mark_job_interrupted(&uid, now_ms()).await {
+        if let Err(e) = state.store.mark_job_interrupted(uid, now_ms()).await {
             tracing::error!("cannot mark job {uid} interrupted: {e}");
         }
         let _ = sender
@@ -308,7 +334,7 @@ async fn record(
     let stored = state
         .store
         .finish_job(
-            &uid,
+            job_id,
             &outcome.processes,
             &files,
             outcome.root_exit,
@@ -316,15 +342,18 @@ async fn record(
             now_ms(),
         )
         .await;
-    if let Err(e) = stored {
-        tracing::error!("cannot store job {uid}: {e}");
-        let _ = sender
-            .send(Err(Status::unavailable(format!(
-                "the job ran to its end, but its record could not be stored: {e}"
-            ))))
-            .await;
-        return;
-    }
+    let summary = match stored {
+        Ok(summary) => summary,
+        Err(e) => {
+            tracing::error!("cannot store job {uid}: {e}");
+            let _ = sender
+                .send(Err(Status::unavailable(format!(
+                    "the job ran to its end, but its record could not be stored: {e}"
+                ))))
+                .await;
+            return;
+        }
+    };
     tracing::info!(
         "job {uid} finished: {process_count} processes, {inputs} inputs, {outputs} outputs; \
          {} files from the hash cache, {} hashed ({} bytes) in {} us; stored in {} ms",
@@ -334,9 +363,8 @@ async fn record(
         (hashed - trace_ended).as_micros(),
         hashed.elapsed().as_millis()
     );
-    let summary = state.store.job_summary(&uid).await.ok().flatten();
     let finished = pb::run_event::Event::Finished(pb::JobFinished {
-        job: summary,
+        job: Some(summary),
         processes: u32::try_from(process_count).unwrap_or(u32::MAX),
         inputs: u32::try_from(inputs).unwrap_or(u32::MAX),
         outputs: u32::try_from(outputs).unwrap_or(u32::MAX),
@@ -360,8 +388,13 @@ async fn report_progress<T>(
     progress: &HashProgress,
     sender: &EventSender,
 ) -> T {
-    let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
-    ticker.tick().await;
+    // The first report is due one interval from now. (Awaiting an interval's immediate
+    // first tick would not do: it waits for the timer driver's next turn, up to a
+    // millisecond added to every job.)
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + PROGRESS_INTERVAL,
+        PROGRESS_INTERVAL,
+    );
     tokio::pin!(work);
     loop {
         tokio::select! {

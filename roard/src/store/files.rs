@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::Store;
+use super::batch::Batch;
 use crate::artifacts::RecordedFile;
 use crate::hashing::Content;
 use crate::tracer::file_ledger::Role;
@@ -82,61 +83,59 @@ pub(super) async fn artifacts_for(
     Ok(ids)
 }
 
-/// Stores a job's files inside the caller's transaction, many rows per statement.
-pub(super) async fn insert_job_files(
-    conn: &mut SqliteConnection,
+/// Adds a job's files to `batch`, many rows per statement; `artifacts` must hold the
+/// id of every content among them (see [`artifacts_for`]).
+pub(super) fn push_job_files<'a>(
+    batch: &mut Batch<'a>,
     job_id: i64,
-    files: &[RecordedFile],
-) -> sqlx::Result<()> {
-    let artifacts = artifacts_for(conn, files.iter().filter_map(|f| f.content.as_ref())).await?;
+    files: &'a [RecordedFile],
+    artifacts: &HashMap<[u8; 32], i64>,
+) {
     for chunk in files.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO job_files (job_id, role, class, path, named_path, artifact_id, \
-                                    pre_image) ",
-        );
-        query.push_values(chunk, |mut row, file| {
-            let role = match file.role {
-                Role::Input => "input",
-                Role::Output => "output",
-            };
-            let artifact = file.content.and_then(|c| artifacts.get(&c.blake3).copied());
-            row.push_bind(job_id)
-                .push_bind(role)
-                .push_bind(file.class.name())
-                .push_bind(file.path.as_slice())
-                .push_bind(file.named.as_deref())
-                .push_bind(artifact)
-                .push_bind(file.pre_image);
-        });
-        query.build().execute(&mut *conn).await?;
+        batch
+            .statement(
+                "INSERT INTO job_files (job_id, role, class, path, named_path, artifact_id, \
+                                        pre_image) ",
+            )
+            .push_values(chunk, |mut row, file| {
+                let role = match file.role {
+                    Role::Input => "input",
+                    Role::Output => "output",
+                };
+                let artifact = file.content.and_then(|c| artifacts.get(&c.blake3).copied());
+                row.push_bind(job_id)
+                    .push_bind(role)
+                    .push_bind(file.class.name())
+                    .push_bind(file.path.as_slice())
+                    .push_bind(file.named.as_deref())
+                    .push_bind(artifact)
+                    .push_bind(file.pre_image);
+            });
     }
-    insert_extra_hashes(conn, files, &artifacts).await
+    push_extra_hashes(batch, files, artifacts);
 }
 
 /// Attaches the extra algorithms' digests to the artifacts. An artifact first seen
 /// without them gains them here; a digest already known is left as it is.
-async fn insert_extra_hashes(
-    conn: &mut SqliteConnection,
+fn push_extra_hashes(
+    batch: &mut Batch<'_>,
     files: &[RecordedFile],
     artifacts: &HashMap<[u8; 32], i64>,
-) -> sqlx::Result<()> {
+) {
     let rows: Vec<(i64, &'static str, String)> = files
         .iter()
         .filter_map(|f| Some((artifacts.get(&f.content?.blake3).copied()?, &f.extra)))
         .flat_map(|(id, extra)| extra.iter().map(move |d| (id, d.algorithm, d.hex())))
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest) ",
-        );
-        query.push_values(chunk, |mut row, (id, algorithm, hex)| {
-            row.push_bind(*id)
-                .push_bind(*algorithm)
-                .push_bind(hex.as_str());
-        });
-        query.build().execute(&mut *conn).await?;
+        batch
+            .statement("INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest) ")
+            .push_values(chunk, |mut row, (id, algorithm, hex)| {
+                row.push_bind(*id)
+                    .push_bind(*algorithm)
+                    .push_bind(hex.clone());
+            });
     }
-    Ok(())
 }
 
 impl Store {

@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::Store;
+use super::batch::Batch;
 use crate::hash_algorithms::{Digest, by_name};
 use crate::hash_cache::CacheEntry;
 use crate::hashing::{Content, FileStamp};
@@ -83,13 +84,10 @@ fn decode_extra(text: &str) -> Vec<Digest> {
         .collect()
 }
 
-/// Upserts fresh entries inside the caller's transaction.
-pub(super) async fn save_hash_cache(
-    conn: &mut SqliteConnection,
-    entries: &[(Vec<u8>, CacheEntry)],
-) -> sqlx::Result<()> {
+/// Adds fresh cache entries to `batch` (replacing older ones for the same paths).
+pub(super) fn push_hash_cache<'a>(batch: &mut Batch<'a>, entries: &'a [(Vec<u8>, CacheEntry)]) {
     for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let query = batch.statement(
             "INSERT INTO hash_cache (path, device, inode, size, mtime_ns, ctime_ns, blake3, \
                                      extra) ",
         );
@@ -108,9 +106,7 @@ pub(super) async fn save_hash_cache(
              inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns, \
              ctime_ns = excluded.ctime_ns, blake3 = excluded.blake3, extra = excluded.extra",
         );
-        query.build().execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 impl Store {
@@ -120,7 +116,9 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.write_transaction().await?;
-        save_hash_cache(&mut tx, entries).await?;
+        let mut batch = Batch::new();
+        push_hash_cache(&mut batch, entries);
+        batch.run(&mut tx).await?;
         tx.commit().await
     }
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::Store;
+use super::batch::Batch;
 use super::byte_lists;
 use crate::artifacts::HashedFiles;
 use crate::git_context::GitContext;
@@ -69,6 +70,8 @@ pub enum StartJobError {
 /// Where a new job goes: its session and step.
 #[derive(Debug, Clone, Copy)]
 pub struct Placement {
+    /// The job's row, for `finish_job`.
+    pub job_id: i64,
     pub session_id: i64,
     pub step: u32,
 }
@@ -127,6 +130,12 @@ impl Store {
     /// Records a job as running in its project's active session (opened if needed),
     /// as the next step of its kind or as a re-run of an existing step.
     pub async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError> {
+        if job.rerun_step.is_none()
+            && job.reproduces.is_none()
+            && let Some(placement) = self.start_next_step(job).await?
+        {
+            return Ok(placement);
+        }
         let mut tx = self.write_transaction().await?;
         let session_id =
             super::sessions::active_session_id(&mut tx, job.project, job.started_at_ms).await?;
@@ -163,11 +172,12 @@ impl Store {
                 .await?,
             };
         let git = job.git;
-        sqlx::query(
+        let job_id: i64 = sqlx::query_scalar(
             "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
                                user_uid, started_at_ms, state, git_repository, git_root, \
                                git_branch, git_commit, git_dirty_count, git_dirty_paths) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) \
+             RETURNING id",
         )
         .bind(job.uid)
         .bind(job.project)
@@ -186,70 +196,135 @@ impl Store {
         .bind(git.and_then(|g| g.commit.as_deref()))
         .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
         .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Placement { session_id, step })
+        Ok(Placement {
+            job_id,
+            session_id,
+            step,
+        })
+    }
+
+    /// The common case of `start_job` in one statement (atomic on its own, so no
+    /// transaction around it): the next step of the project's active session. None
+    /// when the project has no active session yet.
+    async fn start_next_step(&self, job: &NewJob<'_>) -> sqlx::Result<Option<Placement>> {
+        let git = job.git;
+        let rows: Vec<(i64, i64, u32)> = sqlx::query_as(
+            "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
+                               user_uid, started_at_ms, state, git_repository, git_root, \
+                               git_branch, git_commit, git_dirty_count, git_dirty_paths) \
+             SELECT ?1, ?2, s.id, ?3, \
+                    (SELECT COALESCE(MAX(step), 0) + 1 FROM jobs \
+                     WHERE session_id = s.id AND kind = ?3), \
+                    ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12, ?13, ?14, ?15 \
+             FROM sessions s WHERE s.project = ?2 AND s.active = 1 \
+             RETURNING id, session_id, step",
+        )
+        .bind(job.uid)
+        .bind(job.project)
+        .bind(job.kind.name())
+        .bind(byte_lists::join(job.argv))
+        .bind(job.cwd)
+        .bind(byte_lists::join(job.env))
+        .bind(job.hostname)
+        .bind(job.user_uid)
+        .bind(job.started_at_ms)
+        .bind(git.map(|g| g.repository.as_str()))
+        .bind(git.map(|g| g.root.as_os_str().as_bytes()))
+        .bind(git.and_then(|g| g.branch.as_deref()))
+        .bind(git.and_then(|g| g.commit.as_deref()))
+        .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
+        .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
+        // Stepped to the end, not just to the returned row: the implicit commit happens
+        // there, and a failure to commit (a read-only database) must surface, not be
+        // lost when the statement is dropped.
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows.first().map(|&(job_id, session_id, step)| Placement {
+            job_id,
+            session_id,
+            step,
+        }))
     }
 
     /// Stores the trace of a finished job in one transaction: either the whole record
     /// lands or the job stays `running` (and becomes `interrupted` at next start-up).
+    /// Returns the job's summary as stored (read in the same transaction: no second
+    /// connection on the way to the client).
     pub async fn finish_job(
         &self,
-        uid: &str,
+        job_id: i64,
         processes: &[ProcessRecord],
         files: &HashedFiles,
         root_exit: Option<Exit>,
         lingering: usize,
         ended_at_ms: i64,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<pb::JobSummary> {
         let mut tx = self.write_transaction().await?;
-        let job_id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
-            .bind(uid)
-            .fetch_one(&mut *tx)
-            .await?;
+        // Content ids first (a look-up only when the job has data); then the rest of
+        // the record as one batch.
+        let artifacts = super::files::artifacts_for(
+            &mut tx,
+            files.files.iter().filter_map(|f| f.content.as_ref()),
+        )
+        .await?;
+        let mut batch = Batch::new();
         for chunk in processes.chunks(500) {
-            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, \
-                                        ended_at_ms, exit_code, exit_signal) ",
-            );
-            query.push_values(chunk, |mut row, process| {
-                let (code, signal) = exit_columns(process.exit);
-                row.push_bind(job_id)
-                    .push_bind(process.pid.as_raw())
-                    .push_bind(process.ppid.as_raw())
-                    .push_bind(byte_lists::join(&process.image.argv))
-                    .push_bind(process.image.exe.as_slice())
-                    .push_bind(process.image.cwd.as_slice())
-                    .push_bind(process.started_at_ms)
-                    .push_bind(process.ended_at_ms)
-                    .push_bind(code)
-                    .push_bind(signal);
-            });
-            query.build().execute(&mut *tx).await?;
+            batch
+                .statement(
+                    "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, \
+                                            ended_at_ms, exit_code, exit_signal) ",
+                )
+                .push_values(chunk, |mut row, process| {
+                    let (code, signal) = exit_columns(process.exit);
+                    row.push_bind(job_id)
+                        .push_bind(process.pid.as_raw())
+                        .push_bind(process.ppid.as_raw())
+                        .push_bind(byte_lists::join(&process.image.argv))
+                        .push_bind(process.image.exe.as_slice())
+                        .push_bind(process.image.cwd.as_slice())
+                        .push_bind(process.started_at_ms)
+                        .push_bind(process.ended_at_ms)
+                        .push_bind(code)
+                        .push_bind(signal);
+                });
         }
-        super::files::insert_job_files(&mut tx, job_id, &files.files).await?;
-        super::packages::insert_job_packages(&mut tx, job_id, &files.packages).await?;
-        super::hash_cache::save_hash_cache(&mut tx, &files.cache_updates).await?;
+        super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
+        super::packages::push_job_packages(&mut batch, job_id, &files.packages);
+        super::hash_cache::push_hash_cache(&mut batch, &files.cache_updates);
         let (code, signal) = exit_columns(root_exit);
         let state = if root_exit.is_some() {
             "finished"
         } else {
             "interrupted"
         };
-        sqlx::query(
-            "UPDATE jobs SET ended_at_ms = ?, exit_code = ?, exit_signal = ?, state = ?, \
-                             lingering_processes = ? WHERE id = ?",
-        )
-        .bind(ended_at_ms)
-        .bind(code)
-        .bind(signal)
-        .bind(state)
-        .bind(i64::try_from(lingering).unwrap_or(i64::MAX))
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        // Last, so that the one row the batch returns is the job's summary.
+        let update = batch.statement("UPDATE jobs SET ended_at_ms = ");
+        update.push_bind(ended_at_ms);
+        update.push(", exit_code = ").push_bind(code);
+        update.push(", exit_signal = ").push_bind(signal);
+        update.push(", state = ").push_bind(state);
+        update
+            .push(", lingering_processes = ")
+            .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
+        update.push(" WHERE id = ").push_bind(job_id);
+        update.push(" RETURNING ").push(SUMMARY_COLUMNS);
+        let rows = batch.run(&mut tx).await?;
+        let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
+        let summary = summary_from_row(row)?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// Removes the row of a job that never ran (the tracer could not attach).
+    pub async fn discard_job(&self, job_id: i64) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM jobs WHERE id = ? AND state = 'running'")
+            .bind(job_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// A job whose trace ended without a result (its tracer failed).
@@ -263,16 +338,6 @@ impl Store {
         .execute(&self.writer)
         .await?;
         Ok(())
-    }
-
-    /// The summary of one job, without its processes, files and environment.
-    pub async fn job_summary(&self, uid: &str) -> sqlx::Result<Option<pb::JobSummary>> {
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM jobs WHERE uid = ?");
-        let row = sqlx::query(&sql)
-            .bind(uid)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(summary_from_row).transpose()
     }
 
     /// Jobs left `running` by a daemon that died cannot be traced any more.
@@ -532,14 +597,9 @@ mod tests {
                 .step,
             1
         );
-        assert_eq!(
-            store
-                .start_job(&job("aaaa00000002", b"/p"))
-                .await
-                .unwrap()
-                .step,
-            2
-        );
+        // The project's second job takes the one-statement path (its session exists).
+        let second = store.start_job(&job("aaaa00000002", b"/p")).await.unwrap();
+        assert_eq!(second.step, 2);
         assert_eq!(
             store
                 .start_job(&job("bbbb00000001", b"/q"))
@@ -548,9 +608,9 @@ mod tests {
                 .step,
             1
         );
-        store
+        let stored = store
             .finish_job(
-                "aaaa00000002",
+                second.job_id,
                 &[],
                 &HashedFiles::default(),
                 Some(Exit::Signal(15)),
@@ -559,6 +619,10 @@ mod tests {
             )
             .await
             .unwrap();
+        assert_eq!(stored.uid, "aaaa00000002");
+        assert_eq!(stored.step, 2);
+        assert_eq!(stored.state, "finished");
+        assert_eq!(stored.ended_at_ms, Some(5));
 
         let last = store
             .find_job(&JobSelector::Last, "last", b"/p")

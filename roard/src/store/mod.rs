@@ -2,6 +2,7 @@
 //! through the daemon, so there is one writer and one schema version in play.
 
 pub mod artifacts;
+mod batch;
 mod byte_lists;
 mod files;
 mod git_tags;
@@ -72,8 +73,12 @@ impl Store {
             .await
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
         migrator.close().await;
+        // Connections are not pinged before use (`test_before_acquire`): they are local
+        // files, not sockets that can go stale, and a ping is one more round trip to
+        // the connection's worker thread on every job's path.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             // A connection whose transaction could not be ended (a disk I/O error, a
             // full disk) is closed rather than reused: the next write then starts on a
             // fresh one instead of failing forever.
@@ -90,6 +95,7 @@ impl Store {
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true).create_if_missing(false))
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;

@@ -2,34 +2,27 @@
 //! every job that used them.
 
 use roar_proto::pb;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::Store;
+use super::batch::Batch;
 use crate::packages::Package;
 
 /// Rows per multi-row statement (three bound values each).
 const ROWS_PER_STATEMENT: usize = 1000;
 
-/// Links `packages` to the job, creating the ones not seen before; inside the caller's
-/// transaction.
-pub(super) async fn insert_job_packages(
-    conn: &mut SqliteConnection,
-    job_id: i64,
-    packages: &[Package],
-) -> sqlx::Result<()> {
+/// Adds to `batch` what links `packages` to the job, creating the ones not seen before.
+pub(super) fn push_job_packages<'a>(batch: &mut Batch<'a>, job_id: i64, packages: &'a [Package]) {
     for chunk in packages.chunks(ROWS_PER_STATEMENT) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO packages (ecosystem, name, version) ",
-        );
-        query.push_values(chunk, |mut row, package| {
-            row.push_bind(package.ecosystem)
-                .push_bind(&package.name)
-                .push_bind(&package.version);
-        });
-        query.build().execute(&mut *conn).await?;
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO job_packages (job_id, package_id) SELECT ",
-        );
+        batch
+            .statement("INSERT OR IGNORE INTO packages (ecosystem, name, version) ")
+            .push_values(chunk, |mut row, package| {
+                row.push_bind(package.ecosystem)
+                    .push_bind(&package.name)
+                    .push_bind(&package.version);
+            });
+        let query =
+            batch.statement("INSERT OR IGNORE INTO job_packages (job_id, package_id) SELECT ");
         query.push_bind(job_id);
         query.push(", id FROM packages WHERE (ecosystem, name, version) IN (VALUES ");
         let mut first = true;
@@ -48,9 +41,7 @@ pub(super) async fn insert_job_packages(
                 .push(")");
         }
         query.push(")");
-        query.build().execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 impl Store {

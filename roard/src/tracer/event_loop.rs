@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
-use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::oneshot;
 
 use super::file_tracker::{FileTracker, Resume};
 use super::linger::LingerAlarm;
 use super::process_table::{Exit, ProcessTable};
 use super::syscall_info::{self, SyscallStop};
 use super::syscalls::NATIVE;
-use super::{TraceEvent, TraceOutcome, TraceSettings};
+use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
 
 /// Exec progress reaches the client at most this often: a message per exec would make
@@ -35,14 +33,9 @@ struct Job {
 }
 
 /// Traces until no task of the job remains, or until `linger` after the root process
-/// exited, and sends what was seen on `outcome`. In the second case it goes on serving
-/// the remaining processes, without recording, until they exit.
-pub fn run(
-    root: Pid,
-    events: &UnboundedSender<TraceEvent>,
-    outcome: oneshot::Sender<TraceOutcome>,
-    settings: TraceSettings,
-) {
+/// exited, and reports what was seen. In the second case it goes on serving the
+/// remaining processes, without recording, until they exit.
+pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
     let mut job = Job {
         recording: true,
         files: FileTracker::new(settings.extra_algorithms),
@@ -50,18 +43,18 @@ pub fn run(
     };
     let linger = settings.linger;
     job.processes.add_root(root, now_ms());
-    let mut outcome = Some(outcome);
+    // Whether the outcome is still to be reported (false once sent or abandoned).
+    let mut pending = true;
     let mut alarm: Option<LingerAlarm> = None;
     loop {
-        if alarm.as_ref().is_some_and(LingerAlarm::expired)
-            && let Some(sender) = outcome.take()
-        {
+        if pending && alarm.as_ref().is_some_and(LingerAlarm::expired) {
+            pending = false;
             let lingering = job.processes.live_processes();
             tracing::info!(
                 "{lingering} process(es) of the job rooted at {root} still run after the \
                  linger bound; closing its record and serving them unrecorded"
             );
-            let _ = sender.send(std::mem::take(&mut job).into_outcome(root, lingering));
+            reporter.outcome(std::mem::take(&mut job).into_outcome(root, lingering));
         }
         let mut status = 0;
         let poll = worth_polling(job.processes.live_processes());
@@ -93,31 +86,34 @@ pub fn run(
             job.files.on_task_gone(tid);
             if tid == root {
                 let remaining = job.processes.live_processes();
-                let _ = events.send(TraceEvent::RootExited { remaining });
+                reporter.event(TraceEvent::RootExited { remaining });
                 if remaining > 0 {
                     alarm = Some(LingerAlarm::arm(linger));
                 }
             }
         } else if libc::WIFSTOPPED(status) {
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                on_stop(&mut job, tid, status, now, events);
+                on_stop(&mut job, tid, status, now, reporter);
             }));
             if handled.is_err() {
                 // A bug must cost the record, never the job: let this tracee go on and
-                // serve the whole tree unrecorded from now on. Dropping the outcome
-                // tells the recorder the trace is incomplete.
+                // serve the whole tree unrecorded from now on, and tell the recorder
+                // at once that the trace is incomplete.
                 tracing::error!(
                     "the tracer of the job rooted at {root} failed; serving its processes \
                      unrecorded until they exit"
                 );
                 serve_unrecorded(tid, status);
                 job = Job::default();
-                outcome = None;
+                if pending {
+                    pending = false;
+                    reporter.abandon();
+                }
             }
         }
     }
-    if let Some(sender) = outcome.take() {
-        let _ = sender.send(job.into_outcome(root, 0));
+    if pending {
+        reporter.outcome(job.into_outcome(root, 0));
     }
 }
 
@@ -176,7 +172,7 @@ fn wait_for_stop(status: &mut i32, poll: bool) -> libc::pid_t {
     unsafe { libc::waitpid(-1, status, flags) }
 }
 
-fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSender<TraceEvent>) {
+fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Reporter) {
     let table = &mut job.processes;
     let signal = libc::WSTOPSIG(status);
     if !job.recording {
@@ -230,7 +226,7 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, events: &UnboundedSen
                 .is_none_or(|last| last.elapsed() >= EXEC_EVENT_INTERVAL)
             {
                 job.last_exec_event = Some(std::time::Instant::now());
-                let _ = events.send(TraceEvent::Exec { pid: tid, image });
+                reporter.event(TraceEvent::Exec { pid: tid, image });
             }
             resume(tid, 0);
         }

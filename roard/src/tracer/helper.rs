@@ -1,50 +1,148 @@
-//! Each job's tracer runs in a helper process (`roard --trace-helper PID …`, the same
+//! Each job's tracer runs in a helper process (`roard --trace-helper`, the same
 //! binary), not in a thread of the daemon: if roard dies, even by SIGKILL, the helper
 //! keeps serving the job's stops until the job ends, so the job's traced system calls
 //! never fail with ENOSYS. The helper reports to roard over its stdout (see `wire`);
 //! once roard is gone its writes fail and it just goes on serving, unrecorded.
+//!
+//! Starting a process costs milliseconds, more than a short job itself, so roard keeps
+//! one helper started ahead of time (the spare): it waits on its stdin for the job to
+//! trace. The next spare is started once a job's record is stored (see
+//! `service::run`), when the CPUs have least else to do: starting one while a job
+//! starts or is being recorded would take a CPU from it.
 
-use std::io::BufReader;
-use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::sync::Mutex;
 
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
 use super::attach::{self, AttachError};
 use super::wire::{Frame, read_frame, write_frame};
-use super::{TraceSettings, Tracing, event_loop};
+use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings, Tracing, event_loop};
 use crate::hash_algorithms;
 
 /// The flag that turns roard into a tracer helper.
 pub const FLAG: &str = "--trace-helper";
 
-/// Starts a helper for `root` and returns once it attached (or failed to).
-pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, AttachError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| AttachError::Thread(format!("cannot find roard's own binary: {e}")))?;
-    let algorithms: Vec<&str> = settings.extra_algorithms.iter().map(|a| a.name()).collect();
+/// A started helper waiting for its job on `stdin`.
+struct Helper {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+}
+
+/// The helper started ahead of time; `None` while one is being started or when none
+/// can be (the binary is gone from disk, say).
+static SPARE: Mutex<Option<Helper>> = Mutex::new(None);
+
+/// Starts a spare helper in the background, unless one is waiting already.
+pub fn prepare_spare() {
+    let spawned = std::thread::Builder::new()
+        .name("tracer-spare".into())
+        .spawn(|| {
+            if SPARE.lock().is_ok_and(|spare| spare.is_some()) {
+                return;
+            }
+            let helper = match start() {
+                Ok(helper) => helper,
+                Err(e) => {
+                    tracing::warn!("cannot start a spare tracer helper: {e}");
+                    return;
+                }
+            };
+            let surplus = match SPARE.lock() {
+                Ok(mut spare) if spare.is_none() => spare.replace(helper),
+                _ => Some(helper),
+            };
+            if let Some(surplus) = surplus {
+                surplus.discard();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a spare tracer helper: {e}");
+    }
+}
+
+/// Lets the spare go (at shutdown): it exits when its stdin closes.
+pub fn discard_spare() {
+    let spare = SPARE.lock().ok().and_then(|mut spare| spare.take());
+    if let Some(helper) = spare {
+        helper.discard();
+    }
+}
+
+/// Starts a helper process that waits for its job.
+fn start() -> Result<Helper, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find roard's own binary: {e}"))?;
     let mut child = Command::new(exe)
         .arg(FLAG)
-        .arg(root.as_raw().to_string())
-        .arg(settings.linger.as_secs().to_string())
-        .arg(algorithms.join(","))
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| AttachError::Thread(format!("cannot start a tracer helper: {e}")))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| AttachError::Thread("the tracer helper has no output".into()))?;
+        .map_err(|e| format!("cannot start a tracer helper: {e}"))?;
+    match (child.stdin.take(), child.stdout.take()) {
+        (Some(stdin), Some(stdout)) => Ok(Helper {
+            child,
+            stdin,
+            stdout,
+        }),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err("the tracer helper has no pipes".into())
+        }
+    }
+}
+
+impl Helper {
+    /// Closes its stdin (it then exits) and reaps it.
+    fn discard(self) {
+        let Helper {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        let _ = child.wait();
+    }
+
+    /// Tells the helper which job to trace, and how.
+    fn assign(&mut self, root: Pid, settings: &TraceSettings) -> std::io::Result<()> {
+        let algorithms: Vec<&str> = settings.extra_algorithms.iter().map(|a| a.name()).collect();
+        let request = format!(
+            "{} {} {}\n",
+            root.as_raw(),
+            settings.linger.as_secs(),
+            algorithms.join(",")
+        );
+        self.stdin.write_all(request.as_bytes())?;
+        self.stdin.flush()
+    }
+}
+
+/// Has a helper attach to `root` (the spare if there is one) and returns once it
+/// attached (or failed to).
+pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, AttachError> {
+    let spare = SPARE.lock().ok().and_then(|mut spare| spare.take());
+    // A spare that died meanwhile cannot take the job: a fresh helper is tried once.
+    let mut helper = match spare.map(|mut helper| helper.assign(root, settings).map(|()| helper)) {
+        Some(Ok(helper)) => helper,
+        Some(Err(_)) | None => {
+            let mut helper = start().map_err(AttachError::Thread)?;
+            helper
+                .assign(root, settings)
+                .map_err(|e| AttachError::Thread(format!("cannot reach the tracer helper: {e}")))?;
+            helper
+        }
+    };
     let (attached_tx, attached_rx) = oneshot::channel();
     let (event_tx, events) = mpsc::unbounded_channel();
     let (outcome_tx, outcome) = oneshot::channel();
     std::thread::Builder::new()
         .name(format!("tracer-reader-{root}"))
         .spawn(move || {
-            let mut input = BufReader::new(stdout);
+            let mut input = BufReader::new(&mut helper.stdout);
             let mut attached = Some(attached_tx);
             let mut outcome_tx = Some(outcome_tx);
             loop {
@@ -73,7 +171,7 @@ pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, Attac
             drop(event_tx);
             drop(outcome_tx);
             drop(attached);
-            let _ = child.wait();
+            helper.discard();
         })
         .map_err(|e| AttachError::Thread(e.to_string()))?;
     attached_rx
@@ -82,14 +180,21 @@ pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, Attac
     Ok(Tracing { events, outcome })
 }
 
-/// The helper's whole life: attach, trace, report; then exit.
-pub fn main(args: &[String]) -> ExitCode {
+/// The helper's whole life: wait for the job, attach, trace, report; then exit.
+pub fn main() -> ExitCode {
+    let mut request = String::new();
+    match std::io::stdin().lock().read_line(&mut request) {
+        // roard let this spare go, or is gone: nothing to trace.
+        Ok(0) | Err(_) => return ExitCode::SUCCESS,
+        Ok(_) => {}
+    }
+    let mut fields = request.trim_end_matches('\n').split(' ');
     let (Some(root), Some(linger), Some(algorithms)) = (
-        args.first().and_then(|p| p.parse::<i32>().ok()),
-        args.get(1).and_then(|s| s.parse::<u64>().ok()),
-        args.get(2),
+        fields.next().and_then(|p| p.parse::<i32>().ok()),
+        fields.next().and_then(|s| s.parse::<u64>().ok()),
+        fields.next(),
     ) else {
-        eprintln!("roard: usage: roard {FLAG} PID LINGER_SECS ALGORITHMS");
+        eprintln!("roard: a tracer helper expects \"PID LINGER_SECS ALGORITHMS\" on stdin");
         return ExitCode::from(2);
     };
     let root = Pid::from_raw(root);
@@ -106,59 +211,28 @@ pub fn main(args: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     }
     drop(out);
-    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
-    let (outcome_tx, mut outcome_rx) = oneshot::channel();
-    // The relay writes what the tracer reports, in order. Once roard is gone its
-    // writes fail; it then only drains, and the tracer goes on serving the job.
+    // The relay writes the tracer's frames in the order they were sent, blocking on
+    // the pipe so that the tracer never does. Once roard is gone its writes fail; it
+    // then only drains, and the tracer goes on serving the job.
+    let (frame_tx, frame_rx) = std::sync::mpsc::channel::<Frame>();
     let relay = std::thread::spawn(move || {
         let mut out = std::io::stdout().lock();
         let mut connected = true;
-        let mut send = |frame: Frame, connected: &mut bool| {
-            if *connected && write_frame(&mut out, &frame).is_err() {
-                *connected = false;
+        for frame in frame_rx {
+            if connected && write_frame(&mut out, &frame).is_err() {
+                connected = false;
             }
-        };
-        let mut outcome_done = false;
-        loop {
-            let mut events_closed = false;
-            loop {
-                match event_rx.try_recv() {
-                    Ok(event) => send(Frame::Event(event), &mut connected),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        events_closed = true;
-                        break;
-                    }
-                }
-            }
-            if !outcome_done {
-                match outcome_rx.try_recv() {
-                    Ok(outcome) => {
-                        // Events sent before the outcome go first.
-                        while let Ok(event) = event_rx.try_recv() {
-                            send(Frame::Event(event), &mut connected);
-                        }
-                        send(Frame::Outcome(outcome), &mut connected);
-                        outcome_done = true;
-                    }
-                    Err(oneshot::error::TryRecvError::Closed) => outcome_done = true,
-                    Err(oneshot::error::TryRecvError::Empty) => {}
-                }
-            }
-            if events_closed && outcome_done {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
         }
     });
     let settings = TraceSettings {
-        linger: Duration::from_secs(linger),
+        linger: std::time::Duration::from_secs(linger),
         extra_algorithms,
     };
+    let mut reporter = FrameReporter(Some(frame_tx));
     let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        event_loop::run(root, &event_tx, outcome_tx, settings);
+        event_loop::run(root, &mut reporter, settings);
     }));
-    drop(event_tx);
+    reporter.abandon();
     if traced.is_err() {
         tracing::error!(
             "the tracer of the job rooted at {root} failed; serving its processes unrecorded \
@@ -168,4 +242,27 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     let _ = relay.join();
     ExitCode::SUCCESS
+}
+
+/// The helper's reporter: frames for the relay thread.
+struct FrameReporter(Option<std::sync::mpsc::Sender<Frame>>);
+
+impl Reporter for FrameReporter {
+    fn event(&mut self, event: TraceEvent) {
+        if let Some(frames) = &self.0 {
+            let _ = frames.send(Frame::Event(event));
+        }
+    }
+
+    fn outcome(&mut self, outcome: TraceOutcome) {
+        if let Some(frames) = &self.0 {
+            let _ = frames.send(Frame::Outcome(outcome));
+        }
+    }
+
+    fn abandon(&mut self) {
+        // Closing the channel ends the relay; roard sees the pipe close when this
+        // process exits, after serving the job.
+        self.0 = None;
+    }
 }

@@ -29,6 +29,7 @@ use crate::hash_algorithms::HashAlgorithm;
 
 pub use attach::AttachError;
 use file_ledger::FileAccess;
+pub use helper::prepare_spare;
 use process_table::{Exit, Image, ProcessRecord};
 
 /// Progress the tracer reports while the job runs.
@@ -61,6 +62,40 @@ pub struct TraceSettings {
     pub linger: Duration,
     /// Digests that pre-images carry besides BLAKE3.
     pub extra_algorithms: Vec<&'static dyn HashAlgorithm>,
+}
+
+/// Where a tracer sends what it sees: straight to the job's recorder (the tracer
+/// thread) or through the helper's pipe (see `helper`). Neither ever blocks the tracer.
+pub(crate) trait Reporter {
+    /// Progress while the job runs.
+    fn event(&mut self, event: TraceEvent);
+    /// The record; called at most once, after every event it covers.
+    fn outcome(&mut self, outcome: TraceOutcome);
+    /// The tracer failed and no outcome will come: the recorder should know now.
+    fn abandon(&mut self);
+}
+
+/// The tracer thread's reporter: the recorder's own channels.
+struct ChannelReporter {
+    events: mpsc::UnboundedSender<TraceEvent>,
+    outcome: Option<oneshot::Sender<TraceOutcome>>,
+}
+
+impl Reporter for ChannelReporter {
+    fn event(&mut self, event: TraceEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn outcome(&mut self, outcome: TraceOutcome) {
+        if let Some(sender) = self.outcome.take() {
+            let _ = sender.send(outcome);
+        }
+    }
+
+    fn abandon(&mut self) {
+        // Dropping the sender tells the recorder the trace is incomplete.
+        self.outcome = None;
+    }
 }
 
 /// A job being traced.
@@ -97,9 +132,14 @@ async fn trace_in_thread(root: Pid, settings: TraceSettings) -> Result<Tracing, 
             let _ = attached_tx.send(Ok(()));
             // A panic must not end this thread: its tracees would be detached under
             // their seccomp filter, and their traced syscalls would start failing.
+            let mut reporter = ChannelReporter {
+                events: event_tx,
+                outcome: Some(outcome_tx),
+            };
             let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                event_loop::run(root, &event_tx, outcome_tx, settings);
+                event_loop::run(root, &mut reporter, settings);
             }));
+            reporter.abandon();
             if traced.is_err() {
                 tracing::error!(
                     "the tracer of the job rooted at {root} failed; serving its processes \

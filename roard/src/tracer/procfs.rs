@@ -2,13 +2,23 @@
 //! process can die at any moment); failures yield empty values, never errors that stop
 //! the trace.
 
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::unistd::Pid;
 
+/// A small `/proc` file, read whole. Unlike `std::fs::read`, no `statx` for a size
+/// hint (procfs reports 0) and no reads of 32, then 64 bytes…: one read usually does,
+/// which matters because every exec reads several of these.
+fn read_small(path: &str) -> std::io::Result<Vec<u8>> {
+    let mut contents = Vec::with_capacity(2048);
+    std::fs::File::open(path)?.read_to_end(&mut contents)?;
+    Ok(contents)
+}
+
 /// `argv` from `/proc/PID/cmdline` (NUL-separated, exact bytes).
 pub fn argv(pid: Pid) -> Vec<Vec<u8>> {
-    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+    let Ok(raw) = read_small(&format!("/proc/{pid}/cmdline")) else {
         return Vec::new();
     };
     let raw = raw.strip_suffix(b"\0").unwrap_or(&raw);
@@ -29,7 +39,7 @@ pub fn link(pid: Pid, link: &str) -> Vec<u8> {
 /// `/proc/PID/auxv`: pairs of native-endian words, type then value.
 pub fn exec_fn_address(pid: Pid) -> Option<u64> {
     const AT_EXECFN: u64 = 31;
-    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok()?;
+    let auxv = read_small(&format!("/proc/{pid}/auxv")).ok()?;
     let word = std::mem::size_of::<u64>();
     auxv.chunks_exact(2 * word).find_map(|pair| {
         let kind = u64::from_ne_bytes(pair[..word].try_into().ok()?);
@@ -69,7 +79,7 @@ pub fn tasks_traced_by(tracer: libc::pid_t) -> Vec<Pid> {
 
 /// The thread group (process) id of task `tid`, from `/proc/TID/status`.
 pub fn tgid(tid: Pid) -> Option<Pid> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let status = String::from_utf8(read_small(&format!("/proc/{tid}/status")).ok()?).ok()?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("Tgid:"))
@@ -79,7 +89,7 @@ pub fn tgid(tid: Pid) -> Option<Pid> {
 
 /// The parent pid from `/proc/PID/stat` (the field after the parenthesised command).
 pub fn ppid(pid: Pid) -> Option<Pid> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_small(&format!("/proc/{pid}/stat")).ok()?;
     let after_comm = stat.iter().rposition(|b| *b == b')')?;
     let fields = std::str::from_utf8(&stat[after_comm + 1..]).ok()?;
     fields
