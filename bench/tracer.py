@@ -136,6 +136,16 @@ def main():
             "strace": lambda cmd: ["strace", "-f", "--seccomp-bpf", "-qq", "-e",
                                    "trace=%file,%process", "-o", str(strace_log)] + cmd,
         }
+        # The fixed cost of a recorded job: the smallest command, many times.
+        fixed = {"native": [], "roar": []}
+        for round_ in range(31):
+            for mode in fixed:
+                elapsed = timed(modes[mode](["/bin/true"]), base, env)
+                if round_ > 0:
+                    fixed[mode].append(elapsed)
+        fixed = {mode: statistics.median(ts) for mode, ts in fixed.items()}
+        print(f"/bin/true: native {fixed['native']*1000:.2f} ms, "
+              f"roar {fixed['roar']*1000:.2f} ms", flush=True)
         results = {}
         for name, (cmd, cwd, reset) in workloads.items():
             times = {mode: [] for mode in modes}
@@ -174,7 +184,10 @@ def main():
                      f"{m['roar-cold']*1000:.1f} ms | {m['strace']*1000:.1f} ms | "
                      f"{rr:.2f} | {cr:.2f} | {sr:.2f} | {share:.2f} |")
     geo = statistics.geometric_mean(roar_ratios)
-    lines += ["", f"Geometric mean of roar's ratios (warm cache): {geo:.2f}"]
+    lines += ["", f"Geometric mean of roar's ratios (warm cache): {geo:.2f}",
+              "", f"Fixed cost of a recorded job (median of 30, alternating): "
+              f"`roarctl run -- /bin/true` {fixed['roar']*1000:.2f} ms, "
+              f"`/bin/true` {fixed['native']*1000:.2f} ms."]
     text = "\n".join(lines)
     print(text)
     if args.markdown:

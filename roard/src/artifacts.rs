@@ -94,11 +94,8 @@ pub async fn record_files(
     context: FileContext,
     progress: &Arc<HashProgress>,
 ) -> HashedFiles {
-    let (packages, progress_for_sort) = (Arc::clone(packages), Arc::clone(progress));
-    let sorted = tokio::task::spawn_blocking(move || {
-        sort(&packages, accesses, &context, &progress_for_sort)
-    })
-    .await;
+    let packages = Arc::clone(packages);
+    let sorted = tokio::task::spawn_blocking(move || sort(&packages, accesses, &context)).await;
     let Ok((sorted, used_packages)) = sorted else {
         tracing::error!("classifying the job's files failed; its files are not recorded");
         return HashedFiles::default();
@@ -124,16 +121,14 @@ pub async fn record_files(
     hashed
 }
 
-/// Gives each access its class, notes packages, and totals the work for progress.
+/// Gives each access its class and notes packages.
 fn sort(
     packages: &PackageIndex,
     accesses: Vec<FileAccess>,
     context: &FileContext,
-    progress: &HashProgress,
 ) -> (Vec<Sorted>, Vec<Package>) {
     let mut classifier = Classifier::new(&context.rules, RepoFiles::open(&context.project));
     let mut resolver = packages.resolver();
-    let (mut files, mut bytes) = (0, 0);
     let sorted = accesses
         .into_iter()
         .map(|access| {
@@ -141,11 +136,6 @@ fn sort(
             resolver.note(&access.path, class);
             let hash = class == Class::Artifact
                 || (class == Class::Repo && context.rules.track_repo_files);
-            if hash && access.pre_image.is_none() {
-                files += 1;
-                bytes += std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&access.path)))
-                    .map_or(0, |m| m.len());
-            }
             Sorted {
                 access,
                 class,
@@ -153,9 +143,27 @@ fn sort(
             }
         })
         .collect();
+    (sorted, resolver.into_packages())
+}
+
+/// Totals the hashing work for progress: the size the cache knows for a file, else
+/// what `stat` says (a file to be hashed is read anyway; one the cache serves is not
+/// stat'ed twice).
+fn total_work(sorted: &[Sorted], known: &HashMap<Vec<u8>, CacheEntry>, progress: &HashProgress) {
+    let (mut files, mut bytes) = (0, 0);
+    for item in sorted
+        .iter()
+        .filter(|s| s.hash && s.access.pre_image.is_none())
+    {
+        files += 1;
+        bytes += match known.get(&item.access.path) {
+            Some(entry) => entry.content.size,
+            None => std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&item.access.path)))
+                .map_or(0, |m| m.len()),
+        };
+    }
     progress.files_total.store(files, Ordering::Relaxed);
     progress.bytes_total.store(bytes, Ordering::Relaxed);
-    (sorted, resolver.into_packages())
 }
 
 fn hash_sorted(
@@ -164,6 +172,7 @@ fn hash_sorted(
     known: &HashMap<Vec<u8>, CacheEntry>,
     progress: &HashProgress,
 ) -> HashedFiles {
+    total_work(&sorted, known, progress);
     let mut result = HashedFiles::default();
     for Sorted {
         access,

@@ -151,8 +151,10 @@ pub async fn run(
             sender,
         )
         .await;
-        // The next job's tracer, started now that this one's record is stored.
+        // The next job's tracer, started now that this one's record is stored, and
+        // the log of that record copied into the database, off the job's path.
         tracer::prepare_spare();
+        state.store.checkpoint_in_background();
         drop(job);
     });
     Ok(ReceiverStream::new(receiver))

@@ -14,6 +14,44 @@ use crate::tracer::file_ledger::Role;
 /// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound variables.
 const ROWS_PER_STATEMENT: usize = 1000;
 
+/// Artifact ids already seen, by BLAKE3 digest: a job that reads the same inputs as
+/// an earlier one finds their ids without a query. Artifacts are never deleted, so an
+/// id, once committed, stays right; only committed ids are remembered.
+#[derive(Default)]
+pub(super) struct ArtifactIds(std::sync::Mutex<HashMap<[u8; 32], i64>>);
+
+/// Entries kept before the map starts over (48 bytes each, about 24 MiB at most).
+const REMEMBERED_IDS: usize = 500_000;
+
+impl ArtifactIds {
+    /// The remembered ids among `contents`, and the contents still to look up.
+    pub fn split<'a>(
+        &self,
+        contents: impl Iterator<Item = &'a Content>,
+    ) -> (HashMap<[u8; 32], i64>, Vec<&'a Content>) {
+        let ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut known, mut unknown) = (HashMap::new(), Vec::new());
+        for content in contents {
+            match ids.get(&content.blake3) {
+                Some(&id) => {
+                    known.insert(content.blake3, id);
+                }
+                None => unknown.push(content),
+            }
+        }
+        (known, unknown)
+    }
+
+    /// Remembers ids whose rows are committed.
+    pub fn remember(&self, committed: &HashMap<[u8; 32], i64>) {
+        let mut ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.len() + committed.len() > REMEMBERED_IDS {
+            ids.clear();
+        }
+        ids.extend(committed.iter().map(|(digest, id)| (*digest, *id)));
+    }
+}
+
 /// The artifact id for each distinct content, creating the missing artifacts. BLAKE3
 /// is the identity lookup today; further algorithms attach more rows to the same
 /// artifact. Must run inside a write transaction (ids are allocated from MAX(id)).

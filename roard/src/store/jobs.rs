@@ -240,7 +240,7 @@ impl Store {
         // Stepped to the end, not just to the returned row: the implicit commit happens
         // there, and a failure to commit (a read-only database) must surface, not be
         // lost when the statement is dropped.
-        .fetch_all(&self.writer)
+        .fetch_all(self.writer()?)
         .await?;
         Ok(rows.first().map(|&(job_id, session_id, step)| Placement {
             job_id,
@@ -263,13 +263,12 @@ impl Store {
         ended_at_ms: i64,
     ) -> sqlx::Result<pb::JobSummary> {
         let mut tx = self.write_transaction().await?;
-        // Content ids first (a look-up only when the job has data); then the rest of
+        // Content ids first (remembered, else looked up or created); then the rest of
         // the record as one batch.
-        let artifacts = super::files::artifacts_for(
-            &mut tx,
-            files.files.iter().filter_map(|f| f.content.as_ref()),
-        )
-        .await?;
+        let (mut artifacts, unknown) = self
+            .artifact_ids
+            .split(files.files.iter().filter_map(|f| f.content.as_ref()));
+        artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
         let mut batch = Batch::new();
         for chunk in processes.chunks(500) {
             batch
@@ -315,6 +314,7 @@ impl Store {
         let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
         let summary = summary_from_row(row)?;
         tx.commit().await?;
+        self.artifact_ids.remember(&artifacts);
         Ok(summary)
     }
 
@@ -322,7 +322,7 @@ impl Store {
     pub async fn discard_job(&self, job_id: i64) -> sqlx::Result<()> {
         sqlx::query("DELETE FROM jobs WHERE id = ? AND state = 'running'")
             .bind(job_id)
-            .execute(&self.writer)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -335,7 +335,7 @@ impl Store {
         )
         .bind(ended_at_ms)
         .bind(uid)
-        .execute(&self.writer)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -343,7 +343,7 @@ impl Store {
     /// Jobs left `running` by a daemon that died cannot be traced any more.
     pub async fn mark_running_jobs_interrupted(&self) -> sqlx::Result<u64> {
         let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")
-            .execute(&self.writer)
+            .execute(self.writer()?)
             .await?;
         Ok(result.rows_affected())
     }

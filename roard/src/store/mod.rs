@@ -2,6 +2,7 @@
 //! through the daemon, so there is one writer and one schema version in play.
 
 pub mod artifacts;
+mod attributes;
 mod batch;
 mod byte_lists;
 mod files;
@@ -15,6 +16,8 @@ pub mod transfers;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -43,6 +46,12 @@ pub fn default_path() -> PathBuf {
 pub struct Store {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Only for `checkpoint_in_background`.
+    checkpointer: SqlitePool,
+    checkpointing: Arc<AtomicBool>,
+    /// The database file, its write-ahead log and its shared-memory index.
+    files: Arc<[PathBuf; 3]>,
+    artifact_ids: Arc<files::ArtifactIds>,
 }
 
 impl Store {
@@ -59,7 +68,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // Checkpoints run in the background (see `checkpoint_in_background`); a
+            // commit copies the log itself only if those fell far behind (~80 MiB).
+            .pragma("wal_autocheckpoint", "20000");
         // Migrations run with foreign keys off: rebuilding a table (SQLite's way to drop
         // a constraint) drops the old one, which must not cascade to the rows that
         // reference it. Each migration still runs in one transaction.
@@ -90,6 +102,15 @@ impl Store {
                     )
                 })
             })
+            // A job's record touches index pages all over the database (paths and
+            // artifacts recur across jobs): a cache this size (SQLite's default is
+            // 2 MiB) keeps them in memory instead of reading them back for each job.
+            .connect_with(options.clone().pragma("cache_size", "-32768"))
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
@@ -99,17 +120,76 @@ impl Store {
             .connect_with(options.read_only(true).create_if_missing(false))
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            checkpointer,
+            checkpointing: Arc::new(AtomicBool::new(false)),
+            files: Arc::new(["", "-wal", "-shm"].map(|suffix| {
+                let mut name = path.as_os_str().to_os_string();
+                name.push(suffix);
+                PathBuf::from(name)
+            })),
+            artifact_ids: Arc::default(),
+        })
+    }
+
+    /// Refuses to write when a database file was made immutable or append-only
+    /// (`chattr`) since it was opened. SQLite writes its shared-memory index through a
+    /// memory map; on such a file that write does not fail, it kills the process with
+    /// SIGBUS. One `statx` per file, before each write: a clear error instead.
+    fn check_writable(&self) -> sqlx::Result<()> {
+        for file in self.files.iter() {
+            if attributes::immutable_or_append_only(file) {
+                return Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is immutable or append-only (see lsattr); roard cannot write \
+                         to it",
+                        file.display()
+                    ),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The pool writes go through, once `check_writable` passed.
+    fn writer(&self) -> sqlx::Result<&SqlitePool> {
+        self.check_writable()?;
+        Ok(&self.writer)
+    }
+
+    /// Copies the write-ahead log into the database file, in the background and on a
+    /// connection of its own. Left to SQLite, the commit that fills the log does it,
+    /// and a job's record with thousands of files would wait tens of milliseconds for
+    /// it (an fsync included). A passive checkpoint takes no lock writers need; one at
+    /// a time, a call while one runs is dropped (the next job's call catches up).
+    pub fn checkpoint_in_background(&self) {
+        if self.check_writable().is_err() || self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, running) = (self.checkpointer.clone(), Arc::clone(&self.checkpointing));
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!("background WAL checkpoint failed: {e}");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     /// A write transaction that holds SQLite's write lock from its first statement.
     async fn write_transaction(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+        self.writer()?.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// Flushes and closes every connection (WAL checkpoint happens on last close).
     pub async fn close(&self) {
         self.reader.close().await;
+        self.checkpointer.close().await;
         self.writer.close().await;
     }
 }

@@ -201,6 +201,8 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Re
                 Resume::Continue => resume(tid, 0),
                 Resume::ToExit => resume_to_syscall_exit(tid),
             }
+            // What could wait until the tracee runs again (see `FileTracker::settle`).
+            job.files.settle();
         }
         0 => {
             // Signal-delivery-stop: hand the signal on, as if nobody were watching.

@@ -65,6 +65,15 @@ pub struct FileTracker {
     /// change the job makes to the namespace or to file contents.
     known_reads: HashSet<Vec<u8>>,
     name_buffer: Vec<u8>,
+    /// A read-only open whose name is resolved but not yet checked (see `settle`).
+    unsettled: Option<UnsettledRead>,
+}
+
+/// What `read_entry` leaves for `settle`.
+struct UnsettledRead {
+    absolute: Vec<u8>,
+    named: Vec<u8>,
+    no_follow: bool,
 }
 
 impl FileTracker {
@@ -78,6 +87,7 @@ impl FileTracker {
 
     pub fn on_entry(&mut self, tid: Pid, syscall: TracedSyscall, args: &[u64; 6]) -> Resume {
         use TracedSyscall::*;
+        self.settle();
         let pending = match syscall {
             Open { at, flags } => return self.open_entry(tid, at, args, args[flags]),
             OpenHow { at, how } => match read_u64(tid, args[how]) {
@@ -237,6 +247,28 @@ impl FileTracker {
         if self.known_reads.contains(&absolute) {
             return;
         }
+        self.unsettled = Some(UnsettledRead {
+            absolute,
+            named: named.to_vec(),
+            no_follow,
+        });
+    }
+
+    /// Finishes the read-only open `read_entry` resolved: whether the file exists and
+    /// may be read, and its canonical name. Called once the tracee was resumed, so
+    /// that this work overlaps the job instead of stopping it, and before any other
+    /// stop is handled: a read-only open changes nothing these checks see, and every
+    /// change the job could make to the name (rename, unlink, an open that truncates)
+    /// is a traced syscall whose stop comes after this.
+    pub fn settle(&mut self) {
+        let Some(UnsettledRead {
+            absolute,
+            named,
+            no_follow,
+        }) = self.unsettled.take()
+        else {
+            return;
+        };
         if !is_readable(&absolute, no_follow) {
             return;
         }
@@ -246,7 +278,7 @@ impl FileTracker {
         if is_pseudo(&path) {
             return;
         }
-        self.ledger.read(&path, named);
+        self.ledger.read(&path, &named);
         self.known_reads.insert(absolute);
     }
 
@@ -324,7 +356,8 @@ impl FileTracker {
         self.pending.remove(&tid);
     }
 
-    pub fn into_accesses(self) -> Vec<FileAccess> {
+    pub fn into_accesses(mut self) -> Vec<FileAccess> {
+        self.settle();
         self.ledger.into_accesses()
     }
 }
