@@ -290,6 +290,74 @@ fn sigkill_of_roard_mid_job_costs_the_record_not_the_job() {
     assert_eq!(code(&sandbox.run(&["true"])), 0);
 }
 
+/// The tracer helpers roard started that are waiting for a job (its spares).
+fn spare_helpers(daemon: u32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(daemon) && cmdline.ends_with(b"--trace-helper\0") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_spare_tracer_that_died_is_replaced_and_the_job_recorded() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let daemon = sandbox.daemon_pid().expect("roard runs");
+    // roard keeps one helper started ahead of time; kill it while it waits.
+    assert!(
+        sandbox.wait_for(Duration::from_secs(10), || !spare_helpers(daemon)
+            .is_empty()),
+        "no spare tracer helper appeared"
+    );
+    let killed = spare_helpers(daemon);
+    for &pid in &killed {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    let output = sandbox.run(&["sh", "-c", "echo fresh > fresh.txt"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let job = sandbox.json(&["show", "last"]);
+    assert_eq!(job["state"], "finished");
+    let outputs = job["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1, "{job}");
+    assert_eq!(
+        outputs[0]["hashes"]["blake3"],
+        blake3_hex(b"fresh\n").as_str()
+    );
+    // The dead spare was reaped (no zombie left behind), and a new one waits.
+    assert!(
+        sandbox.wait_for(Duration::from_secs(10), || {
+            killed
+                .iter()
+                .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        }),
+        "the killed spare was not reaped"
+    );
+    assert!(
+        sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1),
+        "no new spare after the job"
+    );
+}
+
 #[test]
 fn a_full_disk_loses_the_record_cleanly_never_the_job() {
     let sandbox = Sandbox::new();

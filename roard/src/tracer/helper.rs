@@ -125,16 +125,28 @@ impl Helper {
 /// attached (or failed to).
 pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, AttachError> {
     let spare = SPARE.lock().ok().and_then(|mut spare| spare.take());
-    // A spare that died meanwhile cannot take the job: a fresh helper is tried once.
-    let mut helper = match spare.map(|mut helper| helper.assign(root, settings).map(|()| helper)) {
-        Some(Ok(helper)) => helper,
-        Some(Err(_)) | None => {
-            let mut helper = start().map_err(AttachError::Thread)?;
-            helper
-                .assign(root, settings)
-                .map_err(|e| AttachError::Thread(format!("cannot reach the tracer helper: {e}")))?;
-            helper
+    let start_fresh = || -> Result<Helper, AttachError> {
+        let mut helper = start().map_err(AttachError::Thread)?;
+        if let Err(e) = helper.assign(root, settings) {
+            helper.discard();
+            return Err(AttachError::Thread(format!(
+                "cannot reach the tracer helper: {e}"
+            )));
         }
+        Ok(helper)
+    };
+    // A spare that died meanwhile cannot take the job: it is reaped, and a fresh
+    // helper is tried once.
+    let mut helper = match spare {
+        Some(mut helper) => match helper.assign(root, settings) {
+            Ok(()) => helper,
+            Err(e) => {
+                tracing::warn!("the spare tracer helper is gone ({e}); starting another");
+                helper.discard();
+                start_fresh()?
+            }
+        },
+        None => start_fresh()?,
     };
     let (attached_tx, attached_rx) = oneshot::channel();
     let (event_tx, events) = mpsc::unbounded_channel();
