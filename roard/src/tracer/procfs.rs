@@ -7,12 +7,26 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::unistd::Pid;
 
-/// A small `/proc` file, read whole. Unlike `std::fs::read`, no `statx` for a size
-/// hint (procfs reports 0) and no reads of 32, then 64 bytes…: one read usually does,
-/// which matters because every exec reads several of these.
+/// A small `/proc` file, read whole: open, one read (two for a long file), close.
+/// `std::fs::read` and `read_to_end` first ask `statx` and `lseek` for a size hint
+/// (procfs reports 0) and then read 32, then 64 bytes…; every exec reads several of
+/// these while its process waits.
 fn read_small(path: &str) -> std::io::Result<Vec<u8>> {
-    let mut contents = Vec::with_capacity(2048);
-    std::fs::File::open(path)?.read_to_end(&mut contents)?;
+    let mut file = std::fs::File::open(path)?;
+    let mut contents = vec![0; 4096];
+    let mut filled = 0;
+    loop {
+        if filled == contents.len() {
+            contents.resize(contents.len() * 2, 0);
+        }
+        match file.read(&mut contents[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    contents.truncate(filled);
     Ok(contents)
 }
 
