@@ -166,6 +166,24 @@ fn total_work(sorted: &[Sorted], known: &HashMap<Vec<u8>, CacheEntry>, progress:
     progress.bytes_total.store(bytes, Ordering::Relaxed);
 }
 
+/// One file's share of the record: the file (None when it is left out), what the
+/// cache learnt, and the counters.
+struct FileOutcome {
+    file: Option<RecordedFile>,
+    cache_update: Option<(Vec<u8>, CacheEntry)>,
+    stats: HashStats,
+}
+
+/// Below this many files, one thread does it all: starting threads costs more.
+const FILES_PER_THREAD: usize = 64;
+
+/// Hashes what needs hashing, files in parallel (a job writing thousands of small
+/// files would otherwise leave all but one CPU idle; large files are split across
+/// CPUs by BLAKE3 itself), keeping the files in their order.
+///
+/// Plain scoped threads, not rayon's pool: a file another job is hashing is waited
+/// for (single flight), and a rayon worker blocked in that wait could be the one that
+/// BLAKE3's own rayon tasks for that very file need.
 fn hash_sorted(
     cache: &HashCache,
     sorted: Vec<Sorted>,
@@ -173,88 +191,150 @@ fn hash_sorted(
     progress: &HashProgress,
 ) -> HashedFiles {
     total_work(&sorted, known, progress);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sorted.len() / FILES_PER_THREAD)
+        .max(1);
+    let outcomes: Vec<FileOutcome> = if threads == 1 {
+        sorted
+            .into_iter()
+            .map(|item| record_one(cache, item, known, progress))
+            .collect()
+    } else {
+        let items: Vec<std::sync::Mutex<Option<Sorted>>> = sorted
+            .into_iter()
+            .map(|item| std::sync::Mutex::new(Some(item)))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut done: Vec<(usize, FileOutcome)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(slot) = items.get(index) else {
+                                return mine;
+                            };
+                            let item = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                            if let Some(item) = item {
+                                mine.push((index, record_one(cache, item, known, progress)));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker.join().unwrap_or_else(|_| {
+                        tracing::error!(
+                            "a hashing thread failed; the files it took are not recorded"
+                        );
+                        Vec::new()
+                    })
+                })
+                .collect()
+        });
+        done.sort_unstable_by_key(|(index, _)| *index);
+        done.into_iter().map(|(_, outcome)| outcome).collect()
+    };
     let mut result = HashedFiles::default();
-    for Sorted {
+    for outcome in outcomes {
+        result.stats.hits += outcome.stats.hits;
+        result.stats.misses += outcome.stats.misses;
+        result.stats.hashed_bytes += outcome.stats.hashed_bytes;
+        result.cache_updates.extend(outcome.cache_update);
+        result.files.extend(outcome.file);
+    }
+    result
+}
+
+fn record_one(
+    cache: &HashCache,
+    Sorted {
         access,
         class,
         hash,
-    } in sorted
-    {
-        let (content, extra, pre_image) = match access.pre_image {
-            Some(hashed) if hash => (Some(hashed.content), hashed.extra, true),
-            Some(_) => (None, Vec::new(), true),
-            None if !hash => {
-                let meta = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&access.path)));
-                match meta {
-                    Ok(meta) if meta.is_file() => (None, Vec::new(), false),
-                    // An input that is gone by now was still read.
-                    Err(_) if access.role == Role::Input => (None, Vec::new(), false),
-                    // Not a regular file, or an output removed since: nothing to record.
-                    _ => continue,
-                }
+    }: Sorted,
+    known: &HashMap<Vec<u8>, CacheEntry>,
+    progress: &HashProgress,
+) -> FileOutcome {
+    let mut outcome = FileOutcome {
+        file: None,
+        cache_update: None,
+        stats: HashStats::default(),
+    };
+    let (content, extra, pre_image) = match access.pre_image {
+        Some(hashed) if hash => (Some(hashed.content), hashed.extra, true),
+        Some(_) => (None, Vec::new(), true),
+        None if !hash => {
+            let meta = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&access.path)));
+            match meta {
+                Ok(meta) if meta.is_file() => (None, Vec::new(), false),
+                // An input that is gone by now was still read.
+                Err(_) if access.role == Role::Input => (None, Vec::new(), false),
+                // Not a regular file, or an output removed since: nothing to record.
+                _ => return outcome,
             }
-            None => {
-                let before = progress.bytes_done.load(Ordering::Relaxed);
-                let outcome = content_of(
-                    cache,
-                    &access.path,
-                    known,
-                    &mut result.stats,
-                    Some(&progress.bytes_done),
-                );
-                progress.files_done.fetch_add(1, Ordering::Relaxed);
-                match outcome {
-                    // Not the file the job read: it was replaced since (by something
-                    // outside the job: the job's own changes leave a pre-image). Its
-                    // content then is unknown, never the newcomer's.
-                    Ok((entry, _))
-                        if access
-                            .identity
-                            .is_some_and(|id| id != (entry.stamp.device, entry.stamp.inode)) =>
-                    {
-                        tracing::warn!(
-                            "{} was replaced after the job read it; its content is not recorded",
-                            String::from_utf8_lossy(&access.path)
-                        );
-                        (None, Vec::new(), false)
-                    }
-                    Ok((entry, fresh)) => {
-                        // Cache hits read nothing: count their bytes as done too.
-                        let read = progress.bytes_done.load(Ordering::Relaxed) - before;
+        }
+        None => {
+            let hashed = content_of(
+                cache,
+                &access.path,
+                known,
+                &mut outcome.stats,
+                Some(&progress.bytes_done),
+            );
+            progress.files_done.fetch_add(1, Ordering::Relaxed);
+            match hashed {
+                // Not the file the job read: it was replaced since (by something
+                // outside the job: the job's own changes leave a pre-image). Its
+                // content then is unknown, never the newcomer's.
+                Ok((entry, _))
+                    if access
+                        .identity
+                        .is_some_and(|id| id != (entry.stamp.device, entry.stamp.inode)) =>
+                {
+                    tracing::warn!(
+                        "{} was replaced after the job read it; its content is not recorded",
+                        String::from_utf8_lossy(&access.path)
+                    );
+                    (None, Vec::new(), false)
+                }
+                Ok((entry, fresh)) => {
+                    // Bytes hashed here were counted while read; a cache hit reads
+                    // nothing, so its bytes count as done now.
+                    if outcome.stats.misses == 0 {
                         progress
                             .bytes_done
-                            .fetch_add(entry.content.size.saturating_sub(read), Ordering::Relaxed);
-                        let (content, extra) = (entry.content, entry.extra.clone());
-                        if fresh {
-                            result.cache_updates.push((access.path.clone(), entry));
-                        }
-                        (Some(content), extra, false)
+                            .fetch_add(entry.content.size, Ordering::Relaxed);
                     }
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => continue,
-                    Err(e)
-                        if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output =>
-                    {
-                        continue;
+                    let (content, extra) = (entry.content, entry.extra.clone());
+                    if fresh {
+                        outcome.cache_update = Some((access.path.clone(), entry));
                     }
-                    Err(e) => {
-                        tracing::warn!(
-                            "cannot hash {}: {e}",
-                            String::from_utf8_lossy(&access.path)
-                        );
-                        (None, Vec::new(), false)
-                    }
+                    (Some(content), extra, false)
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return outcome,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && access.role == Role::Output => {
+                    return outcome;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot hash {}: {e}", String::from_utf8_lossy(&access.path));
+                    (None, Vec::new(), false)
                 }
             }
-        };
-        result.files.push(RecordedFile {
-            path: access.path,
-            named: access.named,
-            role: access.role,
-            class,
-            content,
-            extra,
-            pre_image,
-        });
-    }
-    result
+        }
+    };
+    outcome.file = Some(RecordedFile {
+        path: access.path,
+        named: access.named,
+        role: access.role,
+        class,
+        content,
+        extra,
+        pre_image,
+    });
+    outcome
 }
