@@ -65,15 +65,21 @@ pub struct FileTracker {
     /// change the job makes to the namespace or to file contents.
     known_reads: HashSet<Vec<u8>>,
     name_buffer: Vec<u8>,
-    /// A read-only open whose name is resolved but not yet checked (see `settle`).
-    unsettled: Option<UnsettledRead>,
+    /// An open whose name is resolved but whose checks wait for `settle`.
+    unsettled: Option<Unsettled>,
 }
 
-/// What `read_entry` leaves for `settle`.
-struct UnsettledRead {
-    absolute: Vec<u8>,
-    named: Vec<u8>,
-    no_follow: bool,
+/// What an open's entry leaves for `settle`.
+enum Unsettled {
+    /// A read-only open: does the file exist, may it be read, what is its name.
+    Read {
+        absolute: Vec<u8>,
+        named: Vec<u8>,
+        no_follow: bool,
+    },
+    /// An open that creates a file that did not exist: may its directory be written,
+    /// what is its canonical name.
+    Create { absolute: Vec<u8>, named: Vec<u8> },
 }
 
 impl FileTracker {
@@ -196,6 +202,18 @@ impl FileTracker {
         };
         let access = flags & libc::O_ACCMODE;
         let reads_too = access == libc::O_RDWR && flags & libc::O_TRUNC == 0;
+        // Whether the file exists must be known before the kernel creates it; the rest
+        // of a creation's checks can wait for `settle` (one `stat` while the tracee
+        // waits instead of two canonicalisations).
+        if !exists(&absolute) {
+            if flags & libc::O_CREAT != 0 {
+                self.unsettled = Some(Unsettled::Create {
+                    absolute,
+                    named: named.to_vec(),
+                });
+            }
+            return;
+        }
         let path = match canonical_existing(&absolute) {
             Some(path) => {
                 let exclusive =
@@ -247,7 +265,7 @@ impl FileTracker {
         if self.known_reads.contains(&absolute) {
             return;
         }
-        self.unsettled = Some(UnsettledRead {
+        self.unsettled = Some(Unsettled::Read {
             absolute,
             named: named.to_vec(),
             no_follow,
@@ -261,25 +279,36 @@ impl FileTracker {
     /// change the job could make to the name (rename, unlink, an open that truncates)
     /// is a traced syscall whose stop comes after this.
     pub fn settle(&mut self) {
-        let Some(UnsettledRead {
-            absolute,
-            named,
-            no_follow,
-        }) = self.unsettled.take()
-        else {
-            return;
-        };
-        if !is_readable(&absolute, no_follow) {
-            return;
+        match self.unsettled.take() {
+            None => {}
+            Some(Unsettled::Read {
+                absolute,
+                named,
+                no_follow,
+            }) => {
+                if !is_readable(&absolute, no_follow) {
+                    return;
+                }
+                let Some(path) = canonical_existing(&absolute) else {
+                    return;
+                };
+                if is_pseudo(&path) {
+                    return;
+                }
+                self.ledger.read(&path, &named);
+                self.known_reads.insert(absolute);
+            }
+            Some(Unsettled::Create { absolute, named }) => {
+                let path = canonical_name(&absolute);
+                if !parent_dir(&path).is_some_and(|dir| has_access(dir, libc::W_OK | libc::X_OK))
+                    || is_pseudo(&path)
+                {
+                    return;
+                }
+                self.known_reads.clear();
+                self.ledger.wrote(&path, &named);
+            }
         }
-        let Some(path) = canonical_existing(&absolute) else {
-            return;
-        };
-        if is_pseudo(&path) {
-            return;
-        }
-        self.ledger.read(&path, &named);
-        self.known_reads.insert(absolute);
     }
 
     /// The syscall `tid` entered returned `result` (`-errno` on failure).
@@ -369,6 +398,11 @@ fn has_access(path: &[u8], mode: i32) -> bool {
     };
     // SAFETY: a valid NUL-terminated path; faccessat only reads it.
     unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_EACCESS) == 0 }
+}
+
+/// Whether `path` names an existing file now, symlinks followed (as `open` does).
+fn exists(path: &[u8]) -> bool {
+    has_access(path, libc::F_OK)
 }
 
 /// Whether an `open(path, O_RDONLY)` by the job's user would succeed now.
