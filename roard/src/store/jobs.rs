@@ -130,9 +130,11 @@ impl Store {
     /// Records a job as running in its project's active session (opened if needed),
     /// as the next step of its kind or as a re-run of an existing step.
     pub async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError> {
+        // The common case, one statement (atomic on its own: no transaction around
+        // it); it places nothing when the project has no active session yet.
         if job.rerun_step.is_none()
             && job.reproduces.is_none()
-            && let Some(placement) = self.start_next_step(job).await?
+            && let Some(placement) = insert_job(self.writer()?, job).await?
         {
             return Ok(placement);
         }
@@ -146,107 +148,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let kind = job.kind.name();
-        let step: u32 =
-            match job.rerun_step {
-                Some(step) => {
-                    let exists: Option<i64> = sqlx::query_scalar(
-                        "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? LIMIT 1",
-                    )
-                    .bind(session_id)
-                    .bind(kind)
-                    .bind(step)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if exists.is_none() {
-                        return Err(StartJobError::UnknownStep(job.kind.step_label(step)));
-                    }
-                    step
-                }
-                None => sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(step), 0) + 1 FROM jobs WHERE session_id = ? AND kind = ?",
-                )
-                .bind(session_id)
-                .bind(kind)
-                .fetch_one(&mut *tx)
-                .await?,
-            };
-        let git = job.git;
-        let job_id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
-                               user_uid, started_at_ms, state, git_repository, git_root, \
-                               git_branch, git_commit, git_dirty_count, git_dirty_paths) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) \
-             RETURNING id",
-        )
-        .bind(job.uid)
-        .bind(job.project)
-        .bind(session_id)
-        .bind(kind)
-        .bind(step)
-        .bind(byte_lists::join(job.argv))
-        .bind(job.cwd)
-        .bind(byte_lists::join(job.env))
-        .bind(job.hostname)
-        .bind(job.user_uid)
-        .bind(job.started_at_ms)
-        .bind(git.map(|g| g.repository.as_str()))
-        .bind(git.map(|g| g.root.as_os_str().as_bytes()))
-        .bind(git.and_then(|g| g.branch.as_deref()))
-        .bind(git.and_then(|g| g.commit.as_deref()))
-        .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
-        .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
-        .fetch_one(&mut *tx)
-        .await?;
+        if let Some(step) = job.rerun_step {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? LIMIT 1",
+            )
+            .bind(session_id)
+            .bind(job.kind.name())
+            .bind(step)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                return Err(StartJobError::UnknownStep(job.kind.step_label(step)));
+            }
+        }
+        let placement = insert_job(&mut *tx, job)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
-        Ok(Placement {
-            job_id,
-            session_id,
-            step,
-        })
-    }
-
-    /// The common case of `start_job` in one statement (atomic on its own, so no
-    /// transaction around it): the next step of the project's active session. None
-    /// when the project has no active session yet.
-    async fn start_next_step(&self, job: &NewJob<'_>) -> sqlx::Result<Option<Placement>> {
-        let git = job.git;
-        let rows: Vec<(i64, i64, u32)> = sqlx::query_as(
-            "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
-                               user_uid, started_at_ms, state, git_repository, git_root, \
-                               git_branch, git_commit, git_dirty_count, git_dirty_paths) \
-             SELECT ?1, ?2, s.id, ?3, \
-                    (SELECT COALESCE(MAX(step), 0) + 1 FROM jobs \
-                     WHERE session_id = s.id AND kind = ?3), \
-                    ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12, ?13, ?14, ?15 \
-             FROM sessions s WHERE s.project = ?2 AND s.active = 1 \
-             RETURNING id, session_id, step",
-        )
-        .bind(job.uid)
-        .bind(job.project)
-        .bind(job.kind.name())
-        .bind(byte_lists::join(job.argv))
-        .bind(job.cwd)
-        .bind(byte_lists::join(job.env))
-        .bind(job.hostname)
-        .bind(job.user_uid)
-        .bind(job.started_at_ms)
-        .bind(git.map(|g| g.repository.as_str()))
-        .bind(git.map(|g| g.root.as_os_str().as_bytes()))
-        .bind(git.and_then(|g| g.branch.as_deref()))
-        .bind(git.and_then(|g| g.commit.as_deref()))
-        .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
-        .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
-        // Stepped to the end, not just to the returned row: the implicit commit happens
-        // there, and a failure to commit (a read-only database) must surface, not be
-        // lost when the statement is dropped.
-        .fetch_all(self.writer()?)
-        .await?;
-        Ok(rows.first().map(|&(job_id, session_id, step)| Placement {
-            job_id,
-            session_id,
-            step,
-        }))
+        Ok(placement)
     }
 
     /// Stores the trace of a finished job in one transaction: either the whole record
@@ -466,6 +385,52 @@ impl Store {
             packages,
         })
     }
+}
+
+/// Inserts the job's row into its project's active session: at `job.rerun_step`, or
+/// as the next step of its kind. None when the project has no active session.
+async fn insert_job(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    job: &NewJob<'_>,
+) -> sqlx::Result<Option<Placement>> {
+    let git = job.git;
+    let rows: Vec<(i64, i64, u32)> = sqlx::query_as(
+        "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
+                           user_uid, started_at_ms, state, git_repository, git_root, \
+                           git_branch, git_commit, git_dirty_count, git_dirty_paths) \
+         SELECT ?1, ?2, s.id, ?3, \
+                COALESCE(?16, (SELECT COALESCE(MAX(step), 0) + 1 FROM jobs \
+                               WHERE session_id = s.id AND kind = ?3)), \
+                ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12, ?13, ?14, ?15 \
+         FROM sessions s WHERE s.project = ?2 AND s.active = 1 \
+         RETURNING id, session_id, step",
+    )
+    .bind(job.uid)
+    .bind(job.project)
+    .bind(job.kind.name())
+    .bind(byte_lists::join(job.argv))
+    .bind(job.cwd)
+    .bind(byte_lists::join(job.env))
+    .bind(job.hostname)
+    .bind(job.user_uid)
+    .bind(job.started_at_ms)
+    .bind(git.map(|g| g.repository.as_str()))
+    .bind(git.map(|g| g.root.as_os_str().as_bytes()))
+    .bind(git.and_then(|g| g.branch.as_deref()))
+    .bind(git.and_then(|g| g.commit.as_deref()))
+    .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
+    .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
+    .bind(job.rerun_step)
+    // Stepped to the end, not just to the returned row: outside a transaction the
+    // implicit commit happens there, and a failure to commit (a read-only database)
+    // must surface, not be lost when the statement is dropped.
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.first().map(|&(job_id, session_id, step)| Placement {
+        job_id,
+        session_id,
+        step,
+    }))
 }
 
 fn exit_columns(exit: Option<Exit>) -> (Option<i32>, Option<i32>) {
