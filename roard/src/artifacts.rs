@@ -201,25 +201,19 @@ fn hash_sorted(
             .map(|item| record_one(cache, item, known, progress))
             .collect()
     } else {
-        let items: Vec<std::sync::Mutex<Option<Sorted>>> = sorted
-            .into_iter()
-            .map(|item| std::sync::Mutex::new(Some(item)))
-            .collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        // One queue, taken from in order by whichever thread is free.
+        let queue = std::sync::Mutex::new(sorted.into_iter().enumerate());
         let mut done: Vec<(usize, FileOutcome)> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
                     scope.spawn(|| {
                         let mut mine = Vec::new();
                         loop {
-                            let index = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(slot) = items.get(index) else {
+                            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                            let Some((index, item)) = next else {
                                 return mine;
                             };
-                            let item = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-                            if let Some(item) = item {
-                                mine.push((index, record_one(cache, item, known, progress)));
-                            }
+                            mine.push((index, record_one(cache, item, known, progress)));
                         }
                     })
                 })

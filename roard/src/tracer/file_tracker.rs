@@ -93,7 +93,6 @@ impl FileTracker {
 
     pub fn on_entry(&mut self, tid: Pid, syscall: TracedSyscall, args: &[u64; 6]) -> Resume {
         use TracedSyscall::*;
-        self.settle();
         let pending = match syscall {
             Open { at, flags } => return self.open_entry(tid, at, args, args[flags]),
             OpenHow { at, how } => match read_u64(tid, args[how]) {
@@ -272,12 +271,14 @@ impl FileTracker {
         });
     }
 
-    /// Finishes the read-only open `read_entry` resolved: whether the file exists and
-    /// may be read, and its canonical name. Called once the tracee was resumed, so
+    /// Finishes the open an entry left unsettled: for a read, whether the file exists
+    /// and may be read, and its canonical name; for a creation, whether its directory
+    /// may be written, and its canonical name. Called once the tracee was resumed, so
     /// that this work overlaps the job instead of stopping it, and before any other
-    /// stop is handled: a read-only open changes nothing these checks see, and every
+    /// stop is handled: the open itself changes nothing these checks see, and every
     /// change the job could make to the name (rename, unlink, an open that truncates)
-    /// is a traced syscall whose stop comes after this.
+    /// is a traced syscall whose stop comes after this. The event loop calls it after
+    /// every resume of a seccomp stop, so nothing is left unsettled at any other stop.
     pub fn settle(&mut self) {
         match self.unsettled.take() {
             None => {}
