@@ -12,9 +12,14 @@ roard before any timing, then for each workload runs the modes alternately N tim
   roar-cold     `roarctl run`, daemon running, hash cache empty (a fresh database and
                 daemon are set up before each timed run, outside the timing)
   strace        `strace -f --seccomp-bpf -qq -e trace=%file,%process -o FILE`
+  floor         `bench/stop_floor.c`: the same seccomp filter and ptrace options as
+                roard, reading each stop's registers and path and nothing more: what
+                the stop mechanism itself costs on this machine, whoever the tracer
 
 Every run starts from the same prepared state (outputs are removed between runs).
-Needs strace, make, gcc, tar and python3.
+Needs strace, make, gcc, tar and python3. A workload's "floor overhead / roar overhead"
+is the share of roar's overhead that the mechanism alone costs: near 1, what is left is
+the stops themselves.
 """
 
 import argparse
@@ -120,6 +125,8 @@ def main():
         (base / "XDG_CONFIG_HOME" / "roar" / "config.toml").write_text("[filters]\ntmp = []\n")
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         roarctl = str(BIN / "roarctl")
+        floor = str(base / "stop_floor")
+        sh(["gcc", "-O2", "-o", floor, str(ROOT / "bench" / "stop_floor.c")])
         sh([roarctl, "daemon", "start"], env=env, stderr=subprocess.DEVNULL)
         strace_log = base / "strace.out"
         workloads = prepare(base)
@@ -135,9 +142,10 @@ def main():
             "roar-cold": lambda cmd: [roarctl, "-q", "run", "--"] + cmd,
             "strace": lambda cmd: ["strace", "-f", "--seccomp-bpf", "-qq", "-e",
                                    "trace=%file,%process", "-o", str(strace_log)] + cmd,
+            "floor": lambda cmd: [floor] + cmd,
         }
         # The fixed cost of a recorded job: the smallest command, many times.
-        fixed = {"native": [], "roar": []}
+        fixed = {"native": [], "roar": [], "floor": []}
         for round_ in range(31):
             for mode in fixed:
                 elapsed = timed(modes[mode](["/bin/true"]), base, env)
@@ -145,7 +153,8 @@ def main():
                     fixed[mode].append(elapsed)
         fixed = {mode: statistics.median(ts) for mode, ts in fixed.items()}
         print(f"/bin/true: native {fixed['native']*1000:.2f} ms, "
-              f"roar {fixed['roar']*1000:.2f} ms", flush=True)
+              f"roar {fixed['roar']*1000:.2f} ms, floor {fixed['floor']*1000:.2f} ms",
+              flush=True)
         results = {}
         for name, (cmd, cwd, reset) in workloads.items():
             times = {mode: [] for mode in modes}
@@ -171,22 +180,28 @@ def main():
         f"({os.cpu_count()} cores, {platform.release()}), median of {args.runs} runs "
         f"per mode, modes alternating; command: `python3 bench/tracer.py`.",
         "",
-        "| workload | native | roar (warm cache) | roar (cold cache) | strace | roar ratio | roar-cold ratio | strace ratio | roar overhead / strace overhead |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workload | native | roar (warm cache) | roar (cold cache) | strace | floor | roar ratio | roar-cold ratio | strace ratio | floor ratio | roar overhead / strace overhead | floor overhead / roar overhead |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    roar_ratios = []
+    roar_ratios, floor_ratios = [], []
     for name, m in results.items():
         rr, sr = m["roar"] / m["native"], m["strace"] / m["native"]
-        cr = m["roar-cold"] / m["native"]
+        cr, fr = m["roar-cold"] / m["native"], m["floor"] / m["native"]
         roar_ratios.append(rr)
+        floor_ratios.append(fr)
         share = (rr - 1) / (sr - 1) if sr > 1 else float("nan")
+        floor_share = (fr - 1) / (rr - 1) if rr > 1 else float("nan")
         lines.append(f"| {name} | {m['native']*1000:.1f} ms | {m['roar']*1000:.1f} ms | "
                      f"{m['roar-cold']*1000:.1f} ms | {m['strace']*1000:.1f} ms | "
-                     f"{rr:.2f} | {cr:.2f} | {sr:.2f} | {share:.2f} |")
+                     f"{m['floor']*1000:.1f} ms | {rr:.2f} | {cr:.2f} | {sr:.2f} | {fr:.2f} | "
+                     f"{share:.2f} | {floor_share:.2f} |")
     geo = statistics.geometric_mean(roar_ratios)
-    lines += ["", f"Geometric mean of roar's ratios (warm cache): {geo:.2f}",
+    floor_geo = statistics.geometric_mean(floor_ratios)
+    lines += ["", f"Geometric mean of roar's ratios (warm cache): {geo:.2f}; "
+              f"of the floor's: {floor_geo:.2f}",
               "", f"Fixed cost of a recorded job (median of 30, alternating): "
               f"`roarctl run -- /bin/true` {fixed['roar']*1000:.2f} ms, "
+              f"`stop_floor /bin/true` {fixed['floor']*1000:.2f} ms, "
               f"`/bin/true` {fixed['native']*1000:.2f} ms."]
     text = "\n".join(lines)
     print(text)

@@ -359,6 +359,31 @@ fn a_spare_tracer_that_died_is_replaced_and_the_job_recorded() {
 }
 
 #[test]
+fn a_job_refused_at_attach_leaves_a_spare_tracer_for_the_next() {
+    let sandbox = Sandbox::new();
+    assert_eq!(code(&sandbox.run(&["true"])), 0);
+    let daemon = sandbox.daemon_pid().expect("roard runs");
+    assert!(
+        sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1),
+        "no spare tracer helper appeared"
+    );
+    // Under strace the attach is refused, after the spare was handed the job.
+    let mut command = Command::new("strace");
+    sandbox.env(&mut command);
+    let output = command
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .arg(roar_e2e::bin_dir().join("roarctl"))
+        .args(["run", "--", "true"])
+        .output()
+        .expect("strace is installed (.ci/setup installs it)");
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(
+        sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1),
+        "no spare tracer helper after a refused job"
+    );
+}
+
+#[test]
 fn a_full_disk_loses_the_record_cleanly_never_the_job() {
     let sandbox = Sandbox::new();
     assert_eq!(code(&sandbox.run(&["true"])), 0);

@@ -103,6 +103,10 @@ pub async fn run(
         tracer::trace(pid, settings),
         state.store.start_job(&new_job)
     );
+    if tracing.is_err() || placement.is_err() {
+        // The spare was taken for a job that will not run: the next job needs one.
+        tracer::prepare_spare();
+    }
     let tracing = match tracing {
         Ok(tracing) => tracing,
         Err(e) => {
