@@ -191,8 +191,7 @@ fn hash_sorted(
     progress: &HashProgress,
 ) -> HashedFiles {
     total_work(&sorted, known, progress);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    let threads = crate::cpus::available()
         .min(sorted.len() / FILES_PER_THREAD)
         .max(1);
     let outcomes: Vec<FileOutcome> = if threads == 1 {

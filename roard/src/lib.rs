@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod auth;
 pub mod classify;
 pub mod clock;
+pub mod cpus;
 pub mod daemon;
 pub mod dag;
 pub mod env_redaction;

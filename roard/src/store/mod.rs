@@ -36,6 +36,10 @@ pub fn default_path() -> PathBuf {
     data_home.join("roar").join("roar.db")
 }
 
+/// The size of the write-ahead log from which a job's end starts a checkpoint (about
+/// 1000 pages: one record of a few thousand files, or the records of ~50 small jobs).
+const CHECKPOINT_AFTER_BYTES: u64 = 4 << 20;
+
 /// Handle to the database; cheap to clone.
 ///
 /// Writes go through one connection and take the write lock when their transaction
@@ -71,7 +75,11 @@ impl Store {
             .busy_timeout(Duration::from_secs(30))
             // Checkpoints run in the background (see `checkpoint_in_background`); a
             // commit copies the log itself only if those fell far behind (~80 MiB).
-            .pragma("wal_autocheckpoint", "20000");
+            .pragma("wal_autocheckpoint", "20000")
+            // When the log starts over after a checkpoint, its file is cut to what the
+            // first transaction wrote: the file's size is then the log's, which is how
+            // `checkpoint_in_background` knows when one is due.
+            .pragma("journal_size_limit", "0");
         // Migrations run with foreign keys off: rebuilding a table (SQLite's way to drop
         // a constraint) drops the old one, which must not cascade to the rows that
         // reference it. Each migration still runs in one transaction.
@@ -165,8 +173,16 @@ impl Store {
     /// and a job's record with thousands of files would wait tens of milliseconds for
     /// it (an fsync included). A passive checkpoint takes no lock writers need; one at
     /// a time, a call while one runs is dropped (the next job's call catches up).
+    ///
+    /// Only a log of `CHECKPOINT_AFTER_BYTES` or more is copied: after a checkpoint the
+    /// next write starts the log over, and that costs an fsync of its header, paid by
+    /// the next job before it can start. Small jobs share that cost, a few dozen each.
     pub fn checkpoint_in_background(&self) {
-        if self.check_writable().is_err() || self.checkpointing.swap(true, Ordering::AcqRel) {
+        let log_bytes = std::fs::metadata(&self.files[1]).map_or(0, |m| m.len());
+        if log_bytes < CHECKPOINT_AFTER_BYTES
+            || self.check_writable().is_err()
+            || self.checkpointing.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (pool, running) = (self.checkpointer.clone(), Arc::clone(&self.checkpointing));

@@ -139,9 +139,7 @@ const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(
 /// more live processes than there are CPUs. A parallel build keeps every CPU busy, and
 /// polling there would take time from the job itself.
 fn worth_polling(live_processes: usize) -> bool {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    live_processes <= cpus
+    live_processes <= crate::cpus::available()
 }
 
 /// `waitpid(-1, __WALL | __WNOTHREAD)`, first polling briefly when `poll` says so.
