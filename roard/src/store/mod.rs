@@ -36,9 +36,23 @@ pub fn default_path() -> PathBuf {
     data_home.join("roar").join("roar.db")
 }
 
-/// The size of the write-ahead log from which a job's end starts a checkpoint (about
-/// 1000 pages: one record of a few thousand files, or the records of ~50 small jobs).
-const CHECKPOINT_AFTER_BYTES: u64 = 4 << 20;
+/// The length of the write-ahead log, in pages, from which a job's end starts a
+/// checkpoint (4 MiB: one record of a few thousand files, or those of ~50 small jobs).
+const CHECKPOINT_AFTER_FRAMES: u32 = 1000;
+
+/// How many frames (pages) the write-ahead log holds: `mxFrame` of the wal-index
+/// header, at offset 16 of the `-shm` file in native byte order (documented in SQLite's
+/// "WAL-mode File Format", walformat.html). The log file's size would not do: SQLite
+/// reuses the file from its start after a checkpoint, without shrinking it. 0 when the
+/// header cannot be read (no checkpoint is then started).
+fn log_frames(shm: &Path) -> u32 {
+    use std::os::unix::fs::FileExt;
+    let mut header = [0u8; 20];
+    match std::fs::File::open(shm).and_then(|file| file.read_exact_at(&mut header, 0)) {
+        Ok(()) => u32::from_ne_bytes([header[16], header[17], header[18], header[19]]),
+        Err(_) => 0,
+    }
+}
 
 /// Handle to the database; cheap to clone.
 ///
@@ -75,11 +89,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(30))
             // Checkpoints run in the background (see `checkpoint_in_background`); a
             // commit copies the log itself only if those fell far behind (~80 MiB).
-            .pragma("wal_autocheckpoint", "20000")
-            // When the log starts over after a checkpoint, its file is cut to what the
-            // first transaction wrote: the file's size is then the log's, which is how
-            // `checkpoint_in_background` knows when one is due.
-            .pragma("journal_size_limit", "0");
+            .pragma("wal_autocheckpoint", "20000");
         // Migrations run with foreign keys off: rebuilding a table (SQLite's way to drop
         // a constraint) drops the old one, which must not cascade to the rows that
         // reference it. Each migration still runs in one transaction.
@@ -174,12 +184,11 @@ impl Store {
     /// it (an fsync included). A passive checkpoint takes no lock writers need; one at
     /// a time, a call while one runs is dropped (the next job's call catches up).
     ///
-    /// Only a log of `CHECKPOINT_AFTER_BYTES` or more is copied: after a checkpoint the
+    /// Only a log of `CHECKPOINT_AFTER_FRAMES` or more is copied: after a checkpoint the
     /// next write starts the log over, and that costs an fsync of its header, paid by
     /// the next job before it can start. Small jobs share that cost, a few dozen each.
     pub fn checkpoint_in_background(&self) {
-        let log_bytes = std::fs::metadata(&self.files[1]).map_or(0, |m| m.len());
-        if log_bytes < CHECKPOINT_AFTER_BYTES
+        if log_frames(&self.files[2]) < CHECKPOINT_AFTER_FRAMES
             || self.check_writable().is_err()
             || self.checkpointing.swap(true, Ordering::AcqRel)
         {
@@ -207,5 +216,42 @@ impl Store {
         self.reader.close().await;
         self.checkpointer.close().await;
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wal-index header is read where SQLite keeps it: frames appear with writes,
+    /// and a checkpoint followed by a write starts the count over.
+    #[tokio::test]
+    async fn log_frames_follows_the_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let shm = store.files[2].clone();
+        let write = |n: i64| {
+            let pool = store.writer.clone();
+            async move {
+                sqlx::query("INSERT INTO artifacts (id, size) VALUES (?1, 1)")
+                    .bind(n)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        };
+        let before = log_frames(&shm);
+        for n in 1..=5 {
+            write(n).await;
+        }
+        let grown = log_frames(&shm);
+        assert!(grown >= before + 5, "{before} -> {grown}");
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&store.checkpointer)
+            .await
+            .unwrap();
+        write(6).await;
+        assert!(log_frames(&shm) < grown, "the log did not start over");
+        assert_eq!(log_frames(&dir.path().join("missing-shm")), 0);
     }
 }
