@@ -106,7 +106,10 @@ pub async fn record_files(
         .map(|s| s.access.path.as_slice());
     let (mut known, missing) = cache.lookup_memory(wanted);
     match store.load_hash_cache(&missing).await {
-        Ok(found) => known.extend(found),
+        Ok(found) => {
+            cache.remember(found.iter());
+            known.extend(found);
+        }
         Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),
     }
     let (shared, progress) = (Arc::clone(cache), Arc::clone(progress));
@@ -330,4 +333,74 @@ fn record_one(
         pre_image,
     });
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::JobEnv;
+    use roar_proto::config::FilterConfig;
+
+    /// After a restart of roard its memory is empty: the first job reading a file loads
+    /// the file's entry from the database, and the next job must find it in memory.
+    #[tokio::test]
+    async fn entries_loaded_from_the_database_are_kept_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = std::fs::canonicalize(dir.path()).unwrap().join("data.txt");
+        std::fs::write(&data, b"some data\n").unwrap();
+        // Old enough for its digest to be cached (see hash_cache's racy window).
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let path = data.as_os_str().as_bytes().to_vec();
+        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let before_restart = HashCache::new(Vec::new());
+        let (entry, _) = crate::hash_cache::content_of(
+            &before_restart,
+            &path,
+            &HashMap::new(),
+            &mut Default::default(),
+            None,
+        )
+        .unwrap();
+        store
+            .save_hash_cache(&[(path.clone(), entry.clone())])
+            .await
+            .unwrap();
+
+        let restarted = Arc::new(HashCache::new(Vec::new()));
+        assert_eq!(
+            restarted
+                .lookup_memory([path.as_slice()].into_iter())
+                .1
+                .len(),
+            1
+        );
+        let filters = FilterConfig {
+            tmp: Vec::new(),
+            ..FilterConfig::default()
+        };
+        let context = FileContext {
+            rules: Rules::new(&filters, &JobEnv::default()),
+            project: dir.path().to_path_buf(),
+        };
+        let access = FileAccess {
+            path: path.clone(),
+            named: None,
+            role: Role::Input,
+            pre_image: None,
+            identity: None,
+        };
+        let recorded = record_files(
+            &restarted,
+            &Arc::new(PackageIndex::default()),
+            &store,
+            vec![access],
+            context,
+            &Arc::new(HashProgress::default()),
+        )
+        .await;
+        assert_eq!(recorded.stats.hits, 1, "{recorded:?}");
+        let (in_memory, missing) = restarted.lookup_memory([path.as_slice()].into_iter());
+        assert!(missing.is_empty());
+        assert_eq!(in_memory[&path], entry);
+    }
 }
