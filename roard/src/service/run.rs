@@ -99,14 +99,11 @@ pub async fn run(
     // once both succeeded. If the row cannot be written, the tracer still follows the
     // (held) child until roarctl, seeing the error, kills it before it ever execs the
     // user's command; if the attach fails, the row goes again.
+    let spare_refill = tracer::SpareRefill;
     let (tracing, placement) = tokio::join!(
         tracer::trace(pid, settings),
         state.store.start_job(&new_job)
     );
-    if tracing.is_err() || placement.is_err() {
-        // The spare was taken for a job that will not run: the next job needs one.
-        tracer::prepare_spare();
-    }
     let tracing = match tracing {
         Ok(tracing) => tracing,
         Err(e) => {
@@ -157,7 +154,7 @@ pub async fn run(
         .await;
         // The next job's tracer, started now that this one's record is stored, and
         // the log of that record copied into the database, off the job's path.
-        tracer::prepare_spare();
+        drop(spare_refill);
         state.store.checkpoint_in_background();
         drop(job);
     });

@@ -64,6 +64,18 @@ pub fn prepare_spare() {
     }
 }
 
+/// Starts the next spare when dropped. `service::run` holds one for each job from the
+/// moment the job may take the spare until the job is done with: its record stored,
+/// or the job refused. Every way a job ends then leaves a spare behind, started when
+/// the job no longer needs the CPUs.
+pub struct SpareRefill;
+
+impl Drop for SpareRefill {
+    fn drop(&mut self) {
+        prepare_spare();
+    }
+}
+
 /// Lets the spare go (at shutdown): it exits when its stdin closes.
 pub fn discard_spare() {
     let spare = SPARE.lock().ok().and_then(|mut spare| spare.take());

@@ -29,7 +29,7 @@ use crate::hash_algorithms::HashAlgorithm;
 
 pub use attach::AttachError;
 use file_ledger::FileAccess;
-pub use helper::prepare_spare;
+pub use helper::SpareRefill;
 use process_table::{Exit, Image, ProcessRecord};
 
 /// Progress the tracer reports while the job runs.
