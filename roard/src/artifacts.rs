@@ -107,7 +107,7 @@ pub async fn record_files(
     let (mut known, missing) = cache.lookup_memory(wanted);
     match store.load_hash_cache(&missing).await {
         Ok(found) => {
-            cache.remember(found.iter());
+            cache.remember(found.iter().map(|(path, entry)| (path.as_slice(), entry)));
             known.extend(found);
         }
         Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),

@@ -100,16 +100,13 @@ impl HashCache {
     /// Keeps entries in memory: fresh ones (persisted with the job's record), and those
     /// a job had to load from the database, so that the next job reading the same
     /// files after a restart of roard finds them here instead of querying again.
-    pub fn remember<'a>(
-        &self,
-        entries: impl ExactSizeIterator<Item = (&'a Vec<u8>, &'a CacheEntry)>,
-    ) {
+    pub fn remember<'a>(&self, entries: impl ExactSizeIterator<Item = (&'a [u8], &'a CacheEntry)>) {
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         if memory.len() + entries.len() > MEMORY_ENTRIES {
             memory.clear();
         }
         for (path, entry) in entries {
-            memory.insert(path.clone(), entry.clone());
+            memory.insert(path.to_vec(), entry.clone());
         }
     }
 
@@ -237,7 +234,7 @@ pub fn content_of(
     };
     let racy = started - stamp.ctime_ns < RACY_WINDOW_NS;
     if !racy {
-        cache.remember(std::iter::once((&path.to_vec(), &entry)));
+        cache.remember(std::iter::once((path, &entry)));
     }
     Ok((entry, !racy))
 }
