@@ -314,6 +314,11 @@ fn spare_helpers(daemon: u32) -> Vec<i32> {
     found
 }
 
+/// Whether exactly one spare of `daemon` waits, within ten seconds.
+fn one_spare_waits(sandbox: &Sandbox, daemon: u32) -> bool {
+    sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1)
+}
+
 #[test]
 fn a_spare_tracer_that_died_is_replaced_and_the_job_recorded() {
     let sandbox = Sandbox::new();
@@ -353,7 +358,7 @@ fn a_spare_tracer_that_died_is_replaced_and_the_job_recorded() {
         "the killed spare was not reaped"
     );
     assert!(
-        sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1),
+        one_spare_waits(&sandbox, daemon),
         "no new spare after the job"
     );
 }
@@ -364,7 +369,7 @@ fn a_job_refused_at_attach_leaves_a_spare_tracer_for_the_next() {
     assert_eq!(code(&sandbox.run(&["true"])), 0);
     let daemon = sandbox.daemon_pid().expect("roard runs");
     assert!(
-        sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1),
+        one_spare_waits(&sandbox, daemon),
         "no spare tracer helper appeared"
     );
     // Under strace the attach is refused, after the spare was handed the job.
@@ -378,7 +383,7 @@ fn a_job_refused_at_attach_leaves_a_spare_tracer_for_the_next() {
         .expect("strace is installed (.ci/setup installs it)");
     assert_eq!(code(&output), 1, "{}", stderr(&output));
     assert!(
-        sandbox.wait_for(Duration::from_secs(10), || spare_helpers(daemon).len() == 1),
+        one_spare_waits(&sandbox, daemon),
         "no spare tracer helper after a refused job"
     );
 }
