@@ -18,5 +18,10 @@ pub mod pb {
 /// policy: `dirty-repository`.
 pub const REFUSAL_METADATA: &str = "roar-refusal";
 
-/// Version of the protocol crate; roarctl and roard compare it in `Hello`.
+/// Version of the protocol crate, shown to users.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What roarctl and roard compare in `Hello` to know they are of one build: 16 hex
+/// digits of BLAKE3 over the version and the text of `roar.proto` (see `build.rs`), so
+/// any change of the protocol changes it even while the version stays the same.
+pub const BUILD_ID: &str = env!("ROAR_BUILD_ID");

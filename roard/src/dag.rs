@@ -1,18 +1,22 @@
-//! A session's DAG: its steps (each step's current job: the newest run of it), the
-//! edges between them, and which steps are stale.
+//! A session's DAG: its steps (each step's current job: its newest run that did not
+//! fail), the edges between them, and which steps are stale and why.
 //!
 //! Edges come from content: step S depends on step U when S's job read an artifact
-//! that a job of U wrote before S started. A step is stale when an input it read has
-//! different content on disk now, when the step it came from was re-run and no longer
-//! writes that content, or when a step upstream of it is stale.
+//! that U's job wrote, its producer chosen by `roar_proto::graph::producer`. A step is
+//! stale when a repository file it read is no longer what it was at the step's commit
+//! (code changed), when an input it read has different content on disk now, when the
+//! step it came from was re-run and no longer writes that content, or when a step
+//! upstream of it is stale.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
+use roar_proto::graph::{JobPlace, producer};
 use roar_proto::pb;
 
+use crate::code_changes::{self, CodeChange};
 use crate::hash_cache::{HashCache, HashStats, content_of};
 use crate::store::Store;
 use crate::store::lineage::JobNode;
@@ -26,36 +30,83 @@ enum OnDisk {
     Gone,
 }
 
+/// A session's jobs sorted out: every node, where each was placed, and each step's
+/// current job (newest placed run) and newest run.
+struct Steps {
+    nodes: Vec<JobNode>,
+    placement: HashMap<i64, SessionJob>,
+    current: HashMap<(bool, u32), i64>,
+    newest: HashMap<(bool, u32), i64>,
+}
+
+impl Steps {
+    async fn load(store: &Store, session: &pb::Session) -> sqlx::Result<Self> {
+        let jobs = store.session_jobs(session.id).await?;
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        let mut nodes = store.job_nodes(&ids).await?;
+        nodes.sort_by_key(|n| n.id);
+        let (mut current, mut newest) = (HashMap::new(), HashMap::new());
+        // Oldest first: later runs replace earlier ones. A failed new command has no
+        // step (0) and is no run of any step.
+        for job in jobs.iter().filter(|j| j.step > 0) {
+            if job.placed {
+                current.insert((job.build, job.step), job.id);
+            }
+            newest.insert((job.build, job.step), job.id);
+        }
+        Ok(Self {
+            nodes,
+            placement: jobs.iter().map(|j| (j.id, *j)).collect(),
+            current,
+            newest,
+        })
+    }
+
+    /// The current jobs, build steps first, then pipeline steps, each in step order.
+    fn current_nodes(&self) -> Vec<JobNode> {
+        let mut current: Vec<&JobNode> = self
+            .nodes
+            .iter()
+            .filter(|n| self.current.values().any(|id| *id == n.id))
+            .collect();
+        current.sort_by_key(|n| {
+            let p = self.placement.get(&n.id).copied();
+            (p.is_none_or(|p| !p.build), p.map_or(0, |p| p.step))
+        });
+        current.into_iter().cloned().collect()
+    }
+
+    fn node(&self, id: i64) -> Option<&JobNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The step's newest run when it failed after its current job.
+    fn failed_after(&self, current: &JobNode) -> Option<pb::JobSummary> {
+        let p = self.placement.get(&current.id)?;
+        let newest = *self.newest.get(&(p.build, p.step))?;
+        (newest != current.id)
+            .then(|| self.node(newest))
+            .flatten()
+            .filter(|n| !n.summary.placed)
+            .map(|n| n.summary.clone())
+    }
+
+    /// The current job of the step `job` ran as.
+    fn current_of(&self, job: i64) -> Option<(&SessionJob, &JobNode)> {
+        let p = self.placement.get(&job)?;
+        let now = self.current.get(&(p.build, p.step))?;
+        Some((p, self.node(*now)?))
+    }
+}
+
 /// The DAG of `session`, with staleness checked against the files on disk now.
 pub async fn session_dag(
     store: &Store,
     cache: &Arc<HashCache>,
     session: pb::Session,
 ) -> sqlx::Result<pb::Graph> {
-    let jobs = store.session_jobs(session.id).await?;
-    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-    let mut nodes = store.job_nodes(&ids).await?;
-    nodes.sort_by_key(|n| n.id);
-    let placement: HashMap<i64, SessionJob> = jobs.iter().map(|j| (j.id, *j)).collect();
-    // The newest job of each step is its current one.
-    let mut current_of_step: HashMap<(bool, u32), i64> = HashMap::new();
-    for job in &jobs {
-        current_of_step.insert((job.build, job.step), job.id);
-    }
-    let mut current: Vec<&JobNode> = nodes
-        .iter()
-        .filter(|n| {
-            placement
-                .get(&n.id)
-                .is_some_and(|p| current_of_step.get(&(p.build, p.step)) == Some(&n.id))
-        })
-        .collect();
-    // Build steps first, then pipeline steps, each in step order.
-    current.sort_by_key(|n| {
-        let p = placement.get(&n.id).copied();
-        (p.is_none_or(|p| !p.build), p.map_or(0, |p| p.step))
-    });
-    let owned: Vec<JobNode> = current.iter().map(|n| (*n).clone()).collect();
+    let steps = Steps::load(store, &session).await?;
+    let owned = steps.current_nodes();
     let mut graph = store.assemble(&owned).await?;
     let blake3: HashMap<u64, String> = graph
         .artifacts
@@ -66,11 +117,16 @@ pub async fn session_dag(
         })
         .collect();
     let on_disk = check_inputs(store, cache, &owned, &blake3).await;
-
-    let by_id: HashMap<i64, &JobNode> = nodes.iter().map(|n| (n.id, n)).collect();
-    // Who wrote each content, any job of the session (re-runs included).
+    let code = check_code(store, &owned).await?;
+    let shown = |path: &[u8]| {
+        let relative = path
+            .strip_prefix(session.project.as_slice())
+            .and_then(|rest| rest.strip_prefix(b"/"));
+        String::from_utf8_lossy(relative.unwrap_or(path)).into_owned()
+    };
+    // Who wrote each content: the session's runs that did not fail.
     let mut writers: HashMap<u64, Vec<&JobNode>> = HashMap::new();
-    for node in &nodes {
+    for node in steps.nodes.iter().filter(|n| n.summary.placed) {
         for output in &node.outputs {
             writers.entry(output.artifact_id).or_default().push(node);
         }
@@ -78,21 +134,22 @@ pub async fn session_dag(
     let mut edges = Vec::new();
     let mut stale: HashMap<i64, String> = HashMap::new();
     for reader in &owned {
-        let mut reasons = Vec::new();
+        let mut reasons: Vec<String> = code
+            .get(&reader.id)
+            .into_iter()
+            .flatten()
+            .map(|(path, change)| code_reason(&String::from_utf8_lossy(path), *change))
+            .collect();
+        let place = JobPlace::of(&reader.summary);
         for input in &reader.inputs {
-            // The latest job of the session that wrote this content before it was read.
-            let producer = writers
+            let candidates = writers
                 .get(&input.artifact_id)
                 .into_iter()
                 .flatten()
-                .filter(|w| {
-                    w.id != reader.id && w.summary.started_at_ms < reader.summary.started_at_ms
-                })
-                .max_by_key(|w| (w.summary.started_at_ms, w.id));
-            if let Some(producer) = producer
-                && let Some(p) = placement.get(&producer.id)
-                && let Some(&now) = current_of_step.get(&(p.build, p.step))
-                && let Some(current_producer) = by_id.get(&now)
+                .filter(|w| w.id != reader.id)
+                .map(|w| (w.id, JobPlace::of(&w.summary)));
+            if let Some(producer) = producer(&place, candidates)
+                && let Some((p, current_producer)) = steps.current_of(producer)
             {
                 edges.push(pb::Edge {
                     from_job: current_producer.summary.uid.clone(),
@@ -105,21 +162,17 @@ pub async fn session_dag(
                     .any(|o| o.artifact_id == input.artifact_id);
                 if !still_written {
                     reasons.push(format!(
-                        "{} was re-run and no longer writes what this step read from {}",
+                        "upstream {} re-run: it no longer writes what this step read from {}",
                         step_label(p),
-                        String::from_utf8_lossy(&input.path)
+                        shown(&input.path)
                     ));
                 }
             }
             match on_disk.get(&(reader.id, input.path.clone())) {
-                Some(OnDisk::Changed) => reasons.push(format!(
-                    "{} changed since this step read it",
-                    String::from_utf8_lossy(&input.path)
-                )),
-                Some(OnDisk::Gone) => reasons.push(format!(
-                    "{} no longer exists",
-                    String::from_utf8_lossy(&input.path)
-                )),
+                Some(OnDisk::Changed) => {
+                    reasons.push(format!("input changed: {}", shown(&input.path)))
+                }
+                Some(OnDisk::Gone) => reasons.push(format!("input gone: {}", shown(&input.path))),
                 _ => {}
             }
         }
@@ -132,12 +185,31 @@ pub async fn session_dag(
         (&a.from_job, &a.to_job, a.artifact_id).cmp(&(&b.from_job, &b.to_job, b.artifact_id))
     });
     edges.dedup();
-    // Staleness flows downstream, in step order (edges always point forward in time).
+    propagate_staleness(&owned, &edges, &steps.placement, &mut stale);
+    for (job, node) in graph.jobs.iter_mut().zip(&owned) {
+        if let Some(reason) = stale.get(&node.id) {
+            job.stale = true;
+            job.stale_reason = reason.clone();
+        }
+        job.last_failed = steps.failed_after(node);
+    }
+    graph.edges = edges;
+    graph.session = Some(session);
+    Ok(graph)
+}
+
+/// Staleness flows downstream, in step order (edges always point forward in time).
+fn propagate_staleness(
+    owned: &[JobNode],
+    edges: &[pb::Edge],
+    placement: &HashMap<i64, SessionJob>,
+    stale: &mut HashMap<i64, String>,
+) {
     let uid_to_id: HashMap<&str, i64> = owned
         .iter()
         .map(|n| (n.summary.uid.as_str(), n.id))
         .collect();
-    for reader in &owned {
+    for reader in owned {
         if stale.contains_key(&reader.id) {
             continue;
         }
@@ -149,21 +221,47 @@ pub async fn session_dag(
         if let Some(id) = upstream_stale
             && let Some(p) = placement.get(id)
         {
-            stale.insert(
-                reader.id,
-                format!("upstream step {} is stale", step_label(p)),
-            );
+            stale.insert(reader.id, format!("upstream {} stale", step_label(p)));
         }
     }
-    for (job, node) in graph.jobs.iter_mut().zip(&owned) {
-        if let Some(reason) = stale.get(&node.id) {
-            job.stale = true;
-            job.stale_reason = reason.clone();
-        }
+}
+
+fn code_reason(path: &str, change: CodeChange) -> String {
+    match change {
+        CodeChange::Committed => format!("code changed: {path}"),
+        CodeChange::Uncommitted => format!("code changed: {path} (uncommitted)"),
+        CodeChange::Removed => format!("code removed: {path}"),
     }
-    graph.edges = edges;
-    graph.session = Some(session);
-    Ok(graph)
+}
+
+/// For each job that ran at a commit, the repository files it read that changed since.
+async fn check_code(
+    store: &Store,
+    jobs: &[JobNode],
+) -> sqlx::Result<HashMap<i64, Vec<(Vec<u8>, CodeChange)>>> {
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let read = store.repo_inputs(&ids).await?;
+    let wanted: Vec<(i64, Vec<u8>, String, Vec<Vec<u8>>)> = jobs
+        .iter()
+        .filter_map(|job| {
+            let git = job.summary.git.as_ref().filter(|g| !g.commit.is_empty())?;
+            let paths = read.get(&job.id)?.clone();
+            Some((job.id, git.root.clone(), git.commit.clone(), paths))
+        })
+        .collect();
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut repositories = HashMap::new();
+        wanted
+            .into_iter()
+            .map(|(id, root, commit, paths)| {
+                let changed = code_changes::changed_since(&mut repositories, &root, &commit, &paths);
+                (id, changed)
+            })
+            .filter(|(_, changed)| !changed.is_empty())
+            .collect()
+    })
+    .await;
+    Ok(checked.unwrap_or_default())
 }
 
 fn step_label(placement: &SessionJob) -> String {

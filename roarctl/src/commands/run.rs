@@ -37,9 +37,16 @@ pub struct RunArgs {
     /// a clean repository)
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Place the job as a step even if it fails (exits non-zero or is killed); by
+    /// default a failed job is recorded (`log`, `show`) but takes no step
+    #[arg(long)]
+    pub keep_failed: bool,
     /// Set by `roarctl reproduce`: the artifact this run's session reproduces
     #[arg(long, hide = true, value_name = "HASH")]
     pub reproduces: Option<String>,
+    /// Set by `roarctl reproduce`: the uid of the recorded job this run re-runs
+    #[arg(long, hide = true, value_name = "UID")]
+    pub reproduces_job: Option<String>,
     /// The command and its arguments (after `--`)
     #[arg(
         required = true,
@@ -193,6 +200,8 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
         rerun_step: plan.rerun_step,
         allow_dirty: args.allow_dirty,
         reproduces: args.reproduces.clone().unwrap_or_default(),
+        reproduces_job: args.reproduces_job.clone().unwrap_or_default(),
+        keep_failed: args.keep_failed,
     };
     let attach = async {
         let mut stream = client.run(request).await?.into_inner();

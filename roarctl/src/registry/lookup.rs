@@ -59,6 +59,10 @@ fn summary(row: &PgRow) -> Result<pb::JobSummary, sqlx::Error> {
         kind: row.try_get("kind")?,
         session_id: 0,
         git,
+        // The registry keeps placed jobs of ordinary sessions only.
+        placed: true,
+        reproduces: String::new(),
+        reproduces_job: String::new(),
     })
 }
 
@@ -131,6 +135,7 @@ impl Registry {
             uses,
             downloaded_from,
             uploaded_to: Vec::new(),
+            repo_file: None,
         })
     }
 

@@ -60,6 +60,11 @@ impl PackageIndex {
         }
     }
 
+    /// The Debian package that installed `path`, if any.
+    pub fn debian_owner(&self, path: &[u8]) -> Option<Package> {
+        self.dpkg().owner(path).cloned()
+    }
+
     fn dpkg(&self) -> Arc<DpkgIndex> {
         let mut cached = self.dpkg.lock().unwrap_or_else(|e| e.into_inner());
         let mtime = std::fs::metadata(self.dpkg_root.join("status"))
@@ -109,6 +114,9 @@ pub struct Resolver<'a> {
 impl Resolver<'_> {
     /// Notes the package owning a file of class `class`, if one can be told.
     pub fn note(&mut self, path: &[u8], class: Class) {
+        if read_at_every_start(path) {
+            return;
+        }
         let package = match class {
             Class::System => self.debian(path),
             Class::Package => self
@@ -167,6 +175,19 @@ impl Resolver<'_> {
             .or_insert_with(|| read_package_json(dir))
             .clone()
     }
+}
+
+/// Files every Python interpreter reads at start-up whatever the job imports: the
+/// `.pth` files of a site directory and the `_distutils_hack` that setuptools' `.pth`
+/// loads. They do not make their owner (setuptools, an editable install) a package
+/// the job used.
+fn read_at_every_start(path: &[u8]) -> bool {
+    let Some(end) = site_dir_end(path) else {
+        return false;
+    };
+    let relative = path[end..].strip_prefix(b"/").unwrap_or_default();
+    (relative.ends_with(b".pth") && !relative.contains(&b'/'))
+        || relative.starts_with(b"_distutils_hack/")
 }
 
 /// Where the last `site-packages` or `dist-packages` component of `path` ends.
@@ -236,6 +257,15 @@ fn read_package_json(dir: &[u8]) -> Option<Package> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_up_hooks_are_not_package_use() {
+        let site = b"/v/lib/python3.11/site-packages";
+        assert!(read_at_every_start(&[site, &b"/distutils-precedence.pth"[..]].concat()));
+        assert!(read_at_every_start(&[site, &b"/_distutils_hack/__init__.py"[..]].concat()));
+        assert!(!read_at_every_start(&[site, &b"/setuptools/__init__.py"[..]].concat()));
+        assert!(!read_at_every_start(b"/w/notes.pth"));
+    }
 
     #[test]
     fn cargo_and_stdlib_paths() {

@@ -14,19 +14,39 @@ pub async fn get_lineage(
     request: &pb::GetLineageRequest,
 ) -> Result<pb::Graph, Status> {
     let store = &state.store;
+    let asker = || async {
+        let project = project_of(&request.cwd)?;
+        let session = store
+            .active_session(&project)
+            .await
+            .map_err(|e| Status::internal(format!("cannot read the session: {e}")))?;
+        Ok::<_, Status>((project, session.map_or(0, |s| s.id)))
+    };
     let start = match &request.target {
-        Some(Target::Hash(prefix)) => Start::Artifact(
-            store
+        Some(Target::Hash(prefix)) => {
+            let id = store
                 .artifact_id_by_hash(prefix)
                 .await
-                .map_err(artifact_lookup_status)?,
-        ),
-        Some(Target::Path(path)) => Start::Artifact(
-            store
+                .map_err(artifact_lookup_status)?;
+            let (project, session_id) = asker().await?;
+            Start::Artifact {
+                id,
+                project,
+                session_id,
+            }
+        }
+        Some(Target::Path(path)) => {
+            let id = store
                 .artifact_id_by_path(path)
                 .await
-                .map_err(artifact_lookup_status)?,
-        ),
+                .map_err(artifact_lookup_status)?;
+            let (project, session_id) = asker().await?;
+            Start::Artifact {
+                id,
+                project,
+                session_id,
+            }
+        }
         Some(Target::Job(selector)) => {
             let parsed = JobSelector::parse(selector).map_err(job_lookup_status)?;
             let project = project_of(&request.cwd)?;

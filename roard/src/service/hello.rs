@@ -15,6 +15,7 @@ pub fn hello(state: &DaemonState, request: &pb::HelloRequest) -> pb::HelloReply 
     let hashing = state.hash_cache.stats();
     pb::HelloReply {
         version: roar_proto::VERSION.to_string(),
+        build_id: build_id(),
         pid: std::process::id(),
         uid: nix::unistd::geteuid().as_raw(),
         uptime_ms: u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -26,4 +27,13 @@ pub fn hello(state: &DaemonState, request: &pb::HelloRequest) -> pb::HelloReply 
         hash_cache_misses: hashing.misses,
         hashed_bytes: hashing.hashed_bytes,
     }
+}
+
+/// This daemon's build id; debug builds can pretend to be another build
+/// (`ROARD_FAULTS=other-build`) so the tests can show what an upgrade looks like.
+fn build_id() -> String {
+    if crate::faults::injected("other-build") {
+        return "0000000000000000".to_string();
+    }
+    roar_proto::BUILD_ID.to_string()
 }

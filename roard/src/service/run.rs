@@ -22,7 +22,8 @@ use crate::clock::now_ms;
 use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
 use crate::state::DaemonState;
-use crate::store::jobs::{JobKind, NewJob, StartJobError};
+use crate::python_env;
+use crate::store::jobs::{JobEnd, JobKind, NewJob, StartJobError};
 use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 use roar_proto::project::project_root;
@@ -94,6 +95,7 @@ pub async fn run(
         rerun_step: (request.rerun_step > 0).then_some(request.rerun_step),
         git: git.as_ref(),
         reproduces: Some(request.reproduces.as_str()).filter(|r| !r.is_empty()),
+        reproduces_job: Some(request.reproduces_job.as_str()).filter(|r| !r.is_empty()),
     };
     // The attach and the job's first row go ahead together: the command runs only
     // once both succeeded. If the row cannot be written, the tracer still follows the
@@ -141,17 +143,14 @@ pub async fn run(
     let _ = sender.try_send(Ok(pb::RunEvent {
         event: Some(attached),
     }));
+    let job_settings = JobSettings {
+        files: file_context,
+        search_path: search_path(&request.env),
+        keep_failed: request.keep_failed,
+    };
     // The guard moves into the task: the job counts as active until its record is stored.
     tokio::spawn(async move {
-        record(
-            &state,
-            &uid,
-            placement.job_id,
-            tracing,
-            file_context,
-            sender,
-        )
-        .await;
+        record(&state, &uid, placement.job_id, tracing, job_settings, sender).await;
         // The next job's tracer, started now that this one's record is stored, and
         // the log of that record copied into the database, off the job's path.
         drop(spare_refill);
@@ -279,13 +278,30 @@ async fn code_state(
     ))
 }
 
+/// What recording a job needs besides its trace.
+struct JobSettings {
+    files: FileContext,
+    /// The job's `PATH`: where a bare `python3` came from.
+    search_path: Vec<u8>,
+    keep_failed: bool,
+}
+
+/// The value of `PATH` in the job's environment (empty if unset).
+fn search_path(env: &[pb::EnvVar]) -> Vec<u8> {
+    env.iter()
+        .rev()
+        .find(|var| var.name == b"PATH")
+        .map(|var| var.value.clone())
+        .unwrap_or_default()
+}
+
 /// Forwards progress until the trace ends, then stores the record and reports it.
 async fn record(
     state: &DaemonState,
     uid: &str,
     job_id: i64,
     tracing: Tracing,
-    file_context: FileContext,
+    settings: JobSettings,
     sender: EventSender,
 ) {
     let Tracing {
@@ -325,7 +341,7 @@ async fn record(
         &state.packages,
         &state.store,
         outcome.files,
-        file_context,
+        settings.files,
         &progress,
     );
     let files = report_progress(recording, &progress, &sender).await;
@@ -334,17 +350,23 @@ async fn record(
         files.count_data(Role::Input),
         files.count_data(Role::Output),
     );
-    let stored = state
-        .store
-        .finish_job(
-            job_id,
-            &outcome.processes,
-            &files,
-            outcome.root_exit,
-            outcome.lingering,
-            now_ms(),
-        )
-        .await;
+    let environments = {
+        let images: Vec<_> = outcome.processes.iter().map(|p| Arc::clone(&p.image)).collect();
+        let (packages, path) = (Arc::clone(&state.packages), settings.search_path);
+        tokio::task::spawn_blocking(move || python_env::environments(&images, &path, &packages))
+        .await
+        .unwrap_or_default()
+    };
+    let end = JobEnd {
+        processes: &outcome.processes,
+        files: &files,
+        root_exit: outcome.root_exit,
+        lingering: outcome.lingering,
+        ended_at_ms: now_ms(),
+        keep_failed: settings.keep_failed,
+        environments: &environments,
+    };
+    let stored = state.store.finish_job(job_id, &end).await;
     let summary = match stored {
         Ok(summary) => summary,
         Err(e) => {

@@ -96,6 +96,25 @@ impl Store {
         }
     }
 
+    /// The jobs that read `path` as a file of their git repository (not hashed as
+    /// data), oldest first.
+    pub async fn repo_file_readers(&self, path: &[u8]) -> sqlx::Result<Vec<pb::ArtifactUse>> {
+        let columns = prefixed_summary_columns();
+        sqlx::query(&format!(
+            "SELECT f.role AS role, f.path AS file_path, f.pre_image AS file_pre_image, \
+                    {columns} \
+             FROM job_files f JOIN jobs j ON j.id = f.job_id \
+             WHERE f.path = ? AND f.class = 'repo' AND f.role = 'input' ORDER BY f.id LIMIT ?"
+        ))
+        .bind(path)
+        .bind(MAX_USES)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(use_from_row)
+        .collect()
+    }
+
     async fn artifact(&self, id: i64) -> sqlx::Result<pb::Artifact> {
         let size: i64 = sqlx::query_scalar("SELECT size FROM artifacts WHERE id = ?")
             .bind(id)
@@ -116,11 +135,7 @@ impl Store {
             })
         })
         .collect::<sqlx::Result<Vec<_>>>()?;
-        let columns = super::jobs::SUMMARY_COLUMNS
-            .split(", ")
-            .map(|c| format!("j.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = prefixed_summary_columns();
         let uses = sqlx::query(&format!(
             "SELECT f.role AS role, f.path AS file_path, f.pre_image AS file_pre_image, \
                     {columns} \
@@ -132,14 +147,7 @@ impl Store {
         .fetch_all(&self.reader)
         .await?
         .iter()
-        .map(|row| {
-            Ok(pb::ArtifactUse {
-                role: row.try_get("role")?,
-                path: row.try_get("file_path")?,
-                pre_image: row.try_get("file_pre_image")?,
-                job: Some(summary_from_row(row)?),
-            })
-        })
+        .map(use_from_row)
         .collect::<sqlx::Result<Vec<_>>>()?;
         let urls = |table: &'static str| {
             let sql =
@@ -157,8 +165,27 @@ impl Store {
             uses,
             downloaded_from: urls("downloads").await?,
             uploaded_to: urls("uploads").await?,
+            repo_file: None,
         })
     }
+}
+
+/// The job summary's columns as `j.column`.
+fn prefixed_summary_columns() -> String {
+    super::jobs::SUMMARY_COLUMNS
+        .split(", ")
+        .map(|c| format!("j.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn use_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::ArtifactUse> {
+    Ok(pb::ArtifactUse {
+        role: row.try_get("role")?,
+        path: row.try_get("file_path")?,
+        pre_image: row.try_get("file_pre_image")?,
+        job: Some(summary_from_row(row)?),
+    })
 }
 
 #[cfg(test)]

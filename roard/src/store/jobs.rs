@@ -12,6 +12,7 @@ use super::batch::Batch;
 use super::byte_lists;
 use crate::artifacts::HashedFiles;
 use crate::git_context::GitContext;
+use crate::python_env::PythonEnvironment;
 use crate::tracer::process_table::{Exit, ProcessRecord};
 
 /// A job about to be traced.
@@ -33,6 +34,8 @@ pub struct NewJob<'a> {
     pub git: Option<&'a GitContext>,
     /// What the job's session reproduces (`roarctl reproduce`), if anything.
     pub reproduces: Option<&'a str>,
+    /// The recorded job this one re-runs for a reproduction.
+    pub reproduces_job: Option<&'a str>,
 }
 
 /// Pipeline steps (`@N`) and build steps (`@BN`) are numbered separately.
@@ -65,6 +68,19 @@ pub enum StartJobError {
     UnknownStep(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+/// How a traced job ended: what `finish_job` stores.
+#[derive(Clone, Copy)]
+pub struct JobEnd<'a> {
+    pub processes: &'a [ProcessRecord],
+    pub files: &'a HashedFiles,
+    pub root_exit: Option<Exit>,
+    pub lingering: usize,
+    pub ended_at_ms: i64,
+    /// Place the job as a step even if it failed (`--keep-failed`).
+    pub keep_failed: bool,
+    pub environments: &'a [PythonEnvironment],
 }
 
 /// Where a new job goes: its session and step.
@@ -124,7 +140,13 @@ pub enum LookupError {
 
 pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, session_id, kind, step, argv, cwd, \
      started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes, \
-     git_repository, git_root, git_branch, git_commit, git_dirty_count, git_dirty_paths";
+     git_repository, git_root, git_branch, git_commit, git_dirty_count, git_dirty_paths, \
+     placed, reproduces, reproduces_job";
+
+/// Whether a job that ended so failed: it exited non-zero or was killed.
+pub fn failed(exit: Option<Exit>) -> bool {
+    matches!(exit, Some(Exit::Code(code)) if code != 0) || matches!(exit, Some(Exit::Signal(_)))
+}
 
 impl Store {
     /// Records a job as running in its project's active session (opened if needed),
@@ -150,7 +172,8 @@ impl Store {
         }
         if let Some(step) = job.rerun_step {
             let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? LIMIT 1",
+                "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? AND placed = 1 \
+                 LIMIT 1",
             )
             .bind(session_id)
             .bind(job.kind.name())
@@ -172,15 +195,19 @@ impl Store {
     /// lands or the job stays `running` (and becomes `interrupted` at next start-up).
     /// Returns the job's summary as stored (read in the same transaction: no second
     /// connection on the way to the client).
-    pub async fn finish_job(
-        &self,
-        job_id: i64,
-        processes: &[ProcessRecord],
-        files: &HashedFiles,
-        root_exit: Option<Exit>,
-        lingering: usize,
-        ended_at_ms: i64,
-    ) -> sqlx::Result<pb::JobSummary> {
+    /// A failed job (see [`failed`]) is kept out of the steps unless `keep_failed`: it
+    /// re-ran a step, that step keeps its current job; it was a new command, it takes
+    /// no step (step 0).
+    pub async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>) -> sqlx::Result<pb::JobSummary> {
+        let JobEnd {
+            processes,
+            files,
+            root_exit,
+            lingering,
+            ended_at_ms,
+            keep_failed,
+            environments,
+        } = *end;
         let mut tx = self.write_transaction().await?;
         // Content ids first (remembered, else looked up or created); then the rest of
         // the record as one batch.
@@ -211,8 +238,10 @@ impl Store {
         }
         super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
         super::packages::push_job_packages(&mut batch, job_id, &files.packages);
+        super::environments::push_job_environments(&mut batch, job_id, environments);
         super::hash_cache::push_hash_cache(&mut batch, &files.cache_updates);
         let (code, signal) = exit_columns(root_exit);
+        let placed = keep_failed || !failed(root_exit);
         let state = if root_exit.is_some() {
             "finished"
         } else {
@@ -227,6 +256,16 @@ impl Store {
         update
             .push(", lingering_processes = ")
             .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
+        update.push(", placed = ").push_bind(placed);
+        if !placed {
+            // A new command that failed frees its step; a re-run keeps the number of
+            // the step it re-ran, whose current job stays the one before.
+            update.push(
+                ", step = CASE WHEN EXISTS (SELECT 1 FROM jobs o WHERE o.session_id = \
+                 jobs.session_id AND o.kind = jobs.kind AND o.step = jobs.step \
+                 AND o.id <> jobs.id AND o.placed = 1) THEN step ELSE 0 END",
+            );
+        }
         update.push(" WHERE id = ").push_bind(job_id);
         update.push(" RETURNING ").push(SUMMARY_COLUMNS);
         let rows = batch.run(&mut tx).await?;
@@ -316,7 +355,7 @@ impl Store {
             JobSelector::Step(..) => format!(
                 "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
                  WHERE session_id = (SELECT id FROM sessions WHERE project = ?1 AND active = 1) \
-                   AND kind = ?4 AND step = ?2 ORDER BY id DESC LIMIT 1"
+                   AND kind = ?4 AND step = ?2 AND placed = 1 ORDER BY id DESC LIMIT 1"
             ),
             JobSelector::UidPrefix(_) => format!(
                 "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
@@ -374,8 +413,21 @@ impl Store {
             .collect();
         let (inputs, outputs) = self.job_files(job_id).await?;
         let packages = self.job_packages(job_id).await?;
+        let summary = summary_from_row(row)?;
+        let environments = self
+            .environments_of_jobs(&[job_id])
+            .await?
+            .remove(&job_id)
+            .unwrap_or_default();
+        let reproductions = self
+            .reproductions_of(&[summary.uid.as_str()])
+            .await?
+            .remove(&summary.uid)
+            .unwrap_or_default();
         Ok(pb::Job {
-            summary: Some(summary_from_row(row)?),
+            summary: Some(summary),
+            environments,
+            reproductions,
             processes,
             env,
             hostname: row.try_get("hostname")?,
@@ -397,11 +449,12 @@ async fn insert_job(
     let rows: Vec<(i64, i64, u32)> = sqlx::query_as(
         "INSERT INTO jobs (uid, project, session_id, kind, step, argv, cwd, env, hostname, \
                            user_uid, started_at_ms, state, git_repository, git_root, \
-                           git_branch, git_commit, git_dirty_count, git_dirty_paths) \
+                           git_branch, git_commit, git_dirty_count, git_dirty_paths, \
+                           reproduces, reproduces_job) \
          SELECT ?1, ?2, s.id, ?3, \
                 COALESCE(?16, (SELECT COALESCE(MAX(step), 0) + 1 FROM jobs \
                                WHERE session_id = s.id AND kind = ?3)), \
-                ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12, ?13, ?14, ?15 \
+                ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12, ?13, ?14, ?15, ?17, ?18 \
          FROM sessions s WHERE s.project = ?2 AND s.active = 1 \
          RETURNING id, session_id, step",
     )
@@ -421,6 +474,8 @@ async fn insert_job(
     .bind(git.map(|g| i64::try_from(g.dirty_count).unwrap_or(i64::MAX)))
     .bind(git.map(|g| byte_lists::join(&g.dirty_paths)))
     .bind(job.rerun_step)
+    .bind(job.reproduces)
+    .bind(job.reproduces_job)
     // Stepped to the end, not just to the returned row: outside a transaction the
     // implicit commit happens there, and a failure to commit (a read-only database)
     // must surface, not be lost when the statement is dropped.
@@ -469,6 +524,13 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         exit: exit_from_row(row)?,
         state: row.try_get("state")?,
         lingering_processes: row.try_get("lingering_processes")?,
+        placed: row.try_get("placed")?,
+        reproduces: row
+            .try_get::<Option<String>, _>("reproduces")?
+            .unwrap_or_default(),
+        reproduces_job: row
+            .try_get::<Option<String>, _>("reproduces_job")?
+            .unwrap_or_default(),
     })
 }
 
@@ -553,6 +615,7 @@ mod tests {
             rerun_step: None,
             git: None,
             reproduces: None,
+            reproduces_job: None,
         };
         assert_eq!(
             store
@@ -573,19 +636,21 @@ mod tests {
                 .step,
             1
         );
-        let stored = store
-            .finish_job(
-                second.job_id,
-                &[],
-                &HashedFiles::default(),
-                Some(Exit::Signal(15)),
-                0,
-                5,
-            )
-            .await
-            .unwrap();
+        let files = HashedFiles::default();
+        let end = JobEnd {
+            processes: &[],
+            files: &files,
+            root_exit: Some(Exit::Signal(15)),
+            lingering: 0,
+            ended_at_ms: 5,
+            keep_failed: false,
+            environments: &[],
+        };
+        let stored = store.finish_job(second.job_id, &end).await.unwrap();
         assert_eq!(stored.uid, "aaaa00000002");
-        assert_eq!(stored.step, 2);
+        // Killed: recorded, but it takes no step.
+        assert_eq!(stored.step, 0);
+        assert!(!stored.placed);
         assert_eq!(stored.state, "finished");
         assert_eq!(stored.ended_at_ms, Some(5));
 

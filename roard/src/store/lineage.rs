@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use roar_proto::graph::{self, JobPlace};
 use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -15,12 +16,47 @@ use super::jobs::{SUMMARY_COLUMNS, summary_from_row};
 const IDS_PER_QUERY: usize = 500;
 
 /// Where a walk starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Start {
-    Artifact(i64),
+    /// An artifact, asked about from a project (and its active session, 0 if none):
+    /// its producer is chosen for that asker (see `roar_proto::graph::producer`).
+    Artifact {
+        id: i64,
+        project: Vec<u8>,
+        session_id: u64,
+    },
     /// A job: upstream, the lineage of its inputs; downstream, the users of its
     /// outputs. The job itself is in the graph at depth 0.
     Job(i64),
+}
+
+/// Where a job ran and when it started, owned (see `roar_proto::graph::JobPlace`).
+#[derive(Debug, Clone)]
+struct Place {
+    project: Vec<u8>,
+    session_id: u64,
+    reproduction: bool,
+    started_at_ms: i64,
+}
+
+impl Place {
+    fn view(&self) -> JobPlace<'_> {
+        JobPlace {
+            project: &self.project,
+            session_id: self.session_id,
+            reproduction: self.reproduction,
+            started_at_ms: self.started_at_ms,
+        }
+    }
+
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            project: row.try_get("project")?,
+            session_id: row.try_get::<i64, _>("session_id")?.max(0) as u64,
+            reproduction: row.try_get::<Option<String>, _>("reproduces")?.is_some(),
+            started_at_ms: row.try_get("started_at_ms")?,
+        })
+    }
 }
 
 /// One job's use of an artifact, as stored.
@@ -28,7 +64,7 @@ pub enum Start {
 struct Use {
     job_id: i64,
     artifact_id: i64,
-    started_at_ms: i64,
+    place: Place,
 }
 
 /// A job of a graph being built, and what it read and wrote.
@@ -40,6 +76,8 @@ pub struct JobNode {
     pub outputs: Vec<pb::FileRef>,
     pub depth: u32,
     pub packages: Vec<pb::Package>,
+    pub environments: Vec<pb::PythonEnvironment>,
+    pub reproductions: Vec<pb::Reproduction>,
 }
 
 impl Store {
@@ -52,19 +90,33 @@ impl Store {
         depth: u32,
     ) -> sqlx::Result<pb::Graph> {
         let mut depths: HashMap<i64, u32> = HashMap::new();
-        // (artifact, bound): upstream, its producer must have started before `bound`;
-        // downstream, its readers after.
-        let mut frontier: Vec<(i64, Option<i64>)> = Vec::new();
+        // (artifact, the job on the other side): upstream, the reader whose producer
+        // is wanted; downstream, the writer whose readers are.
+        let mut frontier: Vec<(i64, Place)> = Vec::new();
         let mut roots = Vec::new();
-        match start {
-            Start::Artifact(id) => {
-                frontier.push((id, None));
-                roots.push(id);
+        match &start {
+            Start::Artifact {
+                id,
+                project,
+                session_id,
+            } => {
+                let asker = JobPlace::asking_now(project, *session_id);
+                let started_at_ms = if downstream { i64::MIN } else { i64::MAX };
+                frontier.push((
+                    *id,
+                    Place {
+                        project: asker.project.to_vec(),
+                        session_id: asker.session_id,
+                        reproduction: false,
+                        started_at_ms,
+                    },
+                ));
+                roots.push(*id);
             }
             Start::Job(id) => {
-                depths.insert(id, 0);
+                depths.insert(*id, 0);
                 let role = if downstream { "output" } else { "input" };
-                frontier = self.frontier_of(&[id], role).await?;
+                frontier = self.frontier_of(&[*id], role).await?;
             }
         }
         let mut level = 1;
@@ -73,22 +125,19 @@ impl Store {
             let role = if downstream { "input" } else { "output" };
             let uses = self.uses_of(&artifacts, role).await?;
             let mut next_jobs = Vec::new();
-            for (artifact, bound) in &frontier {
+            for (artifact, other) in &frontier {
                 let candidates = uses.iter().filter(|u| u.artifact_id == *artifact);
                 if downstream {
-                    // Everything that read it after it was written.
-                    for found in candidates.filter(|u| bound.is_none_or(|b| u.started_at_ms > b)) {
-                        next_jobs.push(found.job_id);
-                    }
-                } else if let Some(found) = candidates
-                    .filter(|u| bound.is_none_or(|b| u.started_at_ms < b))
-                    .max_by_key(|u| (u.started_at_ms, u.job_id))
-                {
-                    // The latest job that wrote this content before it was read.
-                    next_jobs.push(found.job_id);
+                    next_jobs.extend(
+                        candidates
+                            .filter(|u| reads_from(&u.place, other))
+                            .map(|u| u.job_id),
+                    );
+                } else {
+                    let writers = candidates.map(|u| (u.job_id, u.place.view()));
+                    next_jobs.extend(graph::producer(&other.view(), writers));
                 }
             }
-            frontier.clear();
             let mut fresh = Vec::new();
             for job in next_jobs {
                 if let std::collections::hash_map::Entry::Vacant(e) = depths.entry(job) {
@@ -108,7 +157,7 @@ impl Store {
         nodes.sort_by_key(|n| (n.summary.started_at_ms, n.id));
         let mut graph = self.assemble(&nodes).await?;
         graph.roots = roots.into_iter().map(|r| r.max(0) as u64).collect();
-        if let Start::Artifact(id) = start
+        if let Start::Artifact { id, .. } = start
             && !graph.artifacts.iter().any(|a| a.id == id.max(0) as u64)
         {
             graph.artifacts.extend(self.graph_artifacts(&[id]).await?);
@@ -141,6 +190,9 @@ impl Store {
                 stale: false,
                 stale_reason: String::new(),
                 packages: n.packages.clone(),
+                environments: n.environments.clone(),
+                reproductions: n.reproductions.clone(),
+                last_failed: None,
             })
             .collect();
         Ok(roar_proto::graph::assemble(jobs, artifacts))
@@ -166,6 +218,8 @@ impl Store {
                         outputs: Vec::new(),
                         depth: 0,
                         packages: Vec::new(),
+                        environments: Vec::new(),
+                        reproductions: Vec::new(),
                     },
                 );
             }
@@ -192,8 +246,13 @@ impl Store {
             }
         }
         let mut packages = self.packages_of_jobs(ids).await?;
+        let mut environments = self.environments_of_jobs(ids).await?;
+        let uids: Vec<&str> = nodes.values().map(|n| n.summary.uid.as_str()).collect();
+        let mut reproductions = self.reproductions_of(&uids).await?;
         for (id, node) in &mut nodes {
             node.packages = packages.remove(id).unwrap_or_default();
+            node.environments = environments.remove(id).unwrap_or_default();
+            node.reproductions = reproductions.remove(&node.summary.uid).unwrap_or_default();
         }
         Ok(nodes.into_values().collect())
     }
@@ -239,8 +298,9 @@ impl Store {
         let mut uses = Vec::new();
         for chunk in artifacts.chunks(IDS_PER_QUERY) {
             let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms FROM job_files f \
-                 JOIN jobs j ON j.id = f.job_id WHERE f.role = ",
+                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms, j.project, \
+                 j.session_id, j.reproduces FROM job_files f \
+                 JOIN jobs j ON j.id = f.job_id WHERE j.placed = 1 AND f.role = ",
             );
             query.push_bind(role.to_string());
             query.push(" AND f.artifact_id IN (");
@@ -249,7 +309,7 @@ impl Store {
                 uses.push(Use {
                     job_id: row.try_get("job_id")?,
                     artifact_id: row.try_get("artifact_id")?,
-                    started_at_ms: row.try_get("started_at_ms")?,
+                    place: Place::from_row(&row)?,
                 });
             }
         }
@@ -257,12 +317,13 @@ impl Store {
     }
 
     /// The artifacts these jobs read (`role` "input") or wrote ("output") as data,
-    /// each with the start of the job, which bounds the next step of a walk.
-    async fn frontier_of(&self, jobs: &[i64], role: &str) -> sqlx::Result<Vec<(i64, Option<i64>)>> {
+    /// each with where and when the job ran, which decides the next step of a walk.
+    async fn frontier_of(&self, jobs: &[i64], role: &str) -> sqlx::Result<Vec<(i64, Place)>> {
         let mut frontier = Vec::new();
         for chunk in jobs.chunks(IDS_PER_QUERY) {
             let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT f.artifact_id, j.started_at_ms FROM job_files f \
+                "SELECT DISTINCT f.artifact_id, j.started_at_ms, j.project, j.session_id, \
+                 j.reproduces FROM job_files f \
                  JOIN jobs j ON j.id = f.job_id WHERE f.artifact_id IS NOT NULL \
                  AND f.class IN ('artifact', 'repo') AND f.role = ",
             );
@@ -270,13 +331,30 @@ impl Store {
             query.push(" AND f.job_id IN (");
             push_ids(&mut query, chunk);
             for row in query.build().fetch_all(&self.reader).await? {
-                frontier.push((
-                    row.try_get("artifact_id")?,
-                    Some(row.try_get("started_at_ms")?),
-                ));
+                frontier.push((row.try_get("artifact_id")?, Place::from_row(&row)?));
             }
         }
         Ok(frontier)
+    }
+
+    /// The repository files (class `repo`) each of these jobs read, hashed or not.
+    pub async fn repo_inputs(&self, ids: &[i64]) -> sqlx::Result<HashMap<i64, Vec<Vec<u8>>>> {
+        let mut found: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT job_id, path FROM job_files WHERE class = 'repo' AND role = 'input' \
+                 AND job_id IN (",
+            );
+            push_ids(&mut query, chunk);
+            query.push(" ORDER BY id");
+            for row in query.build().fetch_all(&self.reader).await? {
+                found
+                    .entry(row.try_get("job_id")?)
+                    .or_default()
+                    .push(row.try_get("path")?);
+            }
+        }
+        Ok(found)
     }
 
     /// The id of the job with this uid.
@@ -286,6 +364,15 @@ impl Store {
             .fetch_optional(&self.reader)
             .await
     }
+}
+
+/// Downstream: whether `reader` counts as a user of what `writer` wrote: it started
+/// after it, and a reproduction's job only for its own reproduction.
+fn reads_from(reader: &Place, writer: &Place) -> bool {
+    let same_session = reader.session_id != 0
+        && reader.session_id == writer.session_id
+        && reader.project == writer.project;
+    reader.started_at_ms > writer.started_at_ms && (!reader.reproduction || same_session)
 }
 
 /// `id, id, …)` closing an `IN (` list.

@@ -31,9 +31,11 @@ pub(super) async fn active_session_id(
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.project, s.started_at_ms, s.active, s.reproduces, \
-     (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'run') AS steps, \
-     (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'build') \
-        AS build_steps, \
+     (SELECT COUNT(*) FROM sessions o WHERE o.project = s.project AND o.id <= s.id) AS number, \
+     (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'run' \
+        AND placed = 1) AS steps, \
+     (SELECT COUNT(DISTINCT step) FROM jobs WHERE session_id = s.id AND kind = 'build' \
+        AND placed = 1) AS build_steps, \
      (SELECT COUNT(*) FROM jobs WHERE session_id = s.id) AS jobs";
 
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> {
@@ -45,6 +47,7 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> 
         steps: row.try_get("steps")?,
         build_steps: row.try_get("build_steps")?,
         jobs: row.try_get("jobs")?,
+        number: row.try_get("number")?,
         reproduces: row
             .try_get::<Option<String>, _>("reproduces")?
             .unwrap_or_default(),
@@ -74,12 +77,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let id = active_session_id(&mut tx, project, now_ms).await?;
+        let number: u32 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE project = ?")
+            .bind(project)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(pb::Session {
             id: id.max(0) as u64,
             project: project.to_vec(),
             started_at_ms: now_ms,
             active: true,
+            number,
             ..pb::Session::default()
         })
     }
@@ -91,12 +99,14 @@ pub struct SessionJob {
     pub id: i64,
     pub build: bool,
     pub step: u32,
+    /// False for a failed job kept out of the steps.
+    pub placed: bool,
 }
 
 impl Store {
     /// Every job of a session, oldest first.
     pub async fn session_jobs(&self, session_id: u64) -> sqlx::Result<Vec<SessionJob>> {
-        sqlx::query("SELECT id, kind, step FROM jobs WHERE session_id = ? ORDER BY id")
+        sqlx::query("SELECT id, kind, step, placed FROM jobs WHERE session_id = ? ORDER BY id")
             .bind(i64::try_from(session_id).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
             .await?
@@ -106,6 +116,7 @@ impl Store {
                     id: row.try_get("id")?,
                     build: row.try_get::<String, _>("kind")? == "build",
                     step: row.try_get("step")?,
+                    placed: row.try_get("placed")?,
                 })
             })
             .collect()
@@ -147,7 +158,8 @@ impl Store {
         let last: Option<u32> = match session {
             Some(id) => {
                 sqlx::query_scalar(
-                    "SELECT MAX(step) FROM jobs WHERE session_id = ? AND kind = 'run'",
+                    "SELECT MAX(step) FROM jobs WHERE session_id = ? AND kind = 'run' \
+                     AND placed = 1",
                 )
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -166,7 +178,7 @@ impl Store {
         }
         let current: (i64, String) = sqlx::query_as(
             "SELECT id, state FROM jobs WHERE session_id = ? AND kind = 'run' AND step = ? \
-             ORDER BY id DESC LIMIT 1",
+             AND placed = 1 ORDER BY id DESC LIMIT 1",
         )
         .bind(session)
         .bind(last)
