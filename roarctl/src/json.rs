@@ -46,10 +46,39 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "duration_ms": job.ended_at_ms.map(|end| end - job.started_at_ms),
         "lingering_processes": job.lingering_processes,
         "job_kind": job.kind,
-        "step_label": step_label(&job.kind, job.step),
+        "step_label": (job.step > 0).then(|| step_label(&job.kind, job.step)),
         "session": job.session_id,
         "git": job.git.as_ref().map(git),
+        "dirty": job.git.as_ref().is_some_and(|g| g.dirty_count > 0),
+        "placed": job.placed,
+        "reproduces": text_or_null(&job.reproduces),
+        "reproduces_job": text_or_null(&job.reproduces_job),
     })
+}
+
+fn text_or_null(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        json!(text)
+    }
+}
+
+/// A job's Python environments: `kind`, `root`, `interpreter`, `version`.
+fn environments(list: &[pb::PythonEnvironment]) -> Value {
+    list.iter()
+        .map(|e| {
+            json!({"kind": e.kind, "root": escape_bytes(&e.root),
+                   "interpreter": escape_bytes(&e.interpreter), "version": e.version})
+        })
+        .collect()
+}
+
+/// Re-runs of a job by `reproduce`: `job` (a summary) and `identical`.
+fn reproductions(list: &[pb::Reproduction]) -> Value {
+    list.iter()
+        .map(|r| json!({"job": r.job.as_ref().map(summary), "identical": r.identical}))
+        .collect()
 }
 
 /// A job's code: `repository`, `root`, `branch` (null when detached), `commit` (null
@@ -88,6 +117,9 @@ pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
 /// `roarctl show PATH|HASH --json`: `kind` "artifact", `size`, `hashes`, and `uses`
 /// (oldest first: `role`, `path`, `pre_image`, `job` as in `log --json`).
 pub fn artifact(artifact: &pb::Artifact) -> Value {
+    if let Some(file) = &artifact.repo_file {
+        return repo_file(file, &artifact.uses);
+    }
     let uses: Vec<Value> = artifact
         .uses
         .iter()
@@ -107,6 +139,24 @@ pub fn artifact(artifact: &pb::Artifact) -> Value {
         "uses": uses,
         "downloaded_from": artifact.downloaded_from,
         "uploaded_to": artifact.uploaded_to,
+    })
+}
+
+/// `roarctl show PATH --json` for a repository file jobs read: `kind` "repo_file",
+/// `root`, `path` (relative), `worktree_blob`, `head_blob` (git blob ids, null when
+/// absent) and `uses` as for an artifact.
+fn repo_file(file: &pb::RepoFile, uses: &[pb::ArtifactUse]) -> Value {
+    let uses: Vec<Value> = uses
+        .iter()
+        .map(|u| json!({"role": u.role, "path": escape_bytes(&u.path), "job": u.job.as_ref().map(summary)}))
+        .collect();
+    json!({
+        "kind": "repo_file",
+        "root": escape_bytes(&file.root),
+        "path": escape_bytes(&file.relative_path),
+        "worktree_blob": text_or_null(&file.worktree_blob),
+        "head_blob": text_or_null(&file.head_blob),
+        "uses": uses,
     })
 }
 
@@ -159,6 +209,8 @@ pub fn job(job: &pb::Job) -> Value {
         .map(|p| json!({"ecosystem": p.ecosystem, "name": p.name, "version": p.version}))
         .collect();
     object.insert("packages".into(), Value::Array(packages));
+    object.insert("environments".into(), environments(&job.environments));
+    object.insert("reproductions".into(), reproductions(&job.reproductions));
     Value::Object(object)
 }
 
@@ -208,6 +260,12 @@ pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
             );
             object.insert("inputs".into(), file_refs(&j.inputs));
             object.insert("outputs".into(), file_refs(&j.outputs));
+            object.insert("environments".into(), environments(&j.environments));
+            object.insert("reproductions".into(), reproductions(&j.reproductions));
+            object.insert(
+                "last_failed".into(),
+                j.last_failed.as_ref().map_or(Value::Null, summary),
+            );
             Value::Object(object)
         })
         .collect();

@@ -11,7 +11,9 @@ use roar_proto::pb;
 
 /// `@3` for pipeline step 3, `@B3` for build step 3.
 pub fn step_label(kind: &str, step: u32) -> String {
-    if kind == "build" {
+    if step == 0 {
+        "(no step)".to_string()
+    } else if kind == "build" {
         format!("@B{step}")
     } else {
         format!("@{step}")
@@ -153,6 +155,35 @@ pub fn exit_text(exit: Option<&pb::ExitStatus>) -> String {
             .unwrap_or_else(|_| format!("signal {signal}")),
         (None, None) => "-".to_string(),
     }
+}
+
+/// How a job ended, in words: `exit 1`, `killed by SIGSEGV`, `no exit status`.
+pub fn how_it_ended(exit: Option<&pb::ExitStatus>) -> String {
+    match exit_parts(exit) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(_)) => format!("killed by {}", exit_text(exit)),
+        (None, None) => "no exit status".to_string(),
+    }
+}
+
+/// `ran with uncommitted changes to a.py, b.py (and 3 more)` for a dirty job.
+pub fn dirty_note(git: Option<&pb::GitContext>) -> Option<String> {
+    let git = git.filter(|g| g.dirty_count > 0)?;
+    const SHOWN: usize = 3;
+    let names: Vec<String> = git
+        .dirty_paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| escape_for_terminal(p))
+        .collect();
+    let more = (git.dirty_count as usize).saturating_sub(names.len());
+    let mut note = format!("ran with uncommitted changes to {}", names.join(", "));
+    if names.is_empty() {
+        note = format!("ran with {} uncommitted change(s)", git.dirty_count);
+    } else if more > 0 {
+        note.push_str(&format!(" (and {more} more)"));
+    }
+    Some(note)
 }
 
 /// ANSI colours for terminal output, off unless stdout is a terminal and `NO_COLOR`

@@ -234,6 +234,14 @@ fn code_reason(path: &str, change: CodeChange) -> String {
     }
 }
 
+/// One job's repository files to compare with its commit.
+struct CodeCheck {
+    job: i64,
+    root: Vec<u8>,
+    commit: String,
+    paths: Vec<Vec<u8>>,
+}
+
 /// For each job that ran at a commit, the repository files it read that changed since.
 async fn check_code(
     store: &Store,
@@ -241,21 +249,26 @@ async fn check_code(
 ) -> sqlx::Result<HashMap<i64, Vec<(Vec<u8>, CodeChange)>>> {
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
     let read = store.repo_inputs(&ids).await?;
-    let wanted: Vec<(i64, Vec<u8>, String, Vec<Vec<u8>>)> = jobs
+    let wanted: Vec<CodeCheck> = jobs
         .iter()
         .filter_map(|job| {
             let git = job.summary.git.as_ref().filter(|g| !g.commit.is_empty())?;
-            let paths = read.get(&job.id)?.clone();
-            Some((job.id, git.root.clone(), git.commit.clone(), paths))
+            Some(CodeCheck {
+                job: job.id,
+                root: git.root.clone(),
+                commit: git.commit.clone(),
+                paths: read.get(&job.id)?.clone(),
+            })
         })
         .collect();
     let checked = tokio::task::spawn_blocking(move || {
         let mut repositories = HashMap::new();
         wanted
             .into_iter()
-            .map(|(id, root, commit, paths)| {
-                let changed = code_changes::changed_since(&mut repositories, &root, &commit, &paths);
-                (id, changed)
+            .map(|c| {
+                let changed =
+                    code_changes::changed_since(&mut repositories, &c.root, &c.commit, &c.paths);
+                (c.job, changed)
             })
             .filter(|(_, changed)| !changed.is_empty())
             .collect()

@@ -360,9 +360,12 @@ fn unknown_jobs_are_clear_errors() {
     assert_eq!(code(&sandbox.run(&["true"])), 0);
     for (selector, message) in [
         ("@9", "no job matches '@9'"),
-        ("zz", "is not a job"),
-        ("ffffffff", "no job or artifact matches"),
-        ("fff", "is not a job"),
+        ("zz", "no job, step, file or artifact matches 'zz'"),
+        (
+            "ffffffff",
+            "no job, step, file or artifact matches 'ffffffff'",
+        ),
+        ("fff", "no job, step, file or artifact matches 'fff'"),
     ] {
         let output = sandbox.roarctl().args(["show", selector]).output().unwrap();
         assert_eq!(code(&output), 1);

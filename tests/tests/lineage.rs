@@ -214,7 +214,7 @@ fn a_pipeline_has_an_exact_dag_lineage_and_staleness() {
         dag["jobs"][1]["stale_reason"]
             .as_str()
             .unwrap()
-            .contains("@1 was re-run")
+            .contains("upstream @1 re-run")
     );
     assert_eq!(dag["session"]["jobs"], 4);
     run_ok(&sandbox, &["@2"]);
@@ -266,7 +266,7 @@ fn rerun_with_extra_arguments_build_steps_reset_and_pop() {
         .output()
         .unwrap();
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_stderr_contains(&output, "(@B1)");
+    assert_stderr_contains(&output, "(@B1, exit 0)");
     assert_eq!(sandbox.json(&["show", "@B1"])["job_kind"], "build");
 
     run_ok(&sandbox, &["sh", "-c", "echo two > second.txt"]);

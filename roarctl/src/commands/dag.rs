@@ -9,7 +9,10 @@ use roar_proto::pb;
 
 use crate::context::Context;
 use crate::graph::{GraphView, label};
-use crate::render::{Style, command_line, duration, escape_for_terminal, exit_text, local_time};
+use crate::render::{
+    Style, command_line, dirty_note, duration, escape_for_terminal, exit_text, how_it_ended,
+    local_time,
+};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -92,6 +95,9 @@ fn text(view: &GraphView, style: &Style) {
             summary.uid,
             state
         );
+        for note in step_notes(job) {
+            outln!("      {}", style.red(&note));
+        }
         for input in &job.inputs {
             let from = match view.producer_for(&summary.uid, input.artifact_id) {
                 Some(producer) => format!("from {}", label(producer)),
@@ -119,6 +125,32 @@ fn text(view: &GraphView, style: &Style) {
     }
 }
 
+/// What a user must know about a step besides its staleness: it ran dirty, or its
+/// latest run failed.
+fn step_notes(job: &pb::GraphJob) -> Vec<String> {
+    let mut notes = Vec::new();
+    let summary = job.job.as_ref();
+    if let Some(dirty) = dirty_note(summary.and_then(|s| s.git.as_ref())) {
+        notes.push(format!("DIRTY: {dirty}; its code cannot be checked out"));
+    }
+    if let Some(failed) = &job.last_failed {
+        notes.push(format!(
+            "last run failed ({}, {}, job {}); this is the step's last good run",
+            how_it_ended(failed.exit.as_ref()),
+            local_time(failed.started_at_ms),
+            failed.uid
+        ));
+    }
+    notes
+}
+
+/// A step's label in a picture: `@2  python3 train.py`, marked when it ran dirty.
+fn node_text(job: &pb::GraphJob, summary: &pb::JobSummary) -> String {
+    let dirty = summary.git.as_ref().is_some_and(|g| g.dirty_count > 0);
+    let mark = if dirty { "  (dirty)" } else { "" };
+    format!("{}  {}{mark}", label(job), command_line(&summary.argv))
+}
+
 /// A DOT double-quoted string.
 fn dot_quote(text: &str) -> String {
     let escaped = text
@@ -134,7 +166,7 @@ fn dot(view: &GraphView) -> String {
     );
     for job in &view.graph.jobs {
         let Some(summary) = &job.job else { continue };
-        let text = format!("{}  {}", label(job), command_line(&summary.argv));
+        let text = node_text(job, summary);
         let extra = if job.stale {
             format!(
                 ", color=red, penwidth=2, tooltip={}",
@@ -198,7 +230,7 @@ fn mermaid(view: &GraphView) -> String {
     let mut stale = Vec::new();
     for job in &view.graph.jobs {
         let Some(summary) = &job.job else { continue };
-        let text = format!("{}  {}", label(job), command_line(&summary.argv));
+        let text = node_text(job, summary);
         out.push_str(&format!("  j{}[{}]\n", summary.uid, mermaid_quote(&text)));
         if job.stale {
             stale.push(format!("j{}", summary.uid));

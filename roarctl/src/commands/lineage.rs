@@ -10,7 +10,7 @@ use roar_proto::pb::get_lineage_request::Target;
 
 use crate::context::Context;
 use crate::graph::{GraphView, label};
-use crate::render::{Style, command_line, git_short, human_size, local_time};
+use crate::render::{Style, command_line, dirty_note, git_short, human_size, local_time};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +58,20 @@ pub fn target(text: &str) -> anyhow::Result<Target> {
         // here, since lineage is about artifacts.
         return Ok(Target::Hash(text.to_string()));
     }
-    Ok(Target::Job(text.to_string()))
+    if text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Target::Job(text.to_string()));
+    }
+    Err(no_match(text))
+}
+
+/// The error for an argument that names nothing recorded, saying every form such an
+/// argument may take.
+pub fn no_match(text: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no job, step, file or artifact matches '{text}'\nhint: give a recorded file's \
+         path, a hash prefix (8+ hex digits, optionally blake3: or sha256:), a job uid \
+         (4+ hex digits), @N, @BN or last; `roarctl log` lists the jobs"
+    )
 }
 
 pub async fn lineage(ctx: &Context, args: LineageArgs) -> anyhow::Result<ExitCode> {
@@ -187,13 +200,28 @@ impl Printer<'_> {
             .git
             .as_ref()
             .map_or_else(String::new, |g| format!(", {}", git_short(g)));
-        format!(
+        let mut line = format!(
             "{} {}  [{}, job {}{code}]",
             self.style.bold(&label(job)),
             command_line(&summary.argv),
             local_time(summary.started_at_ms),
             summary.uid
-        )
+        );
+        if let Some(dirty) = dirty_note(summary.git.as_ref()) {
+            line.push_str(&format!("  {}", self.style.red(&format!("DIRTY: {dirty}"))));
+        }
+        for reproduction in &job.reproductions {
+            let Some(by) = &reproduction.job else {
+                continue;
+            };
+            let verdict = if reproduction.identical {
+                "identical"
+            } else {
+                "differs"
+            };
+            line.push_str(&format!("  (reproduced by job {}: {verdict})", by.uid));
+        }
+        line
     }
 
     /// A job (the target of `lineage JOB`) and what it came from or led to.

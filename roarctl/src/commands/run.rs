@@ -23,7 +23,7 @@ use crate::connection::{self, hello_request};
 use crate::context::Context;
 use crate::launch::{self, ChildFailure, HeldChild, Prepared};
 use crate::progress::HashingBar;
-use crate::render::{duration, escape_for_terminal, human_size, step_label};
+use crate::render::{duration, escape_for_terminal, how_it_ended, human_size, step_label};
 use crate::status_error;
 
 #[derive(clap::Args, Debug)]
@@ -293,11 +293,14 @@ async fn supervise(
                     .as_ref()
                     .and_then(|j| Some(j.ended_at_ms? - j.started_at_ms))
                     .map_or_else(String::new, |ms| format!(" in {}", duration(ms)));
+                let place = done
+                    .job
+                    .as_ref()
+                    .map_or_else(|| step_label(kind.name(), attached.step), placement);
                 eprintln!(
-                    "roar: recorded job {} ({}){took}: {} input(s), {} output(s), {} package(s), \
-                     {} process(es); {} file(s) hashed ({}), {} from the hash cache",
+                    "roar: recorded job {} ({place}){took}: {} input(s), {} output(s), {} \
+                     package(s), {} process(es); {} file(s) hashed ({}), {} from the hash cache",
                     attached.job_uid,
-                    step_label(kind.name(), attached.step),
                     done.inputs,
                     done.outputs,
                     done.packages,
@@ -317,6 +320,23 @@ async fn supervise(
         }
     }
     Ok(ExitCode::from(exit_code))
+}
+
+/// `@3, exit 0`; for a failed job, how it ended and that it took no step (or that the
+/// step it re-ran keeps its current job).
+fn placement(job: &pb::JobSummary) -> String {
+    let ended = how_it_ended(job.exit.as_ref());
+    if job.placed {
+        return format!("{}, {ended}", step_label(&job.kind, job.step));
+    }
+    if job.step > 0 {
+        let step = step_label(&job.kind, job.step);
+        return format!(
+            "{ended}: this re-run of {step} failed, so {step} keeps its current job; \
+             --keep-failed would place it"
+        );
+    }
+    format!("{ended}: a failed run takes no step; --keep-failed places it")
 }
 
 /// Files listed after a run, per direction; `roarctl show` has the rest.

@@ -8,7 +8,8 @@ use roar_proto::pb;
 
 use crate::context::Context;
 use crate::render::{
-    command_line, duration, escape_for_terminal, exit_text, git_short, human_size, local_time,
+    command_line, dirty_note, duration, escape_for_terminal, exit_text, git_short, human_size,
+    local_time, step_label,
 };
 use crate::{json, status_error};
 
@@ -59,8 +60,9 @@ fn classify(text: &str) -> anyhow::Result<Target> {
         return Ok(Target::ArtifactByPath(path.as_os_str().as_bytes().to_vec()));
     }
     Ok(match text.len() {
-        _ if !hex(text) => Target::Job(text.to_string()),
-        0..=12 => Target::JobOrArtifact(text.to_string()),
+        _ if !hex(text) => return Err(super::lineage::no_match(text)),
+        0..=3 => return Err(super::lineage::no_match(text)),
+        4..=12 => Target::JobOrArtifact(text.to_string()),
         _ => Target::ArtifactByHash(text.to_string()),
     })
 }
@@ -108,10 +110,7 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     match artifact {
         Ok(artifact) => show_artifact(&artifact.into_inner(), args.json),
         Err(status) if status.code() == tonic::Code::NotFound && ambiguous_kind => {
-            anyhow::bail!(
-                "no job or artifact matches '{}'\nhint: `roarctl log --all` lists the jobs",
-                args.target
-            )
+            Err(super::lineage::no_match(&args.target))
         }
         Err(status) => Err(status_error(status)),
     }
@@ -123,6 +122,10 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
             "{}",
             serde_json::to_string_pretty(&json::artifact(artifact))?
         );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(file) = &artifact.repo_file {
+        show_repo_file(file, &artifact.uses);
         return Ok(ExitCode::SUCCESS);
     }
     outln!("artifact  {}", human_size(artifact.size));
@@ -143,9 +146,9 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
                 continue;
             };
             outln!(
-                "  {} (@{})  {}  {}  {}",
+                "  {} ({})  {}  {}  {}",
                 job.uid,
-                job.step,
+                step_label(&job.kind, job.step),
                 local_time(job.started_at_ms),
                 escape_for_terminal(&artifact_use.path),
                 command_line(&job.argv)
@@ -153,6 +156,41 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file of a git repository that jobs read: code, anchored by the commit, not data.
+fn show_repo_file(file: &pb::RepoFile, uses: &[pb::ArtifactUse]) {
+    let blob = |id: &str| {
+        if id.is_empty() {
+            "(none)".to_string()
+        } else {
+            id.to_string()
+        }
+    };
+    outln!(
+        "repository file  {}  in {}",
+        escape_for_terminal(&file.relative_path),
+        escape_for_terminal(&file.root)
+    );
+    outln!("  git blob (working tree)  {}", blob(&file.worktree_blob));
+    outln!("  git blob (HEAD)          {}", blob(&file.head_blob));
+    outln!("read by ({}):", uses.len());
+    for artifact_use in uses {
+        let Some(job) = &artifact_use.job else {
+            continue;
+        };
+        let commit = job
+            .git
+            .as_ref()
+            .map_or_else(String::new, |g| format!("  {}", git_short(g)));
+        outln!(
+            "  {} ({})  {}{commit}  {}",
+            job.uid,
+            step_label(&job.kind, job.step),
+            local_time(job.started_at_ms),
+            command_line(&job.argv)
+        );
+    }
 }
 
 fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
@@ -171,18 +209,50 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let Some(summary) = &job.summary else {
         anyhow::bail!("roard returned a job without a summary");
     };
-    outln!("job      {} (@{})", summary.uid, summary.step);
+    outln!(
+        "job      {} ({})",
+        summary.uid,
+        step_label(&summary.kind, summary.step)
+    );
+    if !summary.placed {
+        outln!("note     it failed, so it was kept out of the session's steps");
+    }
     outln!("command  {}", command_line(&summary.argv));
     outln!("cwd      {}", escape_for_terminal(&summary.cwd));
     outln!("project  {}", escape_for_terminal(&summary.project));
     match &summary.git {
         Some(git) => {
             outln!("git      {}  {}", git.repository, git_short(git));
+            if let Some(note) = dirty_note(Some(git)) {
+                outln!("         DIRTY: {note}; its code cannot be checked out");
+            }
             for path in git.dirty_paths.iter().take(10) {
                 outln!("           dirty: {}", escape_for_terminal(path));
             }
         }
         None => outln!("git      (not in a git repository)"),
+    }
+    if !summary.reproduces_job.is_empty() {
+        outln!(
+            "reproduces job {} (for blake3:{})",
+            summary.reproduces_job,
+            summary.reproduces.trim_start_matches("blake3:")
+        );
+    }
+    for reproduction in &job.reproductions {
+        let Some(by) = &reproduction.job else {
+            continue;
+        };
+        let verdict = if reproduction.identical {
+            "identical"
+        } else {
+            "differs"
+        };
+        outln!(
+            "reproduced by job {} ({}): {verdict}",
+            by.uid,
+            local_time(by.started_at_ms)
+        );
     }
     outln!("started  {}", local_time(summary.started_at_ms));
     if let Some(end) = summary.ended_at_ms {
@@ -216,6 +286,19 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             package.ecosystem,
             package.name,
             package.version
+        );
+    }
+    for env in &job.environments {
+        outln!(
+            "python   {} ({} {}), {}",
+            if env.version.is_empty() {
+                "?"
+            } else {
+                &env.version
+            },
+            env.kind,
+            escape_for_terminal(&env.root),
+            escape_for_terminal(&env.interpreter)
         );
     }
     outln!("processes ({}):", job.processes.len());

@@ -5,6 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::bail;
+use std::os::unix::ffi::OsStringExt;
+
+use roar_proto::graph;
 use roar_proto::pb;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
@@ -64,6 +67,16 @@ fn summary(row: &PgRow) -> Result<pb::JobSummary, sqlx::Error> {
         reproduces: String::new(),
         reproduces_job: String::new(),
     })
+}
+
+/// A registry job as the producer rule sees it: no session, never a reproduction.
+fn place(project: &[u8], started_at_ms: i64) -> graph::JobPlace<'_> {
+    graph::JobPlace {
+        project,
+        session_id: 0,
+        reproduction: false,
+        started_at_ms,
+    }
 }
 
 impl Registry {
@@ -140,41 +153,45 @@ impl Registry {
     }
 
     /// The jobs upstream (or downstream) of an artifact, up to `depth` levels (0: all).
+    /// Producers are chosen by `roar_proto::graph::producer` for someone asking from
+    /// the project of the current directory (the registry keeps no sessions).
     pub async fn lineage(
         &self,
         root: i64,
         downstream: bool,
         depth: u32,
     ) -> anyhow::Result<pb::Graph> {
+        let here = std::env::current_dir().unwrap_or_default();
+        let asker = roar_proto::project::project_root(&here)
+            .into_os_string()
+            .into_vec();
         let mut depths: HashMap<i64, u32> = HashMap::new();
-        let mut frontier: Vec<(i64, Option<i64>)> = vec![(root, None)];
+        // (artifact, the other job's project and start): the reader upstream, the
+        // writer downstream.
+        let start = if downstream { i64::MIN } else { i64::MAX };
+        let mut frontier: Vec<(i64, Vec<u8>, i64)> = vec![(root, asker, start)];
         let mut level = 1;
         while !frontier.is_empty() && (depth == 0 || level <= depth) {
-            let artifacts: Vec<i64> = frontier.iter().map(|(a, _)| *a).collect();
+            let artifacts: Vec<i64> = frontier.iter().map(|f| f.0).collect();
             let role = if downstream { "input" } else { "output" };
-            let uses: Vec<(i64, i64, i64)> = sqlx::query_as(
-                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms FROM job_files f \
-                 JOIN jobs j ON j.id = f.job_id WHERE f.role = $1 AND f.artifact_id = ANY($2)",
+            let uses: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms, j.project \
+                 FROM job_files f JOIN jobs j ON j.id = f.job_id \
+                 WHERE f.role = $1 AND f.artifact_id = ANY($2)",
             )
             .bind(role)
             .bind(&artifacts)
             .fetch_all(&self.pool)
             .await?;
             let mut fresh = Vec::new();
-            for (artifact, bound) in &frontier {
+            for (artifact, project, bound) in &frontier {
+                let other = place(project, *bound);
                 let candidates = uses.iter().filter(|u| u.1 == *artifact);
                 let chosen: Vec<i64> = if downstream {
-                    candidates
-                        .filter(|u| bound.is_none_or(|b| u.2 > b))
-                        .map(|u| u.0)
-                        .collect()
+                    candidates.filter(|u| u.2 > *bound).map(|u| u.0).collect()
                 } else {
-                    candidates
-                        .filter(|u| bound.is_none_or(|b| u.2 < b))
-                        .max_by_key(|u| (u.2, u.0))
-                        .map(|u| u.0)
-                        .into_iter()
-                        .collect()
+                    let writers = candidates.map(|u| (u.0, place(&u.3, u.2)));
+                    graph::producer(&other, writers).into_iter().collect()
                 };
                 for job in chosen {
                     if let std::collections::hash_map::Entry::Vacant(e) = depths.entry(job) {
@@ -184,8 +201,8 @@ impl Registry {
                 }
             }
             let next_role = if downstream { "output" } else { "input" };
-            frontier = sqlx::query_as::<_, (i64, i64)>(
-                "SELECT DISTINCT f.artifact_id, j.started_at_ms FROM job_files f \
+            frontier = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(
+                "SELECT DISTINCT f.artifact_id, j.started_at_ms, j.project FROM job_files f \
                  JOIN jobs j ON j.id = f.job_id WHERE f.role = $1 AND f.job_id = ANY($2)",
             )
             .bind(next_role)
@@ -193,7 +210,7 @@ impl Registry {
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|(a, s)| (a, Some(s)))
+            .map(|(artifact, started, project)| (artifact, project, started))
             .collect();
             level += 1;
         }

@@ -6,6 +6,7 @@ use tonic::Status;
 
 use super::{artifact_lookup_status, job_lookup_status, project_of};
 use crate::state::DaemonState;
+use crate::store::artifacts::ArtifactLookupError;
 use crate::store::jobs::JobSelector;
 use crate::store::lineage::Start;
 
@@ -36,10 +37,12 @@ pub async fn get_lineage(
             }
         }
         Some(Target::Path(path)) => {
-            let id = store
-                .artifact_id_by_path(path)
-                .await
-                .map_err(artifact_lookup_status)?;
+            let id = match store.artifact_id_by_path(path).await {
+                Err(ArtifactLookupError::NotFound(name)) => {
+                    return Err(not_an_artifact(state, path, &name).await);
+                }
+                found => found.map_err(artifact_lookup_status)?,
+            };
             let (project, session_id) = asker().await?;
             Start::Artifact {
                 id,
@@ -68,4 +71,23 @@ pub async fn get_lineage(
         .lineage(start, request.downstream, request.depth)
         .await
         .map_err(|e| Status::internal(format!("cannot read the lineage: {e}")))
+}
+
+/// Why a path has no lineage: it is a repository file jobs read (code, not data), or
+/// nothing recorded it.
+async fn not_an_artifact(state: &DaemonState, path: &[u8], name: &str) -> Status {
+    let readers = state
+        .store
+        .repo_file_readers(path)
+        .await
+        .unwrap_or_default();
+    if readers.is_empty() {
+        return artifact_lookup_status(ArtifactLookupError::NotFound(name.to_string()));
+    }
+    Status::not_found(format!(
+        "{name} is a file of the git repository that {} job(s) read: code, anchored by \
+         their commit, not an artifact with lineage\nhint: `roarctl show {name}` lists \
+         the jobs that read it",
+        readers.len()
+    ))
 }
