@@ -678,4 +678,59 @@ mod tests {
         assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 3);
         assert_eq!(store.list_jobs(Some(b"/q"), 10).await.unwrap().len(), 1);
     }
+
+    #[tokio::test]
+    async fn a_failed_rerun_leaves_the_step_its_current_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let argv = vec![b"train".to_vec()];
+        let job = |uid, rerun_step| NewJob {
+            uid,
+            project: b"/p",
+            argv: &argv,
+            cwd: b"/p",
+            env: &[],
+            hostname: "h",
+            user_uid: 7,
+            started_at_ms: 1,
+            kind: JobKind::Run,
+            rerun_step,
+            git: None,
+            reproduces: None,
+            reproduces_job: None,
+        };
+        let files = HashedFiles::default();
+        let end = |exit, keep_failed| JobEnd {
+            processes: &[],
+            files: &files,
+            root_exit: Some(exit),
+            lingering: 0,
+            ended_at_ms: 2,
+            keep_failed,
+            environments: &[],
+        };
+        let first = store.start_job(&job("cccc00000001", None)).await.unwrap();
+        store.finish_job(first.job_id, &end(Exit::Code(0), false)).await.unwrap();
+        let rerun = store.start_job(&job("cccc00000002", Some(1))).await.unwrap();
+        let failed = store
+            .finish_job(rerun.job_id, &end(Exit::Code(1), false))
+            .await
+            .unwrap();
+        assert_eq!((failed.step, failed.placed), (1, false));
+        let current = store
+            .find_job(&JobSelector::Step(JobKind::Run, 1), "@1", b"/p")
+            .await
+            .unwrap();
+        assert_eq!(current.summary.unwrap().uid, "cccc00000001");
+        // Kept on request: it becomes the step's current job.
+        let kept = store.start_job(&job("cccc00000003", Some(1))).await.unwrap();
+        store.finish_job(kept.job_id, &end(Exit::Code(1), true)).await.unwrap();
+        let current = store
+            .find_job(&JobSelector::Step(JobKind::Run, 1), "@1", b"/p")
+            .await
+            .unwrap();
+        assert_eq!(current.summary.unwrap().uid, "cccc00000003");
+        let session = store.active_session(b"/p").await.unwrap().unwrap();
+        assert_eq!((session.steps, session.jobs, session.number), (1, 3, 1));
+    }
 }
