@@ -103,31 +103,7 @@ mod tests {
     use std::os::unix::ffi::OsStrExt;
 
     fn commit_all(repository: &Repository, message: &str) -> String {
-        let mut index = repository.index().unwrap();
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .unwrap();
-        index.write().unwrap();
-        let tree = repository.find_tree(index.write_tree().unwrap()).unwrap();
-        let signature = git2::Signature::now("T", "t@e").unwrap();
-        let parents: Vec<git2::Commit> = repository
-            .head()
-            .ok()
-            .and_then(|h| h.peel_to_commit().ok())
-            .into_iter()
-            .collect();
-        let parents: Vec<&git2::Commit> = parents.iter().collect();
-        repository
-            .commit(
-                Some("HEAD"),
-                &signature,
-                &signature,
-                message,
-                &tree,
-                &parents,
-            )
-            .unwrap()
-            .to_string()
+        crate::git_context::tests::commit_all(repository, message).to_string()
     }
 
     #[test]

@@ -137,10 +137,11 @@ pub fn display_path(path: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn commit_all(repository: &Repository, message: &str) -> git2::Oid {
+    /// Commits everything in the work tree (a test repository's next commit).
+    pub(crate) fn commit_all(repository: &Repository, message: &str) -> git2::Oid {
         let mut index = repository.index().unwrap();
         index
             .add_all(["*"], git2::IndexAddOption::DEFAULT, None)

@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::packages::PackageIndex;
+use crate::packages::{PackageIndex, normalize};
 use crate::tracer::process_table::Image;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,28 +64,9 @@ fn named_interpreter(image: &Image, search_path: &[u8]) -> Option<Vec<u8>> {
             .unwrap_or_else(|| image.exe.clone()),
         None => image.exe.clone(),
     };
-    (!named.is_empty()).then_some(normalise(&named))
-}
-
-/// Removes `.` components and resolves `..` lexically (symlinks are kept: a venv's
-/// `bin/python` is a link to the base interpreter, and the link is what matters).
-fn normalise(path: &[u8]) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in path.split(|b| *b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    let mut out = Vec::with_capacity(path.len());
-    for part in parts {
-        out.push(b'/');
-        out.extend_from_slice(part);
-    }
-    out
+    // Lexically: a venv's `bin/python` is a link to the base interpreter, and the
+    // link is what tells the environment.
+    (!named.is_empty()).then(|| normalize(&named))
 }
 
 fn environment_of(named: &[u8], exe: &[u8], packages: &PackageIndex) -> PythonEnvironment {
@@ -191,7 +172,7 @@ mod tests {
         assert!(is_python(b"/v/bin/python"));
         assert!(!is_python(b"/usr/bin/python3-config"));
         assert_eq!(
-            normalise(b"/w/./.venv/bin/../bin/python"),
+            normalize(b"/w/./.venv/bin/../bin/python"),
             b"/w/.venv/bin/python"
         );
     }

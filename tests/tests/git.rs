@@ -1,30 +1,8 @@
 //! Git context, the clean-repository policy and commit tags, with real repositories.
 
 use std::path::Path;
-use std::process::Command;
 
-use roar_e2e::{Sandbox, assert_stderr_contains, code, stderr};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "advice.detachedHead=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
+use roar_e2e::{Sandbox, assert_stderr_contains, code, git, stderr};
 
 /// A repository in the sandbox's work directory with one commit of `step.sh`.
 fn repository(sandbox: &Sandbox) -> String {

@@ -301,22 +301,7 @@ fn put_tags_the_commits_of_the_producing_jobs() {
     let sandbox = Sandbox::new();
     let s3 = s3_server();
     let work = sandbox.work_dir();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args([
-                "-c",
-                "user.name=T",
-                "-c",
-                "user.email=t@e",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .args(args)
-            .current_dir(&work)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let git = |args: &[&str]| roar_e2e::git(&work, args);
     std::fs::write(work.join(".gitignore"), "out.txt\n").unwrap();
     git(&["init", "-q"]);
     git(&["add", ".gitignore"]);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use roar_e2e::{Sandbox, assert_stderr_contains, code, stderr};
+use roar_e2e::{Sandbox, assert_stderr_contains, code, git, stderr};
 use serde_json::Value;
 
 const PREPARE: &str = "import os\nos.makedirs('data', exist_ok=True)\n\
@@ -15,25 +15,6 @@ const TRAIN: &str = "total = sum(int(x) for x in open('data/clean.csv').read().s
                      open('model.txt', 'w').write(str(total))\n";
 const EVALUATE: &str =
     "open('metrics.json', 'w').write('{\"score\": %s}' % open('model.txt').read())\n";
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=T",
-            "-c",
-            "user.email=t@e",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?} in {}", dir.display());
-}
 
 /// The pipeline's code and raw data, committed in `dir` (a new repository).
 fn commit_pipeline(dir: &Path) {
@@ -336,12 +317,7 @@ fn messages_name_every_form_the_argument_takes() {
     }
 
     // A repository file every job read: its blob id and its readers.
-    let blob = Command::new("git")
-        .args(["rev-parse", "HEAD:prepare.py"])
-        .current_dir(&work)
-        .output()
-        .unwrap();
-    let blob = String::from_utf8_lossy(&blob.stdout).trim().to_string();
+    let blob = git(&work, &["rev-parse", "HEAD:prepare.py"]);
     let shown = json_in(&sandbox, &work, &["show", "prepare.py"]);
     assert_eq!(shown["kind"], "repo_file", "{shown}");
     assert_eq!(shown["head_blob"], blob.as_str());
@@ -409,4 +385,68 @@ fn the_interpreter_and_its_environment_are_recorded() {
             "{names:?}"
         );
     }
+}
+
+#[test]
+fn a_reproduction_never_takes_over_the_lineage_and_tags_only_the_users_repository() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    commit_pipeline(&work);
+    run_pipeline(&sandbox, &work);
+    let before = json_in(&sandbox, &work, &["lineage", "metrics.json"]);
+    let original: Vec<Value> = before["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["uid"].clone())
+        .collect();
+    let output = roarctl_in(
+        &sandbox,
+        &work,
+        &["reproduce", "metrics.json", "--run", "-y"],
+    );
+    assert_eq!(
+        code(&output),
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output)
+    );
+
+    // The reproduction wrote the same bytes later; lineage still runs through the
+    // user's own jobs, and so do the plan and the tags.
+    let after = json_in(&sandbox, &work, &["lineage", "metrics.json"]);
+    let uids: Vec<Value> = after["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["uid"].clone())
+        .collect();
+    assert_eq!(uids, original, "{after}");
+    let plan = json_in(&sandbox, &work, &["reproduce", "metrics.json"]);
+    let planned: Vec<Value> = plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["uid"].clone())
+        .collect();
+    assert_eq!(planned, original, "{plan}");
+    let tags = json_in(&sandbox, &work, &["tag", "metrics.json"]);
+    let roots: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["root"].as_str().unwrap())
+        .collect();
+    assert_eq!(roots, [canonical(&work)], "{tags}");
+
+    // The original jobs know they were reproduced, identically.
+    let evaluate = json_in(&sandbox, &work, &["show", original[2].as_str().unwrap()]);
+    let reproductions = evaluate["reproductions"].as_array().unwrap();
+    assert_eq!(reproductions.len(), 1, "{evaluate}");
+    assert_eq!(reproductions[0]["identical"], true);
+    assert_eq!(
+        reproductions[0]["job"]["reproduces_job"], original[2],
+        "{evaluate}"
+    );
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use crate::classify::Class;
 use dpkg::DpkgIndex;
 use python::SiteIndex;
+pub(crate) use python::normalize;
 
 /// An installed package, as a job records it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -172,7 +172,7 @@ fn first_csv_field(line: &[u8]) -> Option<&[u8]> {
 }
 
 /// Resolves `.` and `..` lexically (RECORD names scripts as `../../../bin/x`).
-fn normalize(path: &[u8]) -> Vec<u8> {
+pub(crate) fn normalize(path: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for part in path.split(|b| *b == b'/') {
         match part {

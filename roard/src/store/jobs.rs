@@ -710,8 +710,14 @@ mod tests {
             environments: &[],
         };
         let first = store.start_job(&job("cccc00000001", None)).await.unwrap();
-        store.finish_job(first.job_id, &end(Exit::Code(0), false)).await.unwrap();
-        let rerun = store.start_job(&job("cccc00000002", Some(1))).await.unwrap();
+        store
+            .finish_job(first.job_id, &end(Exit::Code(0), false))
+            .await
+            .unwrap();
+        let rerun = store
+            .start_job(&job("cccc00000002", Some(1)))
+            .await
+            .unwrap();
         let failed = store
             .finish_job(rerun.job_id, &end(Exit::Code(1), false))
             .await
@@ -723,8 +729,14 @@ mod tests {
             .unwrap();
         assert_eq!(current.summary.unwrap().uid, "cccc00000001");
         // Kept on request: it becomes the step's current job.
-        let kept = store.start_job(&job("cccc00000003", Some(1))).await.unwrap();
-        store.finish_job(kept.job_id, &end(Exit::Code(1), true)).await.unwrap();
+        let kept = store
+            .start_job(&job("cccc00000003", Some(1)))
+            .await
+            .unwrap();
+        store
+            .finish_job(kept.job_id, &end(Exit::Code(1), true))
+            .await
+            .unwrap();
         let current = store
             .find_job(&JobSelector::Step(JobKind::Run, 1), "@1", b"/p")
             .await
