@@ -218,6 +218,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "filters.track_repo_files",
         "hash files tracked by git as artifacts too",
     ),
+    (
+        "registry.url",
+        "the team registry's PostgreSQL URL (no default; ROAR_REGISTRY_URL overrides it)",
+    ),
 ];
 
 /// Which layer set a key.

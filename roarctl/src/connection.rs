@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -48,9 +48,14 @@ pub async fn connect(socket: &Path) -> anyhow::Result<Client> {
 }
 
 /// Connects to the daemon, starting it first if `autostart` allows and none answers.
-pub async fn connect_or_start(socket: &Path, autostart: bool) -> anyhow::Result<Client> {
+/// A daemon of another build is replaced first when it is idle (see [`same_build`]).
+pub async fn connect_or_start(
+    socket: &Path,
+    autostart: bool,
+    quiet: bool,
+) -> anyhow::Result<Client> {
     if let Ok(client) = connect(socket).await {
-        return Ok(client);
+        return same_build(client, socket, autostart, quiet).await;
     }
     if !autostart {
         bail!(
@@ -61,6 +66,104 @@ pub async fn connect_or_start(socket: &Path, autostart: bool) -> anyhow::Result<
         );
     }
     start_daemon(socket).await
+}
+
+/// Whether this process already compared the daemon's build with its own: once is
+/// enough (a `Hello` costs a round trip, and `run` otherwise needs none).
+static BUILD_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// The daemon behind `client` if it is of this roarctl's build. One of another build
+/// (an upgrade installed while it ran) may not speak the same protocol: when it traces
+/// no job it is stopped and the new one started; with jobs running that would cost
+/// their records, so the user is told what to run once they end. Without auto-start
+/// the daemon is someone else's to manage (systemd, say): a warning, and on.
+async fn same_build(
+    mut client: Client,
+    socket: &Path,
+    autostart: bool,
+    quiet: bool,
+) -> anyhow::Result<Client> {
+    if BUILD_CHECKED.swap(true, Ordering::Relaxed) {
+        return Ok(client);
+    }
+    // A daemon that cannot answer fails the command's own request, with its message.
+    let Ok(hello) = client.hello(hello_request()).await else {
+        return Ok(client);
+    };
+    let hello = hello.into_inner();
+    if hello.build_id == roar_proto::BUILD_ID {
+        return Ok(client);
+    }
+    let old = build_name(&hello.build_id);
+    if !autostart {
+        if !quiet {
+            eprintln!(
+                "roarctl: warning: roard is another build ({old}; this roarctl is {})\n\
+                 hint: restart it once its jobs end (`roarctl daemon stop`, or `systemctl \
+                 --user restart roard`)",
+                roar_proto::BUILD_ID
+            );
+        }
+        return Ok(client);
+    }
+    let running = match hello.running_jobs {
+        0 => client
+            .shutdown(pb::ShutdownRequest {})
+            .await
+            .map_or(0, |reply| reply.into_inner().running_jobs),
+        n => n,
+    };
+    if running > 0 {
+        bail!(
+            "roard is another build ({old}) with {running} job(s) running; when they end \
+             run 'roarctl daemon stop' and try again"
+        );
+    }
+    drop(client);
+    wait_until_gone(socket, hello.pid).await?;
+    let client = start_daemon(socket).await?;
+    if !quiet {
+        eprintln!(
+            "roarctl: restarted roard: it was another build (old {old}, new {})",
+            roar_proto::BUILD_ID
+        );
+    }
+    Ok(client)
+}
+
+/// A build id as shown to the user; daemons from before build ids sent none.
+pub fn build_name(build_id: &str) -> &str {
+    if build_id.is_empty() {
+        "unknown"
+    } else {
+        build_id
+    }
+}
+
+/// Waits until the daemon `pid` has removed its socket and exited (so its lock is
+/// free for the next one).
+async fn wait_until_gone(socket: &Path, pid: u32) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while socket.exists() || process_alive(pid) {
+        if Instant::now() > deadline {
+            bail!(
+                "roard (pid {pid}) did not stop within {}s\nhint: see {}, or stop it with \
+                 `kill {pid}`",
+                STARTUP_TIMEOUT.as_secs(),
+                log_path().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Whether `pid` runs; a zombie does not (it has closed its files, so its lock).
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// Starts roard detached in its own session, then waits until it answers `Hello`.

@@ -19,8 +19,9 @@ pub struct Context {
 }
 
 impl Context {
-    /// A client for the daemon, started first if allowed and needed.
+    /// A client for the daemon, started first if allowed and needed (and replaced if
+    /// it is of another build and idle).
     pub async fn client(&self) -> anyhow::Result<Client> {
-        connection::connect_or_start(&self.socket, self.autostart).await
+        connection::connect_or_start(&self.socket, self.autostart, self.quiet).await
     }
 }

@@ -218,6 +218,7 @@ pub fn job(job: &pb::Job) -> Value {
 pub fn session(session: &pb::Session) -> Value {
     json!({
         "id": session.id,
+        "number": session.number,
         "project": escape_bytes(&session.project),
         "started_at": rfc3339(session.started_at_ms),
         "active": session.active,

@@ -21,6 +21,7 @@ mod registry;
 mod remote;
 mod render;
 mod reproduce_plan;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,7 +100,8 @@ enum Command {
   roarctl lineage --downstream data/raw.csv --depth 2
   roarctl lineage blake3:1a2b3c4d --json")]
     Lineage(commands::lineage::LineageArgs),
-    /// The daemon, this project's session, and the hash cache
+    /// The daemon, this project's session, and the hash cache (never starts roard:
+    /// exit status 3 when it is not running)
     #[command(after_help = "Examples:\n  roarctl status
   roarctl status --json")]
     Status(commands::status::StatusArgs),
@@ -249,7 +251,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("roarctl: error: {e:#}");
-            ExitCode::FAILURE
+            if usage::is_usage(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -260,6 +266,8 @@ pub fn status_error(status: tonic::Status) -> anyhow::Error {
         tonic::Code::Unavailable if status.message().contains("transport") => {
             anyhow::anyhow!("lost the connection to roard: {}", status.message())
         }
+        // roard's word for a bad selector or prefix the user typed.
+        tonic::Code::InvalidArgument => usage::usage(status.message()),
         _ => anyhow::anyhow!("{}", status.message()),
     }
 }

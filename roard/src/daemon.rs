@@ -79,7 +79,7 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     sd_notify::notify("READY=1");
     let stop = {
         let state = Arc::clone(&state);
-        async move { state.shutdown_requested().await }
+        async move { drained(&state).await }
     };
     Server::builder()
         .add_service(service)
@@ -87,6 +87,21 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         .await
         .context("the gRPC server failed")?;
 
+    // A job that slipped in as the server stopped is still waited for; a job that
+    // ended while draining started a new spare, let go here too.
+    state.active_jobs.wait_idle().await;
+    crate::tracer::helper::discard_spare();
+    state.store.close().await;
+    drop(socket_guard);
+    tracing::info!("roard stopped");
+    Ok(())
+}
+
+/// Resolves once a shutdown was asked for and the traced jobs have ended. Until then
+/// the server keeps answering, so `roarctl daemon status` can say it is stopping and
+/// queries still work; `Run` refuses new jobs meanwhile (`service/run.rs`).
+async fn drained(state: &DaemonState) {
+    state.shutdown_requested().await;
     sd_notify::notify("STOPPING=1");
     let running = state.active_jobs.count();
     if running > 0 {
@@ -94,10 +109,6 @@ async fn serve(options: Options) -> anyhow::Result<()> {
     }
     crate::tracer::helper::discard_spare();
     state.active_jobs.wait_idle().await;
-    state.store.close().await;
-    drop(socket_guard);
-    tracing::info!("roard stopped");
-    Ok(())
 }
 
 fn spawn_signal_watcher(state: Arc<DaemonState>) -> anyhow::Result<()> {

@@ -46,13 +46,14 @@ fn an_artifact_is_found_by_path_and_hash_prefix_with_its_producer_and_consumers(
 fn bad_and_unknown_artifact_lookups_are_clear_errors() {
     let sandbox = Sandbox::new();
     assert_eq!(code(&sandbox.run(&["true"])), 0);
-    for (target, message) in [
-        ("sha256:abc", "not a hash prefix"),
-        ("0123456789abcdef0123", "no recorded artifact matches"),
-        ("/etc/hostname", "no recorded artifact matches"),
+    // A malformed prefix is a usage error (2); one that matches nothing, 1.
+    for (target, message, exit) in [
+        ("sha256:abc", "not a hash prefix", 2),
+        ("0123456789abcdef0123", "no recorded artifact matches", 1),
+        ("/etc/hostname", "no recorded artifact matches", 1),
     ] {
         let output = sandbox.roarctl().args(["show", target]).output().unwrap();
-        assert_eq!(code(&output), 1, "{target}");
+        assert_eq!(code(&output), exit, "{target}");
         assert_stderr_contains(&output, message);
     }
 }

@@ -126,14 +126,14 @@ fn configuration_layers_show_their_sources_and_edits_are_checked() {
         .args(["config", "set", "git.require_clean", "maybe", "--project"])
         .output()
         .unwrap();
-    assert_ne!(code(&output), 0);
+    assert_eq!(code(&output), 2, "a usage error: {}", stderr(&output));
     assert_eq!(std::fs::read_to_string(&project_file).unwrap(), before);
     let output = sandbox
         .roarctl()
         .args(["config", "set", "no.such", "1"])
         .output()
         .unwrap();
-    assert_ne!(code(&output), 0);
+    assert_eq!(code(&output), 2, "a usage error: {}", stderr(&output));
     set(&["unset", "filters.tmp", "--project"]);
     let output = sandbox
         .roarctl()
@@ -144,6 +144,129 @@ fn configuration_layers_show_their_sources_and_edits_are_checked() {
         String::from_utf8_lossy(&output.stdout).contains("/var/tmp"),
         "the user file's value"
     );
+}
+
+#[test]
+fn the_registry_url_is_a_listed_key_shown_without_its_password() {
+    let sandbox = Sandbox::new();
+    let rows = sandbox.json(&["config", "list"]);
+    let row = |rows: &Value| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == "registry.url")
+            .cloned()
+            .unwrap_or_else(|| panic!("no registry.url in {rows:#}"))
+    };
+    assert_eq!(row(&rows)["source"], "default");
+    assert!(row(&rows)["about"].as_str().unwrap().contains("PostgreSQL"));
+    let output = sandbox
+        .roarctl()
+        .args([
+            "config",
+            "set",
+            "registry.url",
+            "postgres://ana:s3cret@db/lineage",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let rows = sandbox.json(&["config", "list"]);
+    assert_eq!(row(&rows)["source"], "user");
+    assert_eq!(row(&rows)["value"], "\"postgres://ana@db/lineage\"");
+    let text = sandbox.roarctl().args(["config", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("registry.url = \"postgres://ana@db/lineage\"  [user]"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let sandbox = Sandbox::new();
+    let source = sandbox.work_dir().join("source.txt");
+    std::fs::write(&source, "x").unwrap();
+    let url = format!("file://{}", source.display());
+    let cases: &[&[&str]] = &[
+        &["get", "--sha256", "abc", &url, "dest.txt"],
+        &["get", "ftp://example.com/a", "dest.txt"],
+        &["config", "get", "no.such"],
+        &["env", "set", "1BAD", "x"],
+        // roard's answer to a selector that names no job.
+        &["show", "zz"],
+    ];
+    for args in cases {
+        let output = sandbox.roarctl().args(*args).output().unwrap();
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("roarctl: error: "), "{args:?}");
+    }
+    let output = sandbox
+        .roarctl()
+        .args(["get", "--sha256", "abc", &url, "dest.txt"])
+        .output()
+        .unwrap();
+    assert!(stderr(&output).contains("--sha256 takes 64 hex digits, not 'abc'\nhint: "));
+    assert!(!sandbox.work_dir().join("dest.txt").exists());
+}
+
+#[test]
+fn status_reports_without_starting_the_daemon() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.roarctl().arg("status").output().unwrap();
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("roard is not running"), "{text}");
+    assert_eq!(sandbox.daemon_pid(), None);
+    let output = sandbox
+        .roarctl()
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 3);
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["daemon"]["running"], false, "{status:#}");
+    assert_eq!(status["session"], Value::Null);
+    assert_eq!(sandbox.daemon_pid(), None);
+}
+
+#[test]
+fn session_numbers_count_per_project() {
+    let sandbox = Sandbox::new();
+    let in_dir = |dir: &str, args: &[&str]| {
+        let dir = sandbox.work_dir().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let output = sandbox
+            .roarctl()
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+        output
+    };
+    for project in ["a", "b"] {
+        in_dir(project, &["run", "--", "true"]);
+        let reset = in_dir(project, &["reset"]);
+        let said = stderr(&reset);
+        assert!(said.contains("started session 2 of"), "{said}");
+        assert!(
+            said.contains("session 1 (1 step(s)) stays queryable"),
+            "{said}"
+        );
+        in_dir(project, &["run", "--", "true"]);
+    }
+    let dag = in_dir("b", &["dag"]);
+    let dag = String::from_utf8_lossy(&dag.stdout);
+    assert!(dag.contains("session 2 of"), "{dag}");
+    let status = in_dir("b", &["status"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("session  2 of"), "{status}");
+    let json = in_dir("b", &["status", "--json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["session"]["number"], 2, "{json:#}");
+    assert_eq!(json["session"]["id"], 4, "ids stay unique across projects");
 }
 
 #[test]
@@ -308,6 +431,7 @@ fn json_outputs_match_their_documented_shapes() {
         &status["session"],
         &[
             "id",
+            "number",
             "project",
             "started_at",
             "active",
@@ -319,7 +443,12 @@ fn json_outputs_match_their_documented_shapes() {
         "a session",
     );
     let daemon = sandbox.json(&["daemon", "status"]);
-    has_keys(&daemon, &["version", "pid"], "daemon status");
+    has_keys(
+        &daemon,
+        &["running", "state", "build_id", "version", "pid"],
+        "daemon status",
+    );
+    has_keys(&status["daemon"], &["state", "build_id"], "status");
     let config = sandbox.json(&["config", "list"]);
     has_keys(
         &config[0],

@@ -275,6 +275,129 @@ fn sigterm_lets_the_running_job_finish_and_be_recorded() {
     assert_eq!(job["argv"][2], "sleep 1.5; echo done > finished.txt");
 }
 
+/// Starts `roarctl -q run -- ARGS` in the background and waits until roard traces it.
+fn start_job(sandbox: &Sandbox, global: &[&str], args: &[&str]) -> std::process::Child {
+    let job = sandbox
+        .roarctl()
+        .args(global)
+        .args(["-q", "run", "--"])
+        .args(args)
+        .spawn()
+        .unwrap();
+    assert!(sandbox.wait_for(Duration::from_secs(10), || {
+        let Ok(status) = sandbox
+            .roarctl()
+            .args(["--no-autostart", "daemon", "status", "--json"])
+            .output()
+        else {
+            return false;
+        };
+        serde_json::from_slice::<serde_json::Value>(&status.stdout)
+            .is_ok_and(|status| status["running_jobs"].as_u64() == Some(1))
+    }));
+    job
+}
+
+#[test]
+fn a_stopping_daemon_says_so_until_its_jobs_end() {
+    let sandbox = Sandbox::new();
+    let job = start_job(&sandbox, &[], &["sleep", "3"]);
+    let pid = sandbox.daemon_pid().unwrap();
+    let stop = sandbox.roarctl().args(["daemon", "stop"]).output().unwrap();
+    assert_eq!(code(&stop), 0, "{}", stderr(&stop));
+    assert_stderr_contains(&stop, "once its 1 running job(s) end");
+
+    let status = sandbox
+        .roarctl()
+        .args(["daemon", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&status), 0, "{}", stderr(&status));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("stopping (1 job(s) running)"), "{text}");
+    let json = sandbox.json(&["daemon", "status"]);
+    assert_eq!(json["state"], "stopping", "{json}");
+    assert_eq!(json["running_jobs"], 1, "{json}");
+    // While it drains it refuses new jobs, and no second daemon is started beside it.
+    let refused = sandbox.run(&["touch", "refused.txt"]);
+    assert_eq!(code(&refused), 1);
+    assert_stderr_contains(&refused, "shutting down");
+    assert!(!sandbox.work_dir().join("refused.txt").exists());
+    assert_eq!(sandbox.daemon_pid(), Some(pid));
+
+    assert_eq!(code(&job.wait_with_output().unwrap()), 0);
+    assert!(sandbox.wait_for(Duration::from_secs(10), || {
+        !roar_e2e::process_alive(pid)
+    }));
+    let after = sandbox
+        .roarctl()
+        .args(["daemon", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&after), 3);
+}
+
+/// Starts roard by hand as debug builds can: pretending to be another build.
+fn start_other_build(sandbox: &Sandbox) -> std::process::Child {
+    let daemon = sandbox
+        .roard()
+        .env("ROARD_FAULTS", "other-build")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(sandbox.wait_for(Duration::from_secs(10), || {
+        sandbox.daemon_pid() == Some(daemon.id())
+    }));
+    daemon
+}
+
+#[test]
+fn a_daemon_of_another_build_is_replaced_once_idle() {
+    let sandbox = Sandbox::new();
+    let mut old = start_other_build(&sandbox);
+    let status = sandbox
+        .roarctl()
+        .args(["daemon", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&status), 0);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("build     0000000000000000"));
+    assert_stderr_contains(&status, "roard is another build (0000000000000000)");
+
+    // Without auto-start the daemon is not roarctl's to replace: the job runs on it.
+    let job = start_job(&sandbox, &["--no-autostart"], &["sleep", "2"]);
+    let refused = sandbox.roarctl().arg("log").output().unwrap();
+    assert_eq!(code(&refused), 1);
+    assert_stderr_contains(
+        &refused,
+        "roard is another build (0000000000000000) with 1 job(s) running; when they end run \
+         'roarctl daemon stop' and try again",
+    );
+    assert_eq!(sandbox.daemon_pid(), Some(old.id()));
+    assert_eq!(code(&job.wait_with_output().unwrap()), 0);
+
+    let log = sandbox.roarctl().args(["log", "--json"]).output().unwrap();
+    assert_eq!(code(&log), 0, "{}", stderr(&log));
+    assert_stderr_contains(
+        &log,
+        "roarctl: restarted roard: it was another build (old 0000000000000000, new ",
+    );
+    let jobs: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    assert_eq!(
+        jobs.as_array().unwrap().len(),
+        1,
+        "the record survives: {jobs}"
+    );
+    assert!(
+        old.wait().unwrap().success(),
+        "the old daemon stopped cleanly"
+    );
+    let new = sandbox.json(&["daemon", "status"]);
+    assert_ne!(new["pid"].as_u64(), Some(u64::from(old.id())));
+    assert_ne!(new["build_id"], "0000000000000000");
+    assert!(stderr(&log).contains(new["build_id"].as_str().unwrap()));
+}
+
 #[test]
 fn a_background_process_is_followed_after_the_job_returns() {
     let sandbox = Sandbox::new();
@@ -358,17 +481,19 @@ fn another_uid_is_refused() {
 fn unknown_jobs_are_clear_errors() {
     let sandbox = Sandbox::new();
     assert_eq!(code(&sandbox.run(&["true"])), 0);
-    for (selector, message) in [
-        ("@9", "no job matches '@9'"),
-        ("zz", "no job, step, file or artifact matches 'zz'"),
+    // Nothing of that name: exit 1, and the message says every form a name may take.
+    for (selector, message, exit) in [
+        ("@9", "no job matches '@9'", 1),
+        ("zz", "no job, step, file or artifact matches 'zz'", 1),
         (
             "ffffffff",
             "no job, step, file or artifact matches 'ffffffff'",
+            1,
         ),
-        ("fff", "no job, step, file or artifact matches 'fff'"),
+        ("fff", "no job, step, file or artifact matches 'fff'", 1),
     ] {
         let output = sandbox.roarctl().args(["show", selector]).output().unwrap();
-        assert_eq!(code(&output), 1);
+        assert_eq!(code(&output), exit, "{selector}");
         assert!(
             stderr(&output).contains(message),
             "{selector}: {}",

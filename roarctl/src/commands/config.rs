@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use roar_proto::config::{self, KEYS, Layers};
 use serde_json::json;
 
 use crate::context::Context;
+use crate::usage::usage_bail;
 
 /// Which file an edit goes to.
 #[derive(clap::Args, Debug)]
@@ -94,9 +95,9 @@ pub fn config(ctx: &Context, command: ConfigCommand) -> anyhow::Result<ExitCode>
         ConfigCommand::Get { key } => {
             let rows = config::explain(&layers(ctx))?;
             let Some((_, value, _)) = rows.iter().find(|(k, _, _)| *k == key) else {
-                bail!("unknown key '{key}'\nhint: `roarctl config list` shows every key");
+                usage_bail!("unknown key '{key}'\nhint: `roarctl config list` shows every key");
             };
-            outln!("{value}");
+            outln!("{}", shown(&key, value.clone()));
             Ok(ExitCode::SUCCESS)
         }
         ConfigCommand::Set { key, value, scope } => {
@@ -130,7 +131,14 @@ pub fn env(ctx: &Context, command: EnvCommand) -> anyhow::Result<ExitCode> {
 
 fn list(ctx: &Context, as_json: bool, wanted: impl Fn(&str) -> bool) -> anyhow::Result<ExitCode> {
     let rows = config::explain(&layers(ctx))?;
-    let rows: Vec<_> = rows.into_iter().filter(|(k, _, _)| wanted(k)).collect();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|(k, _, _)| wanted(k))
+        .map(|(key, value, source)| {
+            let value = shown(&key, value);
+            (key, value, source)
+        })
+        .collect();
     let about = |key: &str| {
         KEYS.iter()
             .find(|(k, _)| *k == key)
@@ -147,10 +155,25 @@ fn list(ctx: &Context, as_json: bool, wanted: impl Fn(&str) -> bool) -> anyhow::
         return Ok(ExitCode::SUCCESS);
     }
     for (key, value, source) in &rows {
+        let value = if value.is_empty() {
+            "(not set)"
+        } else {
+            value.as_str()
+        };
         outln!("{key} = {value}  [{}]", source.name());
         outln!("    {}", about(key));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A value as `config list` and `config get` print it: a registry URL without its
+/// password (which is never printed).
+fn shown(key: &str, value: String) -> String {
+    if key == "registry.url" {
+        crate::registry::redact(&value)
+    } else {
+        value
+    }
 }
 
 fn check_key(key: &str) -> anyhow::Result<()> {
@@ -158,9 +181,12 @@ fn check_key(key: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     if key.starts_with("env.") {
-        bail!("use `roarctl env set NAME VALUE` for job environment variables");
+        usage_bail!(
+            "'{key}' is a job environment variable, not a key\nhint: use `roarctl env set \
+             NAME VALUE` (or `env unset NAME`)"
+        );
     }
-    bail!("unknown key '{key}'\nhint: `roarctl config list` shows every key")
+    usage_bail!("unknown key '{key}'\nhint: `roarctl config list` shows every key")
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -170,7 +196,10 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     if valid {
         Ok(())
     } else {
-        bail!("'{name}' is not a variable name: letters, digits and _, not starting with a digit")
+        usage_bail!(
+            "'{name}' is not a variable name\nhint: use letters, digits and _, not starting \
+             with a digit"
+        )
     }
 }
 
@@ -222,7 +251,12 @@ fn edit(path: &Path, key: &str, value: Option<toml_edit::Value>) -> anyhow::Resu
         ..Layers::default()
     };
     if let Err(e) = config::load(&check) {
-        bail!("{}: the file was left unchanged", e.message);
+        usage_bail!(
+            "{}: {} was left unchanged\nhint: README.md, \"Configuration\", gives each \
+             key's type",
+            e.message,
+            path.display()
+        );
     }
     temp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;

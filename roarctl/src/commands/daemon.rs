@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use roar_proto::pb;
 use serde_json::json;
 
@@ -27,47 +28,87 @@ pub enum DaemonCommand {
 }
 
 /// `systemctl status` uses 3 for "not running"; so do we.
-const NOT_RUNNING: u8 = 3;
+pub const NOT_RUNNING: u8 = 3;
 
 pub async fn daemon(ctx: &Context, command: DaemonCommand) -> anyhow::Result<ExitCode> {
     match command {
-        DaemonCommand::Start => {
-            let mut client = match connection::connect(&ctx.socket).await {
-                Ok(client) => client,
-                Err(_) => connection::start_daemon(&ctx.socket).await?,
-            };
-            let hello = client
-                .hello(hello_request())
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            eprintln!("roard {} running (pid {})", hello.version, hello.pid);
-            Ok(ExitCode::SUCCESS)
-        }
+        DaemonCommand::Start => start(ctx).await,
         DaemonCommand::Status { json } => status(ctx, json).await,
         DaemonCommand::Stop => stop(ctx).await,
     }
 }
 
+/// Starts roard unless one of this build runs (one of another build, idle, is
+/// replaced); a stopping daemon cannot be started again until its jobs end.
+async fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let mut client = connection::connect_or_start(&ctx.socket, true, ctx.quiet).await?;
+    let hello = client
+        .hello(hello_request())
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if hello.shutting_down {
+        bail!(
+            "roard {} (pid {}) is stopping once its {} running job(s) end\nhint: run \
+             `roarctl daemon start` again then",
+            hello.version,
+            hello.pid,
+            hello.running_jobs
+        );
+    }
+    eprintln!("roard {} running (pid {})", hello.version, hello.pid);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints that no daemon answers on the socket; the exit status says so too.
+fn print_not_running(ctx: &Context, as_json: bool) -> ExitCode {
+    if as_json {
+        outln!(
+            "{}",
+            json!({
+                "running": false,
+                "state": "not running",
+                "socket": ctx.socket.display().to_string(),
+            })
+        );
+    } else {
+        outln!("roard is not running (socket {})", ctx.socket.display());
+    }
+    ExitCode::from(NOT_RUNNING)
+}
+
+/// `running`, or `stopping` while a stopped daemon waits for its jobs to end.
+pub fn state_name(hello: &pb::HelloReply) -> &'static str {
+    if hello.shutting_down {
+        "stopping"
+    } else {
+        "running"
+    }
+}
+
+/// A warning when the daemon is of another build than this roarctl.
+pub fn other_build_warning(hello: &pb::HelloReply) -> Option<String> {
+    (hello.build_id != roar_proto::BUILD_ID).then(|| {
+        format!(
+            "warning: roard is another build ({}) than this roarctl ({}): restart it \
+             (`roarctl daemon stop`) once its jobs end",
+            connection::build_name(&hello.build_id),
+            roar_proto::BUILD_ID
+        )
+    })
+}
+
 async fn status(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
     let hello = match connection::connect(&ctx.socket).await {
         Ok(mut client) => client.hello(hello_request()).await.map_err(status_error)?,
-        Err(_) => {
-            if as_json {
-                outln!(
-                    "{}",
-                    json!({"running": false, "socket": ctx.socket.display().to_string()})
-                );
-            } else {
-                outln!("roard is not running (socket {})", ctx.socket.display());
-            }
-            return Ok(ExitCode::from(NOT_RUNNING));
-        }
+        Err(_) => return Ok(print_not_running(ctx, as_json)),
     };
     let hello: pb::HelloReply = hello.into_inner();
     if as_json {
         let value = json!({
             "running": true,
+            "state": state_name(&hello),
+            "build_id": hello.build_id,
             "version": hello.version,
             "pid": hello.pid,
             "uid": hello.uid,
@@ -82,25 +123,43 @@ async fn status(ctx: &Context, as_json: bool) -> anyhow::Result<ExitCode> {
         });
         outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        outln!("roard {} running (pid {})", hello.version, hello.pid);
-        outln!(
-            "uptime    {}",
-            duration(i64::try_from(hello.uptime_ms).unwrap_or(i64::MAX))
-        );
-        outln!("jobs      {} running", hello.running_jobs);
-        outln!("socket    {}", hello.socket);
-        outln!("database  {}", hello.database);
-        outln!(
-            "hashing   {} file(s) from the cache, {} hashed ({})",
-            hello.hash_cache_hits,
-            hello.hash_cache_misses,
-            human_size(hello.hashed_bytes)
-        );
-        if hello.shutting_down {
-            outln!("stopping  once the running jobs end");
-        }
+        print_text(&hello);
+    }
+    if let Some(warning) = other_build_warning(&hello) {
+        eprintln!("roarctl: {warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text form of `daemon status`.
+fn print_text(hello: &pb::HelloReply) {
+    if hello.shutting_down {
+        outln!(
+            "roard {} stopping ({} job(s) running), pid {}",
+            hello.version,
+            hello.running_jobs,
+            hello.pid
+        );
+    } else {
+        outln!("roard {} running (pid {})", hello.version, hello.pid);
+    }
+    outln!("build     {}", connection::build_name(&hello.build_id));
+    outln!(
+        "uptime    {}",
+        duration(i64::try_from(hello.uptime_ms).unwrap_or(i64::MAX))
+    );
+    outln!("jobs      {} running", hello.running_jobs);
+    outln!("socket    {}", hello.socket);
+    outln!("database  {}", hello.database);
+    outln!(
+        "hashing   {} file(s) from the cache, {} hashed ({})",
+        hello.hash_cache_hits,
+        hello.hash_cache_misses,
+        human_size(hello.hashed_bytes)
+    );
+    if hello.shutting_down {
+        outln!("stopping  once the running jobs end; new jobs are refused");
+    }
 }
 
 async fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {

@@ -63,7 +63,7 @@ fn text(view: &GraphView, style: &Style) {
         outln!(
             "{} {} of {}, started {}: {} step(s), {} build step(s), {} job(s)",
             style.bold("session"),
-            session.id,
+            session.number,
             escape_for_terminal(&session.project),
             local_time(session.started_at_ms),
             session.steps,

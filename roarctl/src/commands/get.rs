@@ -20,6 +20,7 @@ use crate::progress::DelayedBar;
 use crate::remote::{Location, Object, Remote, hash_file};
 use crate::render::human_size;
 use crate::status_error;
+use crate::usage::{as_usage, usage_bail};
 
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
@@ -97,16 +98,22 @@ pub async fn fetch_verified(
 }
 
 pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
-    let location = Location::parse(&args.url)?;
+    let location = Location::parse(&args.url).map_err(as_usage)?;
     for (name, hex, len) in [("sha256", &args.sha256, 64), ("blake3", &args.blake3, 64)] {
         if let Some(hex) = hex
             && (hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            bail!("--{name} takes {len} hex digits, not '{hex}'");
+            usage_bail!(
+                "--{name} takes {len} hex digits, not '{hex}'\nhint: copy the whole digest, \
+                 e.g. from `{name}sum FILE`"
+            );
         }
     }
     if location.is_prefix() && (args.sha256.is_some() || args.blake3.is_some()) {
-        bail!("--sha256 and --blake3 name one file's content; a prefix holds many");
+        usage_bail!(
+            "--sha256 and --blake3 name one file's content; a prefix holds many\nhint: \
+             drop them, or name one file (a URL not ending in '/')"
+        );
     }
     let remote = Remote::new(args.endpoint.clone())?;
     let objects = remote.list(&location).await?;

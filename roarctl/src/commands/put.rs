@@ -16,6 +16,7 @@ use crate::progress::DelayedBar;
 use crate::remote::{Location, Remote};
 use crate::render::human_size;
 use crate::status_error;
+use crate::usage::{as_usage, usage_bail};
 
 #[derive(clap::Args, Debug)]
 pub struct PutArgs {
@@ -55,9 +56,9 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
     let (src, dest) = match args.args.as_slice() {
         [dest] => (None, dest.as_str()),
         [src, dest] => (Some(src.as_str()), dest.as_str()),
-        _ => bail!("give [SRC] DEST_URL"),
+        _ => usage_bail!("give [SRC] DEST_URL\nhint: `roarctl put --help` shows examples"),
     };
-    let dest = Location::parse(dest)?;
+    let dest = Location::parse(dest).map_err(as_usage)?;
     let cwd = std::env::current_dir()?;
     let mut client = ctx.client().await?;
     let sources = match src {
@@ -69,8 +70,8 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         bail!("nothing to upload: the source holds no files");
     }
     if sources.len() > 1 && !dest.is_prefix() {
-        bail!(
-            "{} files cannot all go to {}; end the URL with '/' to upload under it",
+        usage_bail!(
+            "{} files cannot all go to {}\nhint: end the URL with '/' to upload under it",
             sources.len(),
             dest.url()
         );

@@ -22,6 +22,7 @@ use crate::context::Context;
 use crate::remote::hash_file;
 use crate::reproduce_plan::{Origin, Plan, Step};
 use crate::status_error;
+use crate::usage::usage_bail;
 
 #[derive(clap::Args, Debug)]
 pub struct ReproduceArgs {
@@ -50,7 +51,11 @@ pub async fn reproduce(ctx: &Context, args: ReproduceArgs) -> anyhow::Result<Exi
     let cwd = std::env::current_dir()?;
     let target = match super::lineage::target(&args.target)? {
         pb::get_lineage_request::Target::Job(_) => {
-            bail!("reproduce takes an artifact (a path or a hash), not a job")
+            usage_bail!(
+                "reproduce takes an artifact (a path or a hash), not a job\nhint: `roarctl \
+                 show {}` lists the job's outputs; give one of them",
+                args.target
+            )
         }
         other => other,
     };

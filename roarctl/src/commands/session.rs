@@ -39,14 +39,14 @@ pub async fn reset(ctx: &Context) -> anyhow::Result<ExitCode> {
         match previous {
             Some(old) => eprintln!(
                 "roar: started session {} of {}; session {} ({} step(s)) stays queryable",
-                session.id,
+                session.number,
                 escape_for_terminal(&session.project),
-                old.id,
+                old.number,
                 old.steps
             ),
             None => eprintln!(
                 "roar: started session {} of {}",
-                session.id,
+                session.number,
                 escape_for_terminal(&session.project)
             ),
         }

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use roar_proto::pb;
 use serde_json::json;
 
-use crate::connection::hello_request;
+use crate::connection::{self, hello_request};
 use crate::context::Context;
-use crate::render::{duration, escape_for_terminal, human_size, local_time};
+use crate::render::{duration, escape_bytes, escape_for_terminal, human_size, local_time};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -18,9 +18,13 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// Reports on the daemon, never starts it: with none running it says so and exits 3,
+/// as `daemon status` does (the session is kept by roard, so it cannot be shown).
 pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?.as_os_str().as_bytes().to_vec();
-    let mut client = ctx.client().await?;
+    let Ok(mut client) = connection::connect(&ctx.socket).await else {
+        return Ok(not_running(ctx, &cwd, args.json));
+    };
     let hello = client
         .hello(hello_request())
         .await
@@ -31,9 +35,15 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         Err(status) if status.code() == tonic::Code::NotFound => None,
         Err(status) => return Err(status_error(status)),
     };
+    if let Some(warning) = super::daemon::other_build_warning(&hello) {
+        eprintln!("roarctl: {warning}");
+    }
     if args.json {
         let value = json!({
             "daemon": {
+                "running": true,
+                "state": super::daemon::state_name(&hello),
+                "build_id": hello.build_id,
                 "version": hello.version,
                 "pid": hello.pid,
                 "uptime_ms": hello.uptime_ms,
@@ -68,7 +78,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
     match &session {
         Some(s) => outln!(
             "session  {} of {}, started {}: {} step(s), {} build step(s), {} job(s)",
-            s.id,
+            s.number,
             escape_for_terminal(&s.project),
             local_time(s.started_at_ms),
             s.steps,
@@ -87,4 +97,32 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         human_size(hello.hashed_bytes)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `status` can say without a daemon: that none runs, and the project it would
+/// report on.
+fn not_running(ctx: &Context, cwd: &[u8], as_json: bool) -> ExitCode {
+    let dir = std::path::Path::new(std::ffi::OsStr::from_bytes(cwd));
+    let project = roar_proto::project::project_root(dir);
+    let project = project.as_os_str().as_bytes();
+    if as_json {
+        let value = json!({
+            "daemon": {
+                "running": false,
+                "state": "not running",
+                "socket": ctx.socket.display().to_string(),
+            },
+            "project": escape_bytes(project),
+            "session": null,
+            "hash_cache": null,
+        });
+        outln!("{value:#}");
+    } else {
+        outln!("roard is not running (socket {})", ctx.socket.display());
+        outln!(
+            "project  {}: its session is kept by roard (`roarctl daemon start` starts it)",
+            escape_for_terminal(project)
+        );
+    }
+    ExitCode::from(super::daemon::NOT_RUNNING)
 }

@@ -32,7 +32,10 @@ pub async fn artifact_for(registry: &Registry, target: &Target) -> anyhow::Resul
             registry.artifact_id(&format!("blake3:{hex}")).await
         }
         Target::Job(_) => {
-            anyhow::bail!("the registry is searched by artifact: give a hash prefix or a file")
+            crate::usage::usage_bail!(
+                "the registry is searched by artifact, not by job\nhint: give a hash prefix \
+                 or a file"
+            )
         }
     }
 }
