@@ -188,7 +188,10 @@ mod tests {
         let elsewhere = (1, place(b"/b", 7, 90));
         let same_project = (2, place(b"/a", 2, 50));
         let same_session = (3, place(b"/a", 1, 10));
-        assert_eq!(producer(&reader, [elsewhere, same_project, same_session]), Some(3));
+        assert_eq!(
+            producer(&reader, [elsewhere, same_project, same_session]),
+            Some(3)
+        );
         assert_eq!(producer(&reader, [elsewhere, same_project]), Some(2));
         assert_eq!(producer(&reader, [elsewhere]), Some(1));
     }
@@ -198,7 +201,10 @@ mod tests {
         let reader = place(b"/a", 1, 100);
         assert_eq!(producer(&reader, [(1, place(b"/a", 1, 100))]), None);
         assert_eq!(
-            producer(&reader, [(1, place(b"/a", 1, 20)), (2, place(b"/a", 1, 30))]),
+            producer(
+                &reader,
+                [(1, place(b"/a", 1, 20)), (2, place(b"/a", 1, 30))]
+            ),
             Some(2)
         );
     }
@@ -214,6 +220,9 @@ mod tests {
         assert_eq!(producer(&stranger, [(2, reproduced)]), None);
         let mut next_step = place(b"/cache/wt", 9, 60);
         next_step.reproduction = true;
-        assert_eq!(producer(&next_step, [(1, original), (2, reproduced)]), Some(2));
+        assert_eq!(
+            producer(&next_step, [(1, original), (2, reproduced)]),
+            Some(2)
+        );
     }
 }

@@ -39,10 +39,7 @@ pub fn changed_since(
     let Some(then) = tree_of(repository, commit) else {
         return Vec::new();
     };
-    let head = repository
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_tree().ok());
+    let head = repository.head().ok().and_then(|h| h.peel_to_tree().ok());
     let mut changed = Vec::new();
     for path in paths {
         let Some(relative) = path
@@ -121,7 +118,14 @@ mod tests {
             .collect();
         let parents: Vec<&git2::Commit> = parents.iter().collect();
         repository
-            .commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)
+            .commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                message,
+                &tree,
+                &parents,
+            )
             .unwrap()
             .to_string()
     }

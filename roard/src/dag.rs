@@ -254,7 +254,8 @@ async fn check_code(
         wanted
             .into_iter()
             .map(|(id, root, commit, paths)| {
-                let changed = code_changes::changed_since(&mut repositories, &root, &commit, &paths);
+                let changed =
+                    code_changes::changed_since(&mut repositories, &root, &commit, &paths);
                 (id, changed)
             })
             .filter(|(_, changed)| !changed.is_empty())

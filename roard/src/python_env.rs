@@ -90,7 +90,9 @@ fn normalise(path: &[u8]) -> Vec<u8> {
 
 fn environment_of(named: &[u8], exe: &[u8], packages: &PackageIndex) -> PythonEnvironment {
     // `<root>/bin/python`: the environment is the directory above `bin`.
-    let root = parent(named).and_then(|bin| parent(&bin)).unwrap_or_default();
+    let root = parent(named)
+        .and_then(|bin| parent(&bin))
+        .unwrap_or_default();
     let at = |name: &str| Path::new(OsStr::from_bytes(&root)).join(name);
     if let Ok(config) = std::fs::read_to_string(at("pyvenv.cfg")) {
         return PythonEnvironment {
@@ -150,7 +152,10 @@ fn conda_version(meta: &Path) -> Option<String> {
 /// 3.11.2), else the version in its file name (`python3.11`).
 fn system_version(exe: &[u8], packages: &PackageIndex) -> String {
     if let Some(package) = packages.debian_owner(exe) {
-        let upstream = package.version.split_once(':').map_or(package.version.as_str(), |(_, v)| v);
+        let upstream = package
+            .version
+            .split_once(':')
+            .map_or(package.version.as_str(), |(_, v)| v);
         let upstream = upstream.split(['-', '+', '~']).next().unwrap_or_default();
         if upstream.starts_with(|c: char| c.is_ascii_digit()) {
             return upstream.to_string();
@@ -185,7 +190,10 @@ mod tests {
         assert!(is_python(b"/usr/bin/python3.11"));
         assert!(is_python(b"/v/bin/python"));
         assert!(!is_python(b"/usr/bin/python3-config"));
-        assert_eq!(normalise(b"/w/./.venv/bin/../bin/python"), b"/w/.venv/bin/python");
+        assert_eq!(
+            normalise(b"/w/./.venv/bin/../bin/python"),
+            b"/w/.venv/bin/python"
+        );
     }
 
     #[test]

@@ -261,9 +261,15 @@ mod tests {
     #[test]
     fn start_up_hooks_are_not_package_use() {
         let site = b"/v/lib/python3.11/site-packages";
-        assert!(read_at_every_start(&[site, &b"/distutils-precedence.pth"[..]].concat()));
-        assert!(read_at_every_start(&[site, &b"/_distutils_hack/__init__.py"[..]].concat()));
-        assert!(!read_at_every_start(&[site, &b"/setuptools/__init__.py"[..]].concat()));
+        assert!(read_at_every_start(
+            &[site, &b"/distutils-precedence.pth"[..]].concat()
+        ));
+        assert!(read_at_every_start(
+            &[site, &b"/_distutils_hack/__init__.py"[..]].concat()
+        ));
+        assert!(!read_at_every_start(
+            &[site, &b"/setuptools/__init__.py"[..]].concat()
+        ));
         assert!(!read_at_every_start(b"/w/notes.pth"));
     }
 

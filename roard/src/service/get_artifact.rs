@@ -21,7 +21,9 @@ pub async fn get_artifact(
     let found = match &request.by {
         Some(By::Hash(prefix)) => state.store.artifact_by_hash(prefix).await,
         Some(By::Path(path)) => match state.store.artifact_by_path(path).await {
-            Err(ArtifactLookupError::NotFound(_)) if let Some(file) = repo_file(state, path).await? => {
+            Err(ArtifactLookupError::NotFound(_))
+                if let Some(file) = repo_file(state, path).await? =>
+            {
                 return Ok(file);
             }
             other => other,
@@ -52,7 +54,10 @@ async fn repo_file(state: &DaemonState, path: &[u8]) -> Result<Option<pb::Artifa
         .to_vec();
     let (dir, file) = (root.clone(), relative.clone());
     let (worktree_blob, head_blob) = tokio::task::spawn_blocking(move || {
-        code_changes::blob_ids(Path::new(OsStr::from_bytes(&dir)), Path::new(OsStr::from_bytes(&file)))
+        code_changes::blob_ids(
+            Path::new(OsStr::from_bytes(&dir)),
+            Path::new(OsStr::from_bytes(&file)),
+        )
     })
     .await
     .unwrap_or_default();

@@ -21,8 +21,8 @@ use crate::classify::{JobEnv, Rules};
 use crate::clock::now_ms;
 use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
-use crate::state::DaemonState;
 use crate::python_env;
+use crate::state::DaemonState;
 use crate::store::jobs::{JobEnd, JobKind, NewJob, StartJobError};
 use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
@@ -150,7 +150,15 @@ pub async fn run(
     };
     // The guard moves into the task: the job counts as active until its record is stored.
     tokio::spawn(async move {
-        record(&state, &uid, placement.job_id, tracing, job_settings, sender).await;
+        record(
+            &state,
+            &uid,
+            placement.job_id,
+            tracing,
+            job_settings,
+            sender,
+        )
+        .await;
         // The next job's tracer, started now that this one's record is stored, and
         // the log of that record copied into the database, off the job's path.
         drop(spare_refill);
@@ -351,11 +359,15 @@ async fn record(
         files.count_data(Role::Output),
     );
     let environments = {
-        let images: Vec<_> = outcome.processes.iter().map(|p| Arc::clone(&p.image)).collect();
+        let images: Vec<_> = outcome
+            .processes
+            .iter()
+            .map(|p| Arc::clone(&p.image))
+            .collect();
         let (packages, path) = (Arc::clone(&state.packages), settings.search_path);
         tokio::task::spawn_blocking(move || python_env::environments(&images, &path, &packages))
-        .await
-        .unwrap_or_default()
+            .await
+            .unwrap_or_default()
     };
     let end = JobEnd {
         processes: &outcome.processes,
