@@ -31,9 +31,15 @@ struct Prepared<'a> {
 pub async fn execute(ctx: &Context, plan: &Plan, args: &ReproduceArgs) -> anyhow::Result<ExitCode> {
     let mut trees = Worktrees::create(&plan.target_blake3, plan.target_path.as_deref())?;
     eprintln!("roar: reproducing in {}", trees.base.display());
-    let result = prepare_and_run(ctx, plan, args, &mut trees).await;
+    let mut ran = 0;
+    let result = prepare_and_run(ctx, plan, args, &mut trees, &mut ran).await;
     let reproduced = match result {
         Ok(reproduced) => reproduced,
+        // Nothing ran, so nothing is left to look at: the directory goes.
+        Err(e) if ran == 0 => {
+            super::cleanup::remove(&trees.base)?;
+            return Err(e);
+        }
         Err(e) => {
             eprintln!("roarctl: error: {e:#}");
             false
@@ -63,12 +69,14 @@ pub async fn execute(ctx: &Context, plan: &Plan, args: &ReproduceArgs) -> anyhow
     })
 }
 
-/// Everything up to the report; true when the target came out bit-identical.
+/// Everything up to the report; true when the target came out bit-identical. `ran`
+/// counts the steps started.
 async fn prepare_and_run(
     ctx: &Context,
     plan: &Plan,
     args: &ReproduceArgs,
     trees: &mut Worktrees,
+    ran: &mut usize,
 ) -> anyhow::Result<bool> {
     for step in &plan.steps {
         trees.add(step)?;
@@ -80,6 +88,7 @@ async fn prepare_and_run(
         if !check_inputs(plan, run.step, trees, args.allow_dirty) {
             return Ok(false);
         }
+        *ran += 1;
         if !run_step(ctx, plan, run, trees)? {
             let left = prepared.len() - n - 1;
             if left > 0 {
