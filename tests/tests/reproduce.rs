@@ -281,6 +281,12 @@ fn steps_at_different_commits_share_one_work_tree_and_leave_nothing_behind() {
     let output = roarctl(&sandbox, &["reproduce", "nope.txt"]);
     assert_ne!(code(&output), 0);
     assert_stderr_contains(&output, "no job, step, file or artifact matches 'nope.txt'");
+
+    // The kept one is removed from its shared clone by --clean.
+    let cleaned = sandbox.json(&["reproduce", "--clean"]);
+    assert_eq!(cleaned["removed"].as_array().unwrap().len(), 1, "{cleaned}");
+    assert!(reproductions_left(&sandbox).is_empty());
+    assert_eq!(extra_worktrees(&sandbox), 0);
 }
 
 #[test]
@@ -331,12 +337,13 @@ fn a_missing_intermediate_input_is_named_with_the_step_that_should_have_made_it(
     let output = roarctl(&sandbox, &["reproduce", "--clean", "--older-than", "7d"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(reproductions_left(&sandbox).len(), 1, "too young to go");
+    // Even with its shared clone gone, the directory can be removed.
+    std::fs::remove_dir_all(sandbox.root().join("cache/roar/clones")).unwrap();
     let output = roarctl(&sandbox, &["reproduce", "--clean"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(stdout(&output).contains("removed"), "{}", stdout(&output));
     assert!(stdout(&output).contains("freed"), "{}", stdout(&output));
     assert!(reproductions_left(&sandbox).is_empty());
-    assert_eq!(extra_worktrees(&sandbox), 0);
 }
 
 #[test]

@@ -55,7 +55,10 @@ impl Venvs {
         if let Some(venv) = self.made.get(&key) {
             return Ok(Some(venv.clone()));
         }
-        let dir = base.join(format!("venv-{}", self.made.len() + 1));
+        // Beside the work trees (named after repositories), never among them.
+        let dir = base
+            .join(".roar-venvs")
+            .join(format!("venv-{}", self.made.len() + 1));
         make_venv(&dir, &env.version, &key.1, step)?;
         let venv = FreshVenv { dir };
         self.made.insert(key, venv.clone());

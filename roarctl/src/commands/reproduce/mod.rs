@@ -149,25 +149,45 @@ async fn resolve(
     }
     let selector = match super::lineage::target(text)? {
         Target::Job(selector) => selector,
+        // A short hex word may be a job uid as well as a hash prefix: a job first.
+        Target::Hash(hex) if hex.len() <= 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            let job = job_output(client, &hex, cwd).await?;
+            return Ok(job.unwrap_or(Target::Hash(hex)));
+        }
         other => return Ok(other),
     };
     if !is_job_selector(&selector) {
         bail!("{}", no_match(text));
     }
-    let job = client
+    job_output(client, &selector, cwd)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{}", no_match(text)))
+}
+
+/// The first data output of the job `selector` names, as a target; None when no job
+/// matches.
+async fn job_output(
+    client: &mut crate::connection::Client,
+    selector: &str,
+    cwd: &std::path::Path,
+) -> anyhow::Result<Option<Target>> {
+    let job = match client
         .get_job(pb::GetJobRequest {
-            selector: selector.clone(),
+            selector: selector.to_string(),
             cwd: cwd.as_os_str().as_bytes().to_vec(),
         })
         .await
-        .map_err(|status| not_found(status, text))?
-        .into_inner();
+    {
+        Ok(job) => job.into_inner(),
+        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+        Err(status) => return Err(status_error(status)),
+    };
     let output = job.outputs.iter().find_map(|o| {
         let blake3 = o.hashes.iter().find(|d| d.algorithm == "blake3")?;
         (o.class == "artifact").then(|| blake3.hex.clone())
     });
     match output {
-        Some(hex) => Ok(Target::Hash(format!("blake3:{hex}"))),
+        Some(hex) => Ok(Some(Target::Hash(format!("blake3:{hex}")))),
         None => bail!(
             "{selector} wrote no data file, so there is nothing of it to reproduce\n\
              hint: reproduce takes an artifact: give one of {selector}'s outputs \

@@ -192,15 +192,22 @@ fn shared_clone(root: &Path) -> anyhow::Result<PathBuf> {
         .join("clones")
         .join(format!("{name}-{}", &id[..12]));
     if clone.join("HEAD").exists() || clone.join(".git").exists() {
-        git(
+        // The clone shares the repository's objects, so a failed fetch only means
+        // stale refs; a commit that is really gone is caught by `has_commit`.
+        let fetched = git(
             Some(&clone),
             &["fetch", "--quiet", "--no-tags"],
             &[
                 root.as_os_str(),
                 "+refs/heads/*:refs/remotes/origin/*".as_ref(),
             ],
-        )
-        .with_context(|| format!("cannot update the shared clone {}", clone.display()))?;
+        );
+        if let Err(e) = fetched {
+            eprintln!(
+                "roar: note: cannot update the shared clone {}: {e:#}",
+                clone.display()
+            );
+        }
         return Ok(clone);
     }
     if let Some(parent) = clone.parent() {
