@@ -297,3 +297,83 @@ pub fn path_with(venv: &FreshVenv, path_var: &OsStr) -> OsString {
 pub fn bytes_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(bytes.to_vec()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(cwd: &str, argv: &[&str], envs: Vec<pb::PythonEnvironment>) -> Step {
+        let summary = pb::JobSummary {
+            cwd: cwd.as_bytes().to_vec(),
+            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        };
+        Step {
+            job: pb::GraphJob {
+                job: Some(summary.clone()),
+                environments: envs,
+                ..Default::default()
+            },
+            summary,
+            git: None,
+            requirements: vec!["numpy==1.26.0".into()],
+        }
+    }
+
+    fn venv_env(root: &str) -> pb::PythonEnvironment {
+        pb::PythonEnvironment {
+            kind: "venv".into(),
+            root: root.as_bytes().to_vec(),
+            interpreter: format!("{root}/bin/python").into_bytes(),
+            version: "3.11.7".into(),
+        }
+    }
+
+    #[test]
+    fn paths_into_the_recorded_venv_point_into_the_fresh_one() {
+        let fresh = FreshVenv {
+            dir: PathBuf::from("/cache/r/.roar-venvs/venv-1"),
+        };
+        let s = step(
+            "/w",
+            &[".venv/bin/python", "train.py"],
+            vec![venv_env("/w/.venv")],
+        );
+        let argv: Vec<OsString> = [".venv/bin/python", "train.py", "/w/.venv/lib/x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mapped = map_argv(&s, &argv, &fresh);
+        assert_eq!(mapped[0], "/cache/r/.roar-venvs/venv-1/bin/python");
+        assert_eq!(mapped[1], "train.py");
+        assert_eq!(mapped[2], "/cache/r/.roar-venvs/venv-1/lib/x");
+    }
+
+    #[test]
+    fn a_system_interpreter_named_by_path_is_replaced_by_name() {
+        let fresh = FreshVenv {
+            dir: PathBuf::from("/f"),
+        };
+        let system = pb::PythonEnvironment {
+            kind: "system".into(),
+            root: b"/usr".to_vec(),
+            interpreter: b"/usr/bin/python3.11".to_vec(),
+            version: "3.11.2".into(),
+        };
+        let s = step("/w", &["/usr/bin/python3.11", "/usr/share/x"], vec![system]);
+        let argv: Vec<OsString> = ["/usr/bin/python3.11", "/usr/share/x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mapped = map_argv(&s, &argv, &fresh);
+        assert_eq!(mapped[0], "/f/bin/python3.11");
+        assert_eq!(
+            mapped[1], "/usr/share/x",
+            "only the interpreter, not the prefix"
+        );
+        assert_eq!(
+            absolute(Path::new("/w/a"), Path::new("./../b/./c")),
+            Path::new("/w/b/c")
+        );
+    }
+}

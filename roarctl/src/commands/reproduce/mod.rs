@@ -344,3 +344,18 @@ async fn local_copies(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_selectors_are_told_from_other_words() {
+        for ok in ["last", "@2", "@B1", "@b12", "abcd", "6e0b4aeda909"] {
+            assert!(is_job_selector(ok), "{ok}");
+        }
+        for bad in ["nope.txt", "@", "@x", "abc", "@B", "zzzz"] {
+            assert!(!is_job_selector(bad), "{bad}");
+        }
+    }
+}
