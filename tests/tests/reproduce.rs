@@ -447,3 +447,30 @@ fn a_step_run_with_uncommitted_changes_is_flagged_and_refused_unless_allowed() {
     assert_stderr_contains(&output, "warning");
     assert_eq!(sandbox.json(&["log", "--all"]).as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn a_step_that_fails_again_stops_the_reproduction_and_keeps_it() {
+    let sandbox = Sandbox::new();
+    write(
+        &sandbox,
+        "gen.py",
+        "import os, sys\nif not os.environ.get('FULL'):\n    sys.exit(3)\nopen('model.txt', 'w').write('1')\n",
+    );
+    write(&sandbox, ".gitignore", "model.txt\n");
+    git(&sandbox, &["init", "-q"]);
+    git(&sandbox, &["add", "-A"]);
+    git(&sandbox, &["commit", "-q", "-m", "gen"]);
+    let output = sandbox
+        .roarctl()
+        .env("FULL", "1")
+        .args(["run", "--", "python3", "gen.py"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let output = roarctl(&sandbox, &["reproduce", "model.txt", "--run", "-y"]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_stderr_contains(&output, "@1 (python3 gen.py) failed (exit status 3)");
+    assert_stderr_contains(&output, "kept in");
+    assert_eq!(reproductions_left(&sandbox).len(), 1);
+}

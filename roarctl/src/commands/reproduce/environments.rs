@@ -36,10 +36,13 @@ pub struct Venvs {
 
 impl Venvs {
     /// The fresh virtualenv for `step`, made on first use; None when the step ran no
-    /// recorded Python.
+    /// recorded Python and used no Python packages (a record made before environments
+    /// were recorded has only the packages: any Python version will do).
     pub fn for_step(&mut self, base: &Path, step: &Step) -> anyhow::Result<Option<FreshVenv>> {
-        let Some(env) = primary(step) else {
-            return Ok(None);
+        let version = match primary(step) {
+            Some(env) => env.version.clone(),
+            None if step.requirements.is_empty() => return Ok(None),
+            None => String::new(),
         };
         let mut requirements: Vec<String> = step
             .requirements
@@ -51,7 +54,7 @@ impl Venvs {
             .cloned()
             .collect();
         requirements.sort();
-        let key = (env.version.clone(), requirements);
+        let key = (version, requirements);
         if let Some(venv) = self.made.get(&key) {
             return Ok(Some(venv.clone()));
         }
@@ -59,7 +62,7 @@ impl Venvs {
         let dir = base
             .join(".roar-venvs")
             .join(format!("venv-{}", self.made.len() + 1));
-        make_venv(&dir, &env.version, &key.1, step)?;
+        make_venv(&dir, &key.0, &key.1, step)?;
         let venv = FreshVenv { dir };
         self.made.insert(key, venv.clone());
         Ok(Some(venv))
