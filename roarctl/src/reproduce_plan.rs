@@ -261,53 +261,7 @@ impl Plan {
             self.steps.len()
         );
         for (n, step) in self.steps.iter().enumerate() {
-            outln!(
-                "{}. {} {}",
-                n + 1,
-                label(&step.job),
-                command_line(&step.summary.argv)
-            );
-            match (&step.git, step.relative_cwd()) {
-                (Some(git), Some(cwd)) => outln!(
-                    "   repository {}  commit {}  cwd {}",
-                    git.repository,
-                    if git.commit.is_empty() {
-                        "(none)"
-                    } else {
-                        &git.commit
-                    },
-                    cwd.display()
-                ),
-                _ => outln!(
-                    "   no git context: ran in {} (cannot be checked out)",
-                    step.cwd().display()
-                ),
-            }
-            for line in step.environment_lines() {
-                outln!("   {line}");
-            }
-            if !step.requirements.is_empty() {
-                outln!("   python: {}", step.requirements.join(" "));
-            }
-            if step.is_dirty() {
-                outln!(
-                    "   {} ran with uncommitted changes to {}; its code cannot be checked out",
-                    label(&step.job),
-                    step.dirty_list()
-                );
-            }
-            let others = step
-                .job
-                .packages
-                .iter()
-                .filter(|p| p.ecosystem != "python")
-                .count();
-            if others > 0 {
-                outln!(
-                    "   and {others} system or other package(s) (roarctl show {})",
-                    step.summary.uid
-                );
-            }
+            print_step(n + 1, step);
         }
         if !self.sources.is_empty() {
             outln!("sources:");
@@ -381,5 +335,57 @@ impl Plan {
             "jobs": steps,
             "sources": sources,
         })
+    }
+}
+
+/// One step of the plan text: its command, code, environments, requirements, and any
+/// uncommitted changes it ran with.
+fn print_step(number: usize, step: &Step) {
+    outln!(
+        "{}. {} {}",
+        number,
+        label(&step.job),
+        command_line(&step.summary.argv)
+    );
+    match (&step.git, step.relative_cwd()) {
+        (Some(git), Some(cwd)) => outln!(
+            "   repository {}  commit {}  cwd {}",
+            git.repository,
+            if git.commit.is_empty() {
+                "(none)"
+            } else {
+                &git.commit
+            },
+            cwd.display()
+        ),
+        _ => outln!(
+            "   no git context: ran in {} (cannot be checked out)",
+            step.cwd().display()
+        ),
+    }
+    for line in step.environment_lines() {
+        outln!("   {line}");
+    }
+    if !step.requirements.is_empty() {
+        outln!("   python: {}", step.requirements.join(" "));
+    }
+    if step.is_dirty() {
+        outln!(
+            "   {} ran with uncommitted changes to {}; its code cannot be checked out",
+            label(&step.job),
+            step.dirty_list()
+        );
+    }
+    let others = step
+        .job
+        .packages
+        .iter()
+        .filter(|p| p.ecosystem != "python")
+        .count();
+    if others > 0 {
+        outln!(
+            "   and {others} system or other package(s) (roarctl show {})",
+            step.summary.uid
+        );
     }
 }

@@ -37,7 +37,9 @@ pub async fn execute(ctx: &Context, plan: &Plan, args: &ReproduceArgs) -> anyhow
         Ok(reproduced) => reproduced,
         // Nothing ran, so nothing is left to look at: the directory goes.
         Err(e) if ran == 0 => {
-            super::cleanup::remove(&trees.base)?;
+            if let Err(left) = super::cleanup::remove(&trees.base) {
+                eprintln!("roar: note: {left:#}");
+            }
             return Err(e);
         }
         Err(e) => {
@@ -145,52 +147,64 @@ fn prepare<'a>(
     let mut prepared = Vec::new();
     let mut after_build = false;
     for step in &plan.steps {
-        let mut argv: Vec<OsString> = step
-            .summary
-            .argv
-            .iter()
-            .map(|a| bytes_path(a).into_os_string())
-            .collect();
-        let mut venv = None;
-        let mut step_path = path_var.clone();
-        if args.setup_python
-            && let Some(fresh) = venvs.for_step(&trees.base, step)?
-        {
-            argv = environments::map_argv(step, &argv, &fresh);
-            step_path = environments::path_with(&fresh, &path_var);
-            venv = Some(fresh);
-        }
-        // Absolute paths into the repository point into its work tree.
-        let argv: Vec<OsString> = argv
-            .into_iter()
-            .map(|a| {
-                let path = PathBuf::from(&a);
-                if path.is_absolute() {
-                    trees.map(step, &path).into_os_string()
-                } else {
-                    a
-                }
-            })
-            .collect();
-        let Some(program) = argv.first() else {
+        let venv = if args.setup_python {
+            venvs.for_step(&trees.base, step)?
+        } else {
+            None
+        };
+        let run = command_for(step, venv, trees, &path_var);
+        let Some(program) = run.argv.first() else {
             bail!("{} has no recorded command", label(&step.job));
         };
         Interpreter {
             step,
             program: PathBuf::from(program),
             cwd: trees.map(step, &step.cwd()),
-            path_var: step_path.clone(),
+            path_var: run.path_var.clone(),
         }
         .check(trees, args.setup_python, after_build)?;
         after_build |= step.summary.kind == "build";
-        prepared.push(Prepared {
-            step,
-            argv,
-            venv,
-            path_var: step_path,
-        });
+        prepared.push(run);
     }
     Ok(prepared)
+}
+
+/// The step's recorded command pointed into its fresh virtualenv (if any) and, for
+/// absolute paths into the repository, into its work tree.
+fn command_for<'a>(
+    step: &'a Step,
+    venv: Option<FreshVenv>,
+    trees: &Worktrees,
+    path_var: &std::ffi::OsStr,
+) -> Prepared<'a> {
+    let mut argv: Vec<OsString> = step
+        .summary
+        .argv
+        .iter()
+        .map(|a| bytes_path(a).into_os_string())
+        .collect();
+    let mut step_path = path_var.to_os_string();
+    if let Some(fresh) = &venv {
+        argv = environments::map_argv(step, &argv, fresh);
+        step_path = environments::path_with(fresh, path_var);
+    }
+    let argv = argv
+        .into_iter()
+        .map(|a| {
+            let path = PathBuf::from(&a);
+            if path.is_absolute() {
+                trees.map(step, &path).into_os_string()
+            } else {
+                a
+            }
+        })
+        .collect();
+    Prepared {
+        step,
+        argv,
+        venv,
+        path_var: step_path,
+    }
 }
 
 /// Every recorded input of `step` is in place with its recorded content; otherwise
