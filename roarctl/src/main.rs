@@ -141,9 +141,12 @@ enum Command {
         after_help = "Examples:\n  roarctl register results/metrics.json\n  roarctl register @3 --dry-run\n  roarctl register session -y"
     )]
     Register(commands::register::RegisterArgs),
-    /// Rebuild an artifact from its lineage in a fresh checkout and check the bytes
+    /// Rebuild an artifact from its lineage in a fresh work tree and check the bytes
     #[command(after_help = "Examples:\n  roarctl reproduce results/metrics.json
-  roarctl reproduce blake3:1a2b3c4d --run -y")]
+  roarctl reproduce blake3:1a2b3c4d --run -y
+  roarctl reproduce @3 --run -y --setup-python
+  roarctl reproduce --list
+  roarctl reproduce --clean --older-than 7d")]
     Reproduce(commands::reproduce::ReproduceArgs),
     /// Start, inspect or stop the daemon
     #[command(

@@ -1,7 +1,7 @@
 //! What `roarctl reproduce` would do: the jobs upstream of an artifact in the order they
-//! must run (build steps first), each at its repository and commit, and every source
-//! input with where it can come from. Built from a lineage graph; no side effects
-//! except looking at local files through roard.
+//! must run (build steps first), each at its repository and commit with its Python
+//! environments and any uncommitted changes it ran with, and every source input with
+//! where it can come from. Built from a lineage graph; no side effects.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -46,7 +46,74 @@ pub struct Step {
     pub requirements: Vec<String>,
 }
 
+/// How many dirty paths the plan names before "and N more".
+const DIRTY_SHOWN: usize = 3;
+
 impl Step {
+    /// It ran with uncommitted changes, so its code cannot be checked out as it was.
+    pub fn is_dirty(&self) -> bool {
+        self.git.as_ref().is_some_and(|g| g.dirty_count > 0)
+    }
+
+    /// The files it ran with uncommitted changes to, relative to the repository root.
+    pub fn dirty_paths(&self) -> Vec<String> {
+        self.git
+            .iter()
+            .flat_map(|g| &g.dirty_paths)
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
+    }
+
+    /// "evaluate.py, lib.py and 3 more", for messages.
+    pub fn dirty_list(&self) -> String {
+        let paths = self.dirty_paths();
+        let count = self.git.as_ref().map_or(0, |g| g.dirty_count as usize);
+        let shown = paths
+            .iter()
+            .take(DIRTY_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        match count.saturating_sub(DIRTY_SHOWN.min(paths.len())) {
+            0 => shown,
+            more => format!("{shown} and {more} more"),
+        }
+    }
+
+    /// "python 3.11.7 (venv .venv)": each environment, its root relative to the
+    /// repository when inside it.
+    pub fn environment_lines(&self) -> Vec<String> {
+        self.job
+            .environments
+            .iter()
+            .map(|env| {
+                let version = if env.version.is_empty() {
+                    "(version unknown)"
+                } else {
+                    &env.version
+                };
+                format!(
+                    "python {version} ({} {})",
+                    env.kind,
+                    self.show_path(&env.root)
+                )
+            })
+            .collect()
+    }
+
+    /// A recorded path relative to the repository root when inside it, else as is.
+    pub fn show_path(&self, path: &[u8]) -> String {
+        let path = Path::new(std::ffi::OsStr::from_bytes(path));
+        match self
+            .root()
+            .and_then(|r| path.strip_prefix(r).ok().map(Path::to_path_buf))
+        {
+            Some(relative) if relative.as_os_str().is_empty() => ".".to_string(),
+            Some(relative) => relative.display().to_string(),
+            None => path.display().to_string(),
+        }
+    }
+
     pub fn root(&self) -> Option<PathBuf> {
         self.git
             .as_ref()
@@ -72,6 +139,8 @@ impl Step {
 pub struct Plan {
     /// BLAKE3 (hex) of every artifact of the lineage, by id.
     hashes: HashMap<u64, String>,
+    /// Which job wrote what another read: who should have made a step's input.
+    edges: Vec<pb::Edge>,
     pub target_blake3: String,
     pub target_path: Option<PathBuf>,
     pub steps: Vec<Step>,
@@ -147,6 +216,7 @@ impl Plan {
                 .map(|o| PathBuf::from(OsString::from_vec(o.path.clone())))
         });
         Plan {
+            edges: graph.edges.clone(),
             hashes: graph
                 .artifacts
                 .iter()
@@ -162,6 +232,15 @@ impl Plan {
     /// The recorded BLAKE3 of an artifact of the lineage.
     pub fn hash_of(&self, id: u64) -> String {
         self.hashes.get(&id).cloned().unwrap_or_default()
+    }
+
+    /// The step of the plan that wrote the artifact `step` read as `artifact_id`.
+    pub fn producer_of(&self, step: &Step, artifact_id: u64) -> Option<&Step> {
+        let edge = self
+            .edges
+            .iter()
+            .find(|e| e.to_job == step.summary.uid && e.artifact_id == artifact_id)?;
+        self.steps.iter().find(|s| s.summary.uid == edge.from_job)
     }
 
     pub fn missing(&self) -> Vec<&Source> {
@@ -182,43 +261,7 @@ impl Plan {
             self.steps.len()
         );
         for (n, step) in self.steps.iter().enumerate() {
-            outln!(
-                "{}. {} {}",
-                n + 1,
-                label(&step.job),
-                command_line(&step.summary.argv)
-            );
-            match (&step.git, step.relative_cwd()) {
-                (Some(git), Some(cwd)) => outln!(
-                    "   repository {}  commit {}  cwd {}",
-                    git.repository,
-                    if git.commit.is_empty() {
-                        "(none)"
-                    } else {
-                        &git.commit
-                    },
-                    cwd.display()
-                ),
-                _ => outln!(
-                    "   no git context: ran in {} (cannot be checked out)",
-                    step.cwd().display()
-                ),
-            }
-            if !step.requirements.is_empty() {
-                outln!("   python: {}", step.requirements.join(" "));
-            }
-            let others = step
-                .job
-                .packages
-                .iter()
-                .filter(|p| p.ecosystem != "python")
-                .count();
-            if others > 0 {
-                outln!(
-                    "   and {others} system or other package(s) (roarctl show {})",
-                    step.summary.uid
-                );
-            }
+            print_step(n + 1, step);
         }
         if !self.sources.is_empty() {
             outln!("sources:");
@@ -257,6 +300,14 @@ impl Plan {
                         "ecosystem": p.ecosystem, "name": p.name, "version": p.version
                     })).collect::<Vec<_>>(),
                     "requirements": step.requirements,
+                    "environments": step.job.environments.iter().map(|e| json!({
+                        "kind": e.kind,
+                        "root": escape_bytes(&e.root),
+                        "interpreter": escape_bytes(&e.interpreter),
+                        "version": e.version,
+                    })).collect::<Vec<_>>(),
+                    "dirty": step.is_dirty(),
+                    "dirty_paths": step.dirty_paths(),
                 })
             })
             .collect();
@@ -284,5 +335,57 @@ impl Plan {
             "jobs": steps,
             "sources": sources,
         })
+    }
+}
+
+/// One step of the plan text: its command, code, environments, requirements, and any
+/// uncommitted changes it ran with.
+fn print_step(number: usize, step: &Step) {
+    outln!(
+        "{}. {} {}",
+        number,
+        label(&step.job),
+        command_line(&step.summary.argv)
+    );
+    match (&step.git, step.relative_cwd()) {
+        (Some(git), Some(cwd)) => outln!(
+            "   repository {}  commit {}  cwd {}",
+            git.repository,
+            if git.commit.is_empty() {
+                "(none)"
+            } else {
+                &git.commit
+            },
+            cwd.display()
+        ),
+        _ => outln!(
+            "   no git context: ran in {} (cannot be checked out)",
+            step.cwd().display()
+        ),
+    }
+    for line in step.environment_lines() {
+        outln!("   {line}");
+    }
+    if !step.requirements.is_empty() {
+        outln!("   python: {}", step.requirements.join(" "));
+    }
+    if step.is_dirty() {
+        outln!(
+            "   {} ran with uncommitted changes to {}; its code cannot be checked out",
+            label(&step.job),
+            step.dirty_list()
+        );
+    }
+    let others = step
+        .job
+        .packages
+        .iter()
+        .filter(|p| p.ecosystem != "python")
+        .count();
+    if others > 0 {
+        outln!(
+            "   and {others} system or other package(s) (roarctl show {})",
+            step.summary.uid
+        );
     }
 }
