@@ -22,6 +22,7 @@ use anyhow::bail;
 use roar_proto::pb;
 use roar_proto::pb::get_lineage_request::Target;
 
+use super::lineage::no_match;
 use crate::context::Context;
 use crate::remote::hash_file;
 use crate::reproduce_plan::{Origin, Plan};
@@ -147,7 +148,7 @@ async fn resolve(
     let missing_path =
         text.contains('/') && !text.contains(':') && !std::path::Path::new(text).exists();
     if missing_path {
-        bail!("{}", no_match(text));
+        return Err(no_match(text));
     }
     let selector = match super::lineage::target(text)? {
         Target::Job(selector) => selector,
@@ -159,11 +160,11 @@ async fn resolve(
         other => return Ok(other),
     };
     if !is_job_selector(&selector) {
-        bail!("{}", no_match(text));
+        return Err(no_match(text));
     }
     job_output(client, &selector, cwd)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("{}", no_match(text)))
+        .ok_or_else(|| no_match(text))
 }
 
 /// The first data output of the job `selector` names, as a target; None when no job
@@ -210,17 +211,10 @@ fn is_job_selector(text: &str) -> bool {
     text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn no_match(text: &str) -> String {
-    format!(
-        "no job, step, file or artifact matches '{text}'\n\
-         hint: give a file a recorded job wrote, a hash prefix, or a job (`roarctl log` lists them)"
-    )
-}
-
 /// A NotFound status from roard as the no-match message; others as they are.
 fn not_found(status: tonic::Status, text: &str) -> anyhow::Error {
     if status.code() == tonic::Code::NotFound {
-        anyhow::anyhow!("{}", no_match(text))
+        no_match(text)
     } else {
         status_error(status)
     }
