@@ -194,8 +194,8 @@ fn usage_errors_exit_2_with_a_hint() {
         &["get", "ftp://example.com/a", "dest.txt"],
         &["config", "get", "no.such"],
         &["env", "set", "1BAD", "x"],
-        // roard's answer to a selector that names no job.
-        &["show", "zz"],
+        // roard's answer to a hash prefix too short to look up.
+        &["show", "sha256:abc"],
     ];
     for args in cases {
         let output = sandbox.roarctl().args(*args).output().unwrap();
