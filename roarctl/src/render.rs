@@ -166,6 +166,17 @@ pub fn how_it_ended(exit: Option<&pb::ExitStatus>) -> String {
     }
 }
 
+/// `reproduced by job 1a2b3c4d5e6f: identical` (or `differs`).
+pub fn reproduced_by(reproduction: &pb::Reproduction) -> Option<String> {
+    let by = reproduction.job.as_ref()?;
+    let verdict = if reproduction.identical {
+        "identical"
+    } else {
+        "differs"
+    };
+    Some(format!("reproduced by job {}: {verdict}", by.uid))
+}
+
 /// `ran with uncommitted changes to a.py, b.py (and 3 more)` for a dirty job.
 pub fn dirty_note(git: Option<&pb::GitContext>) -> Option<String> {
     let git = git.filter(|g| g.dirty_count > 0)?;

@@ -10,7 +10,9 @@ use roar_proto::pb::get_lineage_request::Target;
 
 use crate::context::Context;
 use crate::graph::{GraphView, label};
-use crate::render::{Style, command_line, dirty_note, git_short, human_size, local_time};
+use crate::render::{
+    Style, command_line, dirty_note, git_short, human_size, local_time, reproduced_by,
+};
 use crate::{json, status_error};
 
 #[derive(clap::Args, Debug)]
@@ -210,16 +212,8 @@ impl Printer<'_> {
         if let Some(dirty) = dirty_note(summary.git.as_ref()) {
             line.push_str(&format!("  {}", self.style.red(&format!("DIRTY: {dirty}"))));
         }
-        for reproduction in &job.reproductions {
-            let Some(by) = &reproduction.job else {
-                continue;
-            };
-            let verdict = if reproduction.identical {
-                "identical"
-            } else {
-                "differs"
-            };
-            line.push_str(&format!("  (reproduced by job {}: {verdict})", by.uid));
+        for reproduced in job.reproductions.iter().filter_map(reproduced_by) {
+            line.push_str(&format!("  ({reproduced})"));
         }
         line
     }

@@ -9,7 +9,7 @@ use roar_proto::pb;
 use crate::context::Context;
 use crate::render::{
     command_line, dirty_note, duration, escape_for_terminal, exit_text, git_short, human_size,
-    local_time, step_label,
+    local_time, reproduced_by, step_label,
 };
 use crate::{json, status_error};
 
@@ -240,19 +240,9 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for reproduction in &job.reproductions {
-        let Some(by) = &reproduction.job else {
-            continue;
-        };
-        let verdict = if reproduction.identical {
-            "identical"
-        } else {
-            "differs"
-        };
-        outln!(
-            "reproduced by job {} ({}): {verdict}",
-            by.uid,
-            local_time(by.started_at_ms)
-        );
+        if let (Some(text), Some(by)) = (reproduced_by(reproduction), &reproduction.job) {
+            outln!("{text} ({})", local_time(by.started_at_ms));
+        }
     }
     outln!("started  {}", local_time(summary.started_at_ms));
     if let Some(end) = summary.ended_at_ms {

@@ -15,42 +15,36 @@ pub async fn get_lineage(
     request: &pb::GetLineageRequest,
 ) -> Result<pb::Graph, Status> {
     let store = &state.store;
-    let asker = || async {
-        let project = project_of(&request.cwd)?;
-        let session = store
-            .active_session(&project)
-            .await
-            .map_err(|e| Status::internal(format!("cannot read the session: {e}")))?;
-        Ok::<_, Status>((project, session.map_or(0, |s| s.id)))
-    };
-    let start = match &request.target {
-        Some(Target::Hash(prefix)) => {
-            let id = store
+    let artifact = match &request.target {
+        Some(Target::Hash(prefix)) => Some(
+            store
                 .artifact_id_by_hash(prefix)
                 .await
-                .map_err(artifact_lookup_status)?;
-            let (project, session_id) = asker().await?;
+                .map_err(artifact_lookup_status)?,
+        ),
+        Some(Target::Path(path)) => Some(match store.artifact_id_by_path(path).await {
+            Err(ArtifactLookupError::NotFound(name)) => {
+                return Err(not_an_artifact(state, path, &name).await);
+            }
+            found => found.map_err(artifact_lookup_status)?,
+        }),
+        _ => None,
+    };
+    let start = match (artifact, &request.target) {
+        (Some(id), _) => {
+            // The asker's project and active session decide among several producers.
+            let project = project_of(&request.cwd)?;
+            let session = store
+                .active_session(&project)
+                .await
+                .map_err(|e| Status::internal(format!("cannot read the session: {e}")))?;
             Start::Artifact {
                 id,
                 project,
-                session_id,
+                session_id: session.map_or(0, |s| s.id),
             }
         }
-        Some(Target::Path(path)) => {
-            let id = match store.artifact_id_by_path(path).await {
-                Err(ArtifactLookupError::NotFound(name)) => {
-                    return Err(not_an_artifact(state, path, &name).await);
-                }
-                found => found.map_err(artifact_lookup_status)?,
-            };
-            let (project, session_id) = asker().await?;
-            Start::Artifact {
-                id,
-                project,
-                session_id,
-            }
-        }
-        Some(Target::Job(selector)) => {
+        (None, Some(Target::Job(selector))) => {
             let parsed = JobSelector::parse(selector).map_err(job_lookup_status)?;
             let project = project_of(&request.cwd)?;
             let job = store
@@ -65,7 +59,7 @@ pub async fn get_lineage(
                 .ok_or_else(|| Status::not_found(format!("job {uid} is gone")))?;
             Start::Job(id)
         }
-        None => return Err(Status::invalid_argument("give an artifact or a job")),
+        (None, _) => return Err(Status::invalid_argument("give an artifact or a job")),
     };
     store
         .lineage(start, request.downstream, request.depth)
