@@ -341,6 +341,13 @@ async fn record(
             .await;
         return;
     };
+    if outcome.undecoded_syscalls > 0 {
+        tracing::warn!(
+            "job {uid}: {} syscall(s) of an architecture roard has no table for were not \
+             decoded; their files are not in the record",
+            outcome.undecoded_syscalls
+        );
+    }
     let trace_ended = std::time::Instant::now();
     let process_count = outcome.processes.len();
     let progress = Arc::new(HashProgress::default());

@@ -14,7 +14,7 @@ use super::file_tracker::{FileTracker, Resume};
 use super::linger::LingerAlarm;
 use super::process_table::{Exit, ProcessTable};
 use super::syscall_info::{self, SyscallStop};
-use super::syscalls::NATIVE;
+use super::syscalls::table_for;
 use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
 
@@ -30,6 +30,8 @@ struct Job {
     processes: ProcessTable,
     files: FileTracker,
     last_exec_event: Option<std::time::Instant>,
+    /// Stops in syscalls of an architecture without a table (see `syscalls::table_for`).
+    undecoded_syscalls: u64,
 }
 
 /// Traces until no task of the job remains, or until `linger` after the root process
@@ -124,6 +126,7 @@ impl Job {
             processes: self.processes.into_records(),
             files: self.files.into_accesses(),
             lingering,
+            undecoded_syscalls: self.undecoded_syscalls,
         }
     }
 }
@@ -187,9 +190,13 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Re
         }
         libc::PTRACE_EVENT_SECCOMP => {
             let traced = match syscall_info::read(tid) {
-                Some(SyscallStop::Entry { nr, args }) => {
-                    NATIVE.lookup(nr).map(|syscall| (syscall, args))
-                }
+                Some(SyscallStop::Entry { arch, nr, args }) => match table_for(arch, nr) {
+                    Some(table) => table.lookup(nr).map(|syscall| (syscall, args)),
+                    None => {
+                        job.undecoded_syscalls += 1;
+                        None
+                    }
+                },
                 _ => None,
             };
             let how = traced.map_or(Resume::Continue, |(syscall, args)| {

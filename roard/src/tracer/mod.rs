@@ -54,6 +54,8 @@ pub struct TraceOutcome {
     /// Processes still running when the record was closed at the linger bound.
     pub lingering: usize,
     pub root_exit: Option<Exit>,
+    /// Stops in syscalls of an architecture roard has no table for: seen, not decoded.
+    pub undecoded_syscalls: u64,
 }
 
 /// How a job is traced.
@@ -160,7 +162,8 @@ pub fn parent_of(pid: Pid) -> Option<Pid> {
     procfs::ppid(pid)
 }
 
-/// The seccomp program for this machine's architecture (see [`seccomp_filter`]).
+/// The seccomp program for every ABI a task of this machine can use (see
+/// [`seccomp_filter`]).
 pub fn native_seccomp_filter() -> Vec<u8> {
-    seccomp_filter::build(&syscalls::NATIVE)
+    seccomp_filter::build(syscalls::ABIS)
 }

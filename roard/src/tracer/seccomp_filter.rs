@@ -8,14 +8,12 @@ use super::syscalls::SyscallTable;
 
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x15;
-const BPF_JMP_JGE_K: u16 = 0x35;
+const BPF_JMP_JSET_K: u16 = 0x45;
 const BPF_RET_K: u16 = 0x06;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
-/// x32 syscalls on x86_64 carry this bit; they use other numbers, so they are traced.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 #[derive(Clone, Copy)]
 struct Instruction {
@@ -38,30 +36,66 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
     Instruction { code, jt, jf, k }
 }
 
-/// The filter for `table`, serialised as `struct sock_filter[]` in native byte order.
+/// The filter for `abis` (native first), serialised as `struct sock_filter[]` in
+/// native byte order.
 ///
-/// Layout: a foreign architecture (32-bit compat calls, x32) is traced wholesale, so
-/// nothing slips past under another numbering; then one `jeq` per traced syscall.
-pub fn build(table: &SyscallTable) -> Vec<u8> {
-    let mut program = vec![
-        stmt(BPF_LD_W_ABS, OFFSET_ARCH),
-        // Native arch: skip the next instruction (the foreign-arch TRACE).
-        jump(BPF_JMP_JEQ_K, table.audit_arch, 1, 0),
-        stmt(BPF_RET_K, SECCOMP_RET_TRACE),
-        stmt(BPF_LD_W_ABS, OFFSET_NR),
-        jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
-        stmt(BPF_RET_K, SECCOMP_RET_TRACE),
-    ];
-    let count = table.entries.len();
-    for (index, (nr, _)) in table.entries.iter().enumerate() {
-        // On a match jump to the TRACE return just past the remaining checks and ALLOW.
-        let remaining = count - index - 1;
-        let to_trace = u8::try_from(remaining + 1).expect("syscall table fits a BPF jump");
-        program.push(jump(BPF_JMP_JEQ_K, *nr, to_trace, 0));
+/// Layout: per architecture a block that tests the syscall number against that ABI's
+/// table (an ABI marked by a number bit, x32, is tested first within its architecture);
+/// a call of an architecture with no table is traced wholesale, so nothing slips past
+/// under another numbering (the tracer counts such calls, it does not guess).
+pub fn build(abis: &[SyscallTable]) -> Vec<u8> {
+    let mut program = Vec::new();
+    let mut arches: Vec<u32> = abis.iter().map(|t| t.audit_arch).collect();
+    arches.dedup();
+    for arch in arches {
+        let block = arch_block(abis.iter().filter(|t| t.audit_arch == arch));
+        program.push(stmt(BPF_LD_W_ABS, OFFSET_ARCH));
+        program.push(jump(BPF_JMP_JEQ_K, arch, 0, jump_len(block.len())));
+        program.extend(block);
     }
-    program.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
     program.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE));
+    serialise(&program)
+}
 
+/// One architecture's tests: load the number, then for each ABI with a number bit
+/// a jump to its list when the bit is set, then the plain ABI's list.
+fn arch_block<'a>(tables: impl Iterator<Item = &'a SyscallTable>) -> Vec<Instruction> {
+    let (marked, plain): (Vec<&SyscallTable>, Vec<&SyscallTable>) =
+        tables.partition(|t| t.nr_bit != 0);
+    let mut block = vec![stmt(BPF_LD_W_ABS, OFFSET_NR)];
+    for table in marked {
+        let list = number_list(table.entries.iter().map(|(nr, _)| nr | table.nr_bit));
+        // Bit clear: skip this ABI's list.
+        block.push(jump(BPF_JMP_JSET_K, table.nr_bit, 0, jump_len(list.len())));
+        block.extend(list);
+    }
+    match plain.first() {
+        Some(table) => block.extend(number_list(table.entries.iter().map(|(nr, _)| *nr))),
+        None => block.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE)),
+    }
+    block
+}
+
+/// `jeq` per number, each jumping to a TRACE return; ALLOW when none matched.
+fn number_list(numbers: impl Iterator<Item = u32>) -> Vec<Instruction> {
+    let numbers: Vec<u32> = numbers.collect();
+    let mut list: Vec<Instruction> = numbers
+        .iter()
+        .enumerate()
+        .map(|(index, nr)| jump(BPF_JMP_JEQ_K, *nr, jump_len(numbers.len() - index), 0))
+        .collect();
+    list.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
+    list.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE));
+    list
+}
+
+/// A forward jump over `len` instructions; the tables are far smaller than BPF's
+/// 255-instruction reach (checked by the tests).
+fn jump_len(len: usize) -> u8 {
+    u8::try_from(len).unwrap_or(u8::MAX)
+}
+
+fn serialise(program: &[Instruction]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(program.len() * 8);
     for instruction in program {
         bytes.extend_from_slice(&instruction.code.to_ne_bytes());
@@ -75,7 +109,7 @@ pub fn build(table: &SyscallTable) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracer::syscalls::NATIVE;
+    use crate::tracer::syscalls::ABIS;
 
     /// A tiny interpreter for the instructions `build` emits, to check the program's
     /// meaning rather than its bytes.
@@ -89,6 +123,7 @@ mod tests {
                 k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
             })
             .collect();
+        assert!(program.len() < 255, "every jump reaches its target");
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
             let i = program[pc];
@@ -96,7 +131,7 @@ mod tests {
             match i.code {
                 BPF_LD_W_ABS => acc = if i.k == OFFSET_ARCH { arch } else { nr },
                 BPF_JMP_JEQ_K => pc += usize::from(if acc == i.k { i.jt } else { i.jf }),
-                BPF_JMP_JGE_K => pc += usize::from(if acc >= i.k { i.jt } else { i.jf }),
+                BPF_JMP_JSET_K => pc += usize::from(if acc & i.k != 0 { i.jt } else { i.jf }),
                 BPF_RET_K => return i.k,
                 other => panic!("unexpected opcode {other:#x}"),
             }
@@ -104,20 +139,56 @@ mod tests {
     }
 
     #[test]
-    fn traces_exactly_the_table_on_the_native_arch() {
-        let program = build(&NATIVE);
-        for (nr, _) in NATIVE.entries {
-            assert_eq!(run(&program, NATIVE.audit_arch, *nr), SECCOMP_RET_TRACE);
-        }
-        for nr in [0, 1, 3, 4, 9, 500] {
-            if NATIVE.lookup(nr.into()).is_none() {
-                assert_eq!(run(&program, NATIVE.audit_arch, nr), SECCOMP_RET_ALLOW);
+    fn traces_exactly_each_abis_table() {
+        let program = build(ABIS);
+        for table in ABIS {
+            for (nr, _) in table.entries {
+                let nr = nr | table.nr_bit;
+                assert_eq!(
+                    run(&program, table.audit_arch, nr),
+                    SECCOMP_RET_TRACE,
+                    "{} {nr}",
+                    table.name
+                );
+            }
+            for nr in [0, 1, 3, 4, 6, 9, 500] {
+                if table.lookup(nr.into()).is_none() {
+                    let nr = nr | table.nr_bit;
+                    assert_eq!(
+                        run(&program, table.audit_arch, nr),
+                        SECCOMP_RET_ALLOW,
+                        "{} {nr}",
+                        table.name
+                    );
+                }
             }
         }
-        assert_eq!(run(&program, 0x4000_0003, 5), SECCOMP_RET_TRACE);
-        assert_eq!(
-            run(&program, NATIVE.audit_arch, X32_SYSCALL_BIT | 2),
-            SECCOMP_RET_TRACE
-        );
+        // An architecture without a table: everything stops, nothing is decoded.
+        assert_eq!(run(&program, 0x4000_0028, 5), SECCOMP_RET_TRACE);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn each_abi_is_decoded_by_its_own_table() {
+        use crate::tracer::syscalls::{TracedSyscall, X32_SYSCALL_BIT, table_for};
+        let i386 = 0x4000_0003;
+        let x86_64 = 0xc000_003e;
+        // i386 readlink (85) and getrusage (77) are x86_64's creat and ftruncate.
+        let table = table_for(i386, 85).unwrap();
+        assert_eq!(table.name, "i386");
+        assert_eq!(table.lookup(85), None);
+        assert_eq!(table.lookup(77), None);
+        assert!(matches!(table.lookup(5), Some(TracedSyscall::Open { .. })));
+        assert!(matches!(
+            table_for(x86_64, 85).unwrap().lookup(85),
+            Some(TracedSyscall::Creat { .. })
+        ));
+        let x32 = u64::from(X32_SYSCALL_BIT | 257);
+        assert_eq!(table_for(x86_64, x32).unwrap().name, "x32");
+        assert!(matches!(
+            table_for(x86_64, x32).unwrap().lookup(x32),
+            Some(TracedSyscall::Open { .. })
+        ));
+        assert!(table_for(0x4000_0028, 5).is_none());
     }
 }

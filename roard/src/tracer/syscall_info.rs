@@ -13,7 +13,7 @@ struct RawInfo {
     op: u8,
     _reserved: u8,
     _flags: u16,
-    _arch: u32,
+    arch: u32,
     _instruction_pointer: u64,
     _stack_pointer: u64,
     data: [u64; 8],
@@ -21,8 +21,10 @@ struct RawInfo {
 
 /// What a stopped tracee is doing.
 pub enum SyscallStop {
-    /// Seccomp stop at entry: the syscall has not run yet.
+    /// Seccomp stop at entry: the syscall has not run yet. `arch` is the
+    /// `AUDIT_ARCH_*` of the call (a 64-bit process can make 32-bit calls).
     Entry {
+        arch: u32,
         nr: u64,
         args: [u64; 6],
     },
@@ -52,6 +54,7 @@ pub fn read(tid: Pid) -> Option<SyscallStop> {
             let mut args = [0u64; 6];
             args.copy_from_slice(&info.data[1..7]);
             SyscallStop::Entry {
+                arch: info.arch,
                 nr: info.data[0],
                 args,
             }

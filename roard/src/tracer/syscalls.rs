@@ -1,5 +1,6 @@
-//! The syscalls that stop a traced job, per architecture, and where their arguments
-//! are. Everything not listed here runs at full speed: the seccomp filter lets it
+//! The syscalls that stop a traced job, one table per ABI a task can call in (a
+//! 64-bit kernel runs 32-bit and x32 code too, with other numbers), and where their
+//! arguments are. Everything not listed here runs at full speed: the seccomp filter lets it
 //! through without waking roard.
 //!
 //! Not listed on purpose: `execve`/`execveat` (what was executed is read at the exec
@@ -65,19 +66,36 @@ pub enum TracedSyscall {
 
 /// One architecture's numbering of the traced syscalls.
 pub struct SyscallTable {
+    /// For messages: "x86_64", "i386", "x32", "aarch64".
+    pub name: &'static str,
     /// `AUDIT_ARCH_*` value the kernel puts in `seccomp_data.arch`.
     pub audit_arch: u32,
+    /// A bit every syscall number of this ABI carries (x32's `__X32_SYSCALL_BIT`), 0
+    /// for none. It tells x32 from x86_64, which share `audit_arch`.
+    pub nr_bit: u32,
     pub entries: &'static [(u32, TracedSyscall)],
 }
 
 impl SyscallTable {
-    /// The traced syscall with this number, if it is one.
+    /// The traced syscall with this number (as the kernel reports it, `nr_bit`
+    /// included), if it is one.
     pub fn lookup(&self, nr: u64) -> Option<TracedSyscall> {
+        let nr = nr & !u64::from(self.nr_bit);
         self.entries
             .iter()
             .find(|(n, _)| u64::from(*n) == nr)
             .map(|(_, s)| *s)
     }
+}
+
+/// The table for a task stopped in a syscall of architecture `audit_arch` with number
+/// `nr`; None for an architecture roard has no table of (its calls are not decoded,
+/// never misread under another numbering).
+pub fn table_for(audit_arch: u32, nr: u64) -> Option<&'static SyscallTable> {
+    let same_arch = || ABIS.iter().filter(move |t| t.audit_arch == audit_arch);
+    same_arch()
+        .find(|t| t.nr_bit != 0 && nr & u64::from(t.nr_bit) != 0)
+        .or_else(|| same_arch().find(|t| t.nr_bit == 0))
 }
 
 use PathArg::{At, Cwd};
@@ -86,40 +104,120 @@ use TracedSyscall::*;
 const AT_0_1: PathArg = At { dirfd: 0, path: 1 };
 const AT_2_3: PathArg = At { dirfd: 2, path: 3 };
 
+/// Native x86_64, and x32 with the same (common) numbers plus `__X32_SYSCALL_BIT`.
 #[cfg(target_arch = "x86_64")]
 #[rustfmt::skip]
-pub const NATIVE: SyscallTable = SyscallTable {
-    audit_arch: 0xc000_003e,
-    entries: &[
-        (2, Open { at: Cwd { path: 0 }, flags: 1 }),
-        (257, Open { at: AT_0_1, flags: 2 }),
-        (437, OpenHow { at: AT_0_1, how: 2 }),
-        (85, Creat { at: Cwd { path: 0 } }),
-        (82, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-        (264, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-        (316, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (86, Link { to: Cwd { path: 1 } }),
-        (265, Link { to: AT_2_3 }),
-        (87, Unlink { at: Cwd { path: 0 }, flags: None }),
-        (263, Unlink { at: AT_0_1, flags: Some(2) }),
-        (76, Truncate { at: Cwd { path: 0 } }),
-        (77, Ftruncate { fd: 0 }),
-    ],
+const X86_64_ENTRIES: &[(u32, TracedSyscall)] = {
+    use libc::*;
+    const fn n(nr: c_long) -> u32 { nr as u32 }
+    &[
+        (n(SYS_open), Open { at: Cwd { path: 0 }, flags: 1 }),
+        (n(SYS_openat), Open { at: AT_0_1, flags: 2 }),
+        (n(SYS_openat2), OpenHow { at: AT_0_1, how: 2 }),
+        (n(SYS_creat), Creat { at: Cwd { path: 0 } }),
+        (n(SYS_rename), Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+        (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+        (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (n(SYS_link), Link { to: Cwd { path: 1 } }),
+        (n(SYS_linkat), Link { to: AT_2_3 }),
+        (n(SYS_unlink), Unlink { at: Cwd { path: 0 }, flags: None }),
+        (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
+        (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
+        (n(SYS_ftruncate), Ftruncate { fd: 0 }),
+    ]
 };
 
-/// aarch64 has only the `*at` forms.
+/// i386 numbers (the kernel's `arch/x86/entry/syscalls/syscall_32.tbl`): the libc
+/// crate of an x86_64 build has no i386 constants, so they are named here.
+#[cfg(target_arch = "x86_64")]
+mod i386 {
+    pub const OPEN: u32 = 5;
+    pub const CREAT: u32 = 8;
+    pub const LINK: u32 = 9;
+    pub const UNLINK: u32 = 10;
+    pub const RENAME: u32 = 38;
+    pub const TRUNCATE: u32 = 92;
+    pub const FTRUNCATE: u32 = 93;
+    pub const TRUNCATE64: u32 = 193;
+    pub const FTRUNCATE64: u32 = 194;
+    pub const OPENAT: u32 = 295;
+    pub const UNLINKAT: u32 = 301;
+    pub const RENAMEAT: u32 = 302;
+    pub const LINKAT: u32 = 303;
+    pub const RENAMEAT2: u32 = 353;
+    pub const OPENAT2: u32 = 437;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[rustfmt::skip]
+const I386_ENTRIES: &[(u32, TracedSyscall)] = {
+    use i386::*;
+    &[
+        (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
+        (OPENAT, Open { at: AT_0_1, flags: 2 }),
+        (OPENAT2, OpenHow { at: AT_0_1, how: 2 }),
+        (CREAT, Creat { at: Cwd { path: 0 } }),
+        (RENAME, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+        (RENAMEAT, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+        (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+        (LINK, Link { to: Cwd { path: 1 } }),
+        (LINKAT, Link { to: AT_2_3 }),
+        (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
+        (UNLINKAT, Unlink { at: AT_0_1, flags: Some(2) }),
+        (TRUNCATE, Truncate { at: Cwd { path: 0 } }),
+        (TRUNCATE64, Truncate { at: Cwd { path: 0 } }),
+        (FTRUNCATE, Ftruncate { fd: 0 }),
+        (FTRUNCATE64, Ftruncate { fd: 0 }),
+    ]
+};
+
+/// `__X32_SYSCALL_BIT`.
+#[cfg(target_arch = "x86_64")]
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// Every ABI a task of this machine can make syscalls in, native first.
+#[cfg(target_arch = "x86_64")]
+pub const ABIS: &[SyscallTable] = &[
+    SyscallTable {
+        name: "x86_64",
+        audit_arch: 0xc000_003e,
+        nr_bit: 0,
+        entries: X86_64_ENTRIES,
+    },
+    SyscallTable {
+        name: "x32",
+        audit_arch: 0xc000_003e,
+        nr_bit: X32_SYSCALL_BIT,
+        entries: X86_64_ENTRIES,
+    },
+    SyscallTable {
+        name: "i386",
+        audit_arch: 0x4000_0003,
+        nr_bit: 0,
+        entries: I386_ENTRIES,
+    },
+];
+
+/// aarch64 has only the `*at` forms. (32-bit arm tasks, where the kernel allows them,
+/// have no table yet: their calls are traced and counted, never decoded.)
 #[cfg(target_arch = "aarch64")]
 #[rustfmt::skip]
-pub const NATIVE: SyscallTable = SyscallTable {
+pub const ABIS: &[SyscallTable] = &[SyscallTable {
+    name: "aarch64",
     audit_arch: 0xc000_00b7,
-    entries: &[
-        (56, Open { at: AT_0_1, flags: 2 }),
-        (437, OpenHow { at: AT_0_1, how: 2 }),
-        (38, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-        (276, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (37, Link { to: AT_2_3 }),
-        (35, Unlink { at: AT_0_1, flags: Some(2) }),
-        (45, Truncate { at: Cwd { path: 0 } }),
-        (46, Ftruncate { fd: 0 }),
-    ],
-};
+    nr_bit: 0,
+    entries: {
+        use libc::*;
+        const fn n(nr: c_long) -> u32 { nr as u32 }
+        &[
+            (n(SYS_openat), Open { at: AT_0_1, flags: 2 }),
+            (n(SYS_openat2), OpenHow { at: AT_0_1, how: 2 }),
+            (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+            (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+            (n(SYS_linkat), Link { to: AT_2_3 }),
+            (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
+            (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
+            (n(SYS_ftruncate), Ftruncate { fd: 0 }),
+        ]
+    },
+}];

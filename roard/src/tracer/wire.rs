@@ -61,6 +61,7 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
             e.u8(4);
             e.u64(outcome.lingering as u64);
             e.exit(outcome.root_exit);
+            e.u64(outcome.undecoded_syscalls);
             e.u64(outcome.processes.len() as u64);
             for p in &outcome.processes {
                 e.i64(i64::from(p.pid.as_raw()));
@@ -152,6 +153,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
         4 => {
             let lingering = d.u64()? as usize;
             let root_exit = d.exit()?;
+            let undecoded_syscalls = d.u64()?;
             let mut processes = Vec::new();
             for _ in 0..d.u64()? {
                 processes.push(ProcessRecord {
@@ -220,6 +222,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                 files,
                 lingering,
                 root_exit,
+                undecoded_syscalls,
             })
         }
         tag => {
