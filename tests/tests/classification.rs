@@ -231,3 +231,43 @@ fn a_broken_configuration_file_is_named_and_nothing_runs() {
     assert_stderr_contains(&output, "tmpp");
     assert!(!work.join("ran").exists());
 }
+
+#[test]
+fn a_job_that_commits_records_no_version_control_internals_as_artifacts() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    std::fs::write(work.join("result.txt"), "42\n").unwrap();
+    let output = sandbox
+        .roarctl()
+        .args(["run", "--", "sh", "-c"])
+        .arg(
+            // No detached auto-maintenance: it would outlive the job's first process.
+            "git init -q && git add result.txt && git -c user.name=T -c user.email=t@e \
+             -c gc.auto=0 -c maintenance.auto=false commit -q -m result",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let job = sandbox.json(&["show", "last"]);
+    let data: Vec<&str> = ["inputs", "outputs"]
+        .iter()
+        .flat_map(|role| files(&job, role))
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        data.iter().all(|p| !p.contains("/.git/")),
+        "version-control files shown as data: {data:?}"
+    );
+    assert!(find(&job, "inputs", "/result.txt").is_some(), "{job}");
+    // `--all` lists them, as what they are.
+    let everything = sandbox.json(&["show", "last", "--all"]);
+    let vcs: Vec<&Value> = files(&everything, "outputs")
+        .into_iter()
+        .filter(|f| f["path"].as_str().unwrap().contains("/.git/"))
+        .collect();
+    assert!(!vcs.is_empty(), "{everything}");
+    assert!(
+        vcs.iter()
+            .all(|f| f["class"] == "vcs" && f["hashes"] == serde_json::json!({}))
+    );
+}

@@ -32,6 +32,10 @@ pub enum Class {
     Package,
     System,
     Tmp,
+    /// A version-control system's own files (`.git/`, `.hg/`, `.svn/`, a worktree's
+    /// `.git` file): what `git commit` writes is the repository's bookkeeping, not
+    /// the job's output.
+    Vcs,
 }
 
 impl Class {
@@ -43,6 +47,7 @@ impl Class {
             Class::Package => "package",
             Class::System => "system",
             Class::Tmp => "tmp",
+            Class::Vcs => "vcs",
         }
     }
 
@@ -70,6 +75,9 @@ impl<'a> Classifier<'a> {
     }
 
     pub fn classify(&mut self, path: &[u8]) -> Class {
+        if is_vcs_internal(path) {
+            return Class::Vcs;
+        }
         if self.rules.is_forced_artifact(path) {
             return Class::Artifact;
         }
@@ -107,6 +115,19 @@ impl<'a> Classifier<'a> {
         }
         false
     }
+}
+
+/// Whether a component of `path` (or its last one, for a worktree's `.git` file) is a
+/// version-control directory.
+fn is_vcs_internal(path: &[u8]) -> bool {
+    let mut components = path.split(|b| *b == b'/').peekable();
+    while let Some(component) = components.next() {
+        let last = components.peek().is_none();
+        if matches!(component, b".git" | b".hg" | b".svn") && (!last || component == b".git") {
+            return true;
+        }
+    }
+    false
 }
 
 fn parent(path: &[u8]) -> Option<&[u8]> {
@@ -198,6 +219,32 @@ mod tests {
             class(&mut classifier, &dir.path().join("project/data.csv")),
             Class::Artifact
         );
+    }
+
+    #[test]
+    fn version_control_internals_are_their_own_class() {
+        let rules = rules();
+        let mut classifier = Classifier::new(&rules, None);
+        for path in [
+            "/home/ada/project/.git/objects/ab/cdef",
+            "/home/ada/project/.git/COMMIT_EDITMSG",
+            "/home/ada/worktree/.git",
+            "/home/ada/hg/.hg/store/data",
+            "/home/ada/svn/.svn/wc.db",
+        ] {
+            assert_eq!(classifier.classify(path.as_bytes()), Class::Vcs, "{path}");
+        }
+        for path in [
+            "/home/ada/project/.gitignore",
+            "/home/ada/project/x.git/a",
+            "/w/.svn",
+        ] {
+            assert_eq!(
+                classifier.classify(path.as_bytes()),
+                Class::Artifact,
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Resolver<'_> {
                 .or_else(|| self.npm(path))
                 .or_else(|| self.debian(path))
                 .or_else(|| python_stdlib(path)),
-            Class::Artifact | Class::Repo | Class::Tmp => None,
+            Class::Artifact | Class::Repo | Class::Tmp | Class::Vcs => None,
         };
         if let Some(package) = package {
             self.found.insert(package);
