@@ -450,3 +450,29 @@ fn a_reproduction_never_takes_over_the_lineage_and_tags_only_the_users_repositor
         "{evaluate}"
     );
 }
+
+#[test]
+fn pop_deletes_only_the_files_the_step_made() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    std::fs::write(work.join("existing.txt"), "the user's\n").unwrap();
+    // Born a moment before the job: the kernel's coarse clock must not blur the two.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    run_ok_in(
+        &sandbox,
+        &work,
+        &[
+            "sh",
+            "-c",
+            "echo made > made.txt; echo changed > existing.txt",
+        ],
+    );
+    let output = roarctl_in(&sandbox, &work, &["pop", "-y", "--delete-outputs"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(!work.join("made.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(work.join("existing.txt")).unwrap(),
+        "changed\n"
+    );
+    assert_stderr_contains(&output, "it existed before the step ran");
+}

@@ -122,6 +122,13 @@ pub async fn pop(ctx: &Context, args: PopArgs) -> anyhow::Result<ExitCode> {
                 escape_for_terminal(kept)
             );
         }
+        for kept in &reply.kept_existing {
+            eprintln!(
+                "roar: kept {}: it existed before the step ran (the step changed it, it did \
+                 not make it)",
+                escape_for_terminal(kept)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

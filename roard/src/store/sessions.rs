@@ -130,6 +130,8 @@ pub struct PoppedStep {
     pub jobs: u64,
     /// The current job's data outputs: path and BLAKE3 hex of what it wrote.
     pub outputs: Vec<(Vec<u8>, String)>,
+    /// When the step's first run started: files created before it are not its own.
+    pub started_at_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +178,15 @@ impl Store {
                 asked: expected,
             });
         }
+        // The step's first run: what it made was made since then.
+        let first_started: i64 = sqlx::query_scalar(
+            "SELECT MIN(started_at_ms) FROM jobs WHERE session_id = ? AND kind = 'run' \
+             AND step = ?",
+        )
+        .bind(session)
+        .bind(last)
+        .fetch_one(&mut *tx)
+        .await?;
         let current: (i64, String) = sqlx::query_as(
             "SELECT id, state FROM jobs WHERE session_id = ? AND kind = 'run' AND step = ? \
              AND placed = 1 ORDER BY id DESC LIMIT 1",
@@ -207,6 +218,7 @@ impl Store {
             step: last,
             jobs: removed,
             outputs,
+            started_at_ms: first_started,
         })
     }
 }
