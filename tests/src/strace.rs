@@ -219,6 +219,8 @@ struct State {
     input: bool,
     output: bool,
     job_content: bool,
+    /// An input whose directory was renamed after it was read: where it is now.
+    now_at: Option<Vec<u8>>,
 }
 
 /// The meaning of the calls, written independently of roard's ledger.
@@ -271,6 +273,32 @@ impl Model {
         let state = self.files.entry(path).or_default();
         state.output = true;
         state.job_content = true;
+    }
+
+    /// A directory renamed away takes the job's outputs below it along: their names
+    /// relative to `dir`, no longer outputs where they were.
+    fn move_out(&mut self, dir: &[u8], to: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let mut prefix = dir.to_vec();
+        prefix.push(b'/');
+        let mut moved = Vec::new();
+        for (path, state) in self.files.iter_mut() {
+            if path.starts_with(&prefix) && state.input {
+                // Read under this name, which the rename took away: still an input.
+                state.now_at = to.map(|to| [to, &path[dir.len()..]].concat());
+            }
+            if path.starts_with(&prefix) && state.output {
+                moved.push(path[dir.len()..].to_vec());
+                state.output = false;
+                state.job_content = false;
+            }
+        }
+        moved
+    }
+
+    fn move_in(&mut self, dir: &[u8], relative: Vec<Vec<u8>>) {
+        for name in relative {
+            self.wrote([dir, &name].concat());
+        }
     }
 
     fn run(mut self, calls: &[Call]) -> FileSet {
@@ -361,12 +389,19 @@ impl Model {
                     };
                     let (from, to) = (canonical_name(&from), canonical_name(&to));
                     if a.get(4).is_some_and(|f| f.contains("RENAME_EXCHANGE")) {
+                        let below_from = self.move_out(&from, Some(&to));
+                        let below_to = self.move_out(&to, Some(&from));
+                        self.move_in(&to, below_from);
+                        self.move_in(&from, below_to);
                         self.wrote(from);
                         self.wrote(to);
                     } else {
+                        drop(self.move_out(&to, None));
+                        let below = self.move_out(&from, Some(&to));
                         let state = self.files.entry(from).or_default();
                         state.output = false;
                         state.job_content = false;
+                        self.move_in(&to, below);
                         self.wrote(to);
                     }
                 }
@@ -416,9 +451,11 @@ impl Model {
             {
                 continue;
             }
-            let regular =
-                std::fs::symlink_metadata(OsStr::from_bytes(&path)).is_ok_and(|m| m.is_file());
-            if state.input && regular {
+            let is_file = |path: &[u8]| {
+                std::fs::symlink_metadata(OsStr::from_bytes(path)).is_ok_and(|m| m.is_file())
+            };
+            let regular = is_file(&path);
+            if state.input && (regular || state.now_at.as_deref().is_some_and(is_file)) {
                 set.insert(("input".to_string(), path.clone()));
             }
             if state.output && regular {

@@ -220,6 +220,48 @@ fn rename_over_an_existing_file() {
 }
 
 #[test]
+fn a_directory_written_then_renamed_keeps_its_outputs() {
+    // One level, as tools publish results: write into a scratch directory, rename it.
+    let job = differential(&|_| {}, &["sh", "-c", "mkdir d && echo 1 > d/f && mv d e"]);
+    assert!(has(&job, "output", "/e/f"), "{job}");
+    assert!(!has(&job, "output", "/d/f"), "{job}");
+    // Nested, written by several processes, renamed over an existing directory.
+    let job = differential(
+        &|d| std::fs::create_dir_all(d.join("final")).unwrap(),
+        &[
+            "sh",
+            "-c",
+            "mkdir -p tmp/a/b && echo 1 > tmp/a/x && (echo 2 > tmp/a/b/y) && \
+             sh -c 'echo 3 > tmp/z' && rmdir final && mv tmp final",
+        ],
+    );
+    for name in ["/final/a/x", "/final/a/b/y", "/final/z"] {
+        assert!(has(&job, "output", name), "{name}: {job}");
+    }
+    // An input read inside a directory later renamed keeps the name it was read by.
+    let job = run_py(
+        &|d| {
+            std::fs::create_dir_all(d.join("src")).unwrap();
+            write(d, "src/in.txt", "data");
+        },
+        "import os\n\
+         f = open('src/in.txt')\n\
+         os.rename('src', 'moved')\n\
+         open('moved/out.txt', 'w').write(f.read())",
+    );
+    assert!(has(&job, "input", "/src/in.txt"), "{job}");
+    assert!(has(&job, "output", "/moved/out.txt"), "{job}");
+    // Its content was taken at the new name: the record knows what was read.
+    let input = job["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/src/in.txt"))
+        .unwrap();
+    assert_eq!(input["hashes"]["blake3"], blake3_hex(b"data"), "{job}");
+}
+
+#[test]
 fn hard_links() {
     run_py(
         &|d| write(d, "original.txt", "x"),

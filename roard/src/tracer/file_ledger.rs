@@ -133,19 +133,106 @@ impl FileLedger {
         }
     }
 
-    /// `from` was renamed to `to` (replacing whatever `to` was).
-    pub fn renamed(&mut self, from: &[u8], to: &[u8], named_to: &[u8]) {
+    /// `from` was renamed to `to` (replacing whatever `to` was). When it is a
+    /// directory (`dir`), what the job wrote below it moved with it: those outputs now
+    /// have their names below `to` (inputs keep the name they were read by).
+    pub fn renamed(&mut self, from: &[u8], to: &[u8], named_to: &[u8], dir: bool) {
+        let moved = if dir {
+            self.removed_below(to);
+            self.capture_inputs_moved(from, to);
+            self.take_outputs_below(from)
+        } else {
+            Vec::new()
+        };
         let from_entry = self.entry(from);
         from_entry.output = false;
         from_entry.job_content = false;
         self.wrote(to, named_to);
+        for relative in moved {
+            self.wrote(&[to, &relative].concat(), b"");
+        }
     }
 
     /// `a` and `b` swapped places (`RENAME_EXCHANGE`): each now holds the other's
-    /// content; both are outputs, since the job put content in place at both names.
-    pub fn exchanged(&mut self, a: &[u8], b: &[u8]) {
+    /// content, and for directories what the job wrote below each; both are outputs,
+    /// since the job put content in place at both names.
+    pub fn exchanged(&mut self, a: &[u8], b: &[u8], dirs: bool) {
+        let (below_a, below_b) = if dirs {
+            (self.take_outputs_below(a), self.take_outputs_below(b))
+        } else {
+            (Vec::new(), Vec::new())
+        };
         self.wrote(a, b"");
         self.wrote(b, b"");
+        for relative in below_a {
+            self.wrote(&[b, &relative].concat(), b"");
+        }
+        for relative in below_b {
+            self.wrote(&[a, &relative].concat(), b"");
+        }
+    }
+
+    /// The job's outputs below directory `dir` (their names relative to it, `/`
+    /// first), which stop being outputs there. A scan of the paths seen: renames are
+    /// rare next to opens, and a rename of a plain file finds nothing below it.
+    fn take_outputs_below(&mut self, dir: &[u8]) -> Vec<Vec<u8>> {
+        let mut moved = Vec::new();
+        // In the order the files were first seen, for stable records.
+        for path in &self.order {
+            let Some(relative) = path
+                .strip_prefix(dir)
+                .filter(|rest| rest.first() == Some(&b'/'))
+            else {
+                continue;
+            };
+            if let Some(entry) = self.entries.get_mut(path)
+                && entry.output
+            {
+                moved.push(relative.to_vec());
+                entry.output = false;
+                entry.job_content = false;
+            }
+        }
+        moved
+    }
+
+    /// Inputs below directory `from`, just moved to `to`, keep the name they were read
+    /// by; their content is captured now, at the new name (if it is still the file
+    /// read), since nothing will be found at the old name when the job ends.
+    fn capture_inputs_moved(&mut self, from: &[u8], to: &[u8]) {
+        let below: Vec<Vec<u8>> = self
+            .order
+            .iter()
+            .filter(|path| {
+                path.strip_prefix(from)
+                    .is_some_and(|rest| rest.first() == Some(&b'/'))
+            })
+            .cloned()
+            .collect();
+        for path in below {
+            let Some(entry) = self.entries.get(&path) else {
+                continue;
+            };
+            if entry.job_content || !matches!(entry.input, Some(InputState::AsAtEnd)) {
+                continue;
+            }
+            let now_at = [to, &path[from.len()..]].concat();
+            let now_at = Path::new(OsStr::from_bytes(&now_at));
+            let same_file = std::fs::symlink_metadata(now_at)
+                .is_ok_and(|m| entry.identity.is_none_or(|id| id == (m.dev(), m.ino())));
+            let captured = match hash_regular_file(now_at, &self.extra_algorithms, None) {
+                Ok(hashed) if same_file => InputState::PreImage(hashed),
+                _ => InputState::Lost,
+            };
+            if let Some(entry) = self.entries.get_mut(&path) {
+                entry.input = Some(captured);
+            }
+        }
+    }
+
+    /// A rename replaced `dir`: what the job had written below it is gone.
+    fn removed_below(&mut self, dir: &[u8]) {
+        drop(self.take_outputs_below(dir));
     }
 
     /// `path` was unlinked: whatever the job wrote there is gone, so it is no output.
@@ -227,8 +314,47 @@ mod tests {
     fn the_final_name_counts() {
         let mut ledger = FileLedger::default();
         ledger.wrote(b"/tmp.x", b"");
-        ledger.renamed(b"/tmp.x", b"/out.csv", b"");
+        ledger.renamed(b"/tmp.x", b"/out.csv", b"", false);
         assert_eq!(roles(ledger), [("/out.csv".into(), Role::Output, false)]);
+    }
+
+    #[test]
+    fn outputs_move_with_a_renamed_directory_and_inputs_keep_their_names() {
+        let mut ledger = FileLedger::default();
+        ledger.read(b"/d/in", b"");
+        ledger.wrote(b"/d/f", b"");
+        ledger.wrote(b"/d/sub/g", b"");
+        ledger.wrote(b"/dx/h", b"");
+        ledger.renamed(b"/d", b"/e", b"", true);
+        let accesses: Vec<(String, Role)> = ledger
+            .into_accesses()
+            .into_iter()
+            .map(|a| (String::from_utf8(a.path).unwrap(), a.role))
+            .collect();
+        assert_eq!(
+            accesses,
+            [
+                ("/d/in".into(), Role::Input),
+                ("/dx/h".into(), Role::Output),
+                ("/e".into(), Role::Output),
+                ("/e/f".into(), Role::Output),
+                ("/e/sub/g".into(), Role::Output),
+            ]
+        );
+    }
+
+    #[test]
+    fn exchanged_directories_swap_what_is_below_them() {
+        let mut ledger = FileLedger::default();
+        ledger.wrote(b"/a/x", b"");
+        ledger.wrote(b"/b/y", b"");
+        ledger.exchanged(b"/a", b"/b", true);
+        let outputs: Vec<String> = ledger
+            .into_accesses()
+            .into_iter()
+            .map(|a| String::from_utf8(a.path).unwrap())
+            .collect();
+        assert_eq!(outputs, ["/a", "/b", "/b/x", "/a/y"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! success shows up as a `PTRACE_EVENT_EXEC`.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::unistd::Pid;
@@ -328,10 +329,16 @@ impl FileTracker {
                 exchange,
             } => {
                 self.known_reads.clear();
+                // A directory carries what the job wrote below it (one lstat tells).
+                let dir =
+                    std::fs::symlink_metadata(OsStr::from_bytes(&to)).is_ok_and(|m| m.is_dir());
                 if exchange {
-                    self.ledger.exchanged(&from, &to);
+                    let dirs = dir
+                        || std::fs::symlink_metadata(OsStr::from_bytes(&from))
+                            .is_ok_and(|m| m.is_dir());
+                    self.ledger.exchanged(&from, &to, dirs);
                 } else {
-                    self.ledger.renamed(&from, &to, &named_to);
+                    self.ledger.renamed(&from, &to, &named_to, dir);
                 }
             }
             Pending::Link { to, named_to } => {
