@@ -482,7 +482,14 @@ impl Model {
 
     /// An executed file is read; so is the interpreter named by a `#!` line.
     fn exec(&mut self, path: Vec<u8>) {
-        if let Ok(head) = std::fs::read(OsStr::from_bytes(&path))
+        self.exec_at_depth(path, 0);
+    }
+
+    /// A `#!` script's interpreter may be a script itself; the kernel follows a few
+    /// levels (and fails the exec beyond them).
+    fn exec_at_depth(&mut self, path: Vec<u8>, depth: usize) {
+        if depth < 5
+            && let Ok(head) = std::fs::read(OsStr::from_bytes(&path))
             && let Some(line) = head.strip_prefix(b"#!")
         {
             let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -491,7 +498,7 @@ impl Model {
                 .find(|w| !w.is_empty())
                 .unwrap_or_default();
             if !interpreter.is_empty() {
-                self.read(canonical(interpreter));
+                self.exec_at_depth(canonical(interpreter), depth + 1);
             }
         }
         self.read(path);

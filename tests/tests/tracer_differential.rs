@@ -262,6 +262,31 @@ fn a_directory_written_then_renamed_keeps_its_outputs() {
 }
 
 #[test]
+fn a_chain_of_three_scripts_records_every_script() {
+    // first -> second -> third -> /bin/true: the kernel reads all three scripts and
+    // /bin/true opens none of them, so only the exec tells.
+    let job = differential(
+        &|d| {
+            let script = |name: &str, text: String| {
+                write(d, name, &text);
+                std::fs::set_permissions(
+                    d.join(name),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .unwrap();
+            };
+            script("third", "#!/bin/true\n".to_string());
+            script("second", format!("#!{}/third\n", d.display()));
+            script("first", format!("#!{}/second\n", d.display()));
+        },
+        &["./first"],
+    );
+    for name in ["/first", "/second", "/third"] {
+        assert!(has(&job, "input", name), "{name}: {job}");
+    }
+}
+
+#[test]
 fn hard_links() {
     run_py(
         &|d| write(d, "original.txt", "x"),

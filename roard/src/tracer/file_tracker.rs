@@ -385,6 +385,11 @@ impl FileTracker {
             && !is_pseudo(&path)
         {
             self.ledger.read(&path, &named);
+            // A `#!` chain: every script between this one and the program that runs
+            // was read by the kernel on the job's behalf.
+            for script in interpreter_scripts(pid, &path, &image.exe) {
+                self.ledger.read(&script, b"");
+            }
         }
     }
 
@@ -397,6 +402,45 @@ impl FileTracker {
         self.settle();
         self.ledger.into_accesses()
     }
+}
+
+/// The kernel follows at most this many `#!` levels (`BINPRM_MAX_RECURSION` + 1).
+const MAX_SCRIPT_LEVELS: usize = 5;
+
+/// The interpreters named along a `#!` chain that starts at `script`, up to (not
+/// including) `exe`, the program that finally ran: the scripts in the middle.
+fn interpreter_scripts(pid: Pid, script: &[u8], exe: &[u8]) -> Vec<Vec<u8>> {
+    let mut chain = Vec::new();
+    let mut current = script.to_vec();
+    for _ in 0..MAX_SCRIPT_LEVELS {
+        let Some(interpreter) = shebang_interpreter(&current) else {
+            break;
+        };
+        let Some(path) = absolute(pid, libc::AT_FDCWD as u64, &interpreter)
+            .and_then(|absolute| canonical_existing(&absolute))
+        else {
+            break;
+        };
+        if path == exe || is_pseudo(&path) || chain.contains(&path) {
+            break;
+        }
+        chain.push(path.clone());
+        current = path;
+    }
+    chain
+}
+
+/// The interpreter a `#!` line names (its first word), if `path` starts with one.
+fn shebang_interpreter(path: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let mut file = std::fs::File::open(OsStr::from_bytes(path)).ok()?;
+    let read = file.read(&mut head).ok()?;
+    let line = head[..read].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+    line.split(|b| *b == b' ' || *b == b'\t')
+        .find(|word| !word.is_empty())
+        .map(<[u8]>::to_vec)
 }
 
 /// Whether the job's user has `mode` (R_OK, W_OK, X_OK) on `path` now.
