@@ -287,6 +287,34 @@ fn a_chain_of_three_scripts_records_every_script() {
 }
 
 #[test]
+fn creating_through_dangling_symlinks_records_the_file_made() {
+    let job = differential(
+        &|_| {},
+        &["sh", "-c", "ln -s target.txt sl && echo hi > sl"],
+    );
+    assert!(has(&job, "output", "/target.txt"), "{job}");
+    // Through a chain of two dangling links, into a subdirectory.
+    let job = differential(
+        &|d| std::fs::create_dir_all(d.join("sub")).unwrap(),
+        &[
+            "sh",
+            "-c",
+            "ln -s second first && ln -s sub/made.txt second && echo hi > first",
+        ],
+    );
+    assert!(has(&job, "output", "/sub/made.txt"), "{job}");
+    // O_NOFOLLOW and O_EXCL refuse a link as the last component: nothing is made.
+    let job = run_py(
+        &|d| std::os::unix::fs::symlink("never.txt", d.join("link")).unwrap(),
+        "import os\n\
+         for flags in (os.O_NOFOLLOW, os.O_EXCL):\n\
+         \x20   try: os.open('link', os.O_WRONLY | os.O_CREAT | flags)\n\
+         \x20   except OSError: pass",
+    );
+    assert!(!has(&job, "output", "/never.txt"), "{job}");
+}
+
+#[test]
 fn hard_links() {
     run_py(
         &|d| write(d, "original.txt", "x"),

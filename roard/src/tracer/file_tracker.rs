@@ -12,7 +12,9 @@ use std::os::unix::ffi::OsStrExt;
 use nix::unistd::Pid;
 
 use super::file_ledger::{FileAccess, FileLedger};
-use super::paths::{absolute, canonical_existing, canonical_name, descriptor_target};
+use super::paths::{
+    absolute, canonical_existing, canonical_name, descriptor_target, symlink_target,
+};
 use super::process_table::Image;
 use super::procfs;
 use super::syscalls::{PathArg, TracedSyscall};
@@ -79,8 +81,13 @@ enum Unsettled {
         no_follow: bool,
     },
     /// An open that creates a file that did not exist: may its directory be written,
-    /// what is its canonical name.
-    Create { absolute: Vec<u8>, named: Vec<u8> },
+    /// what is its canonical name. The name may be a dangling symlink: the kernel
+    /// creates the file it points to, unless `refuses_link` (`O_EXCL`, `O_NOFOLLOW`).
+    Create {
+        absolute: Vec<u8>,
+        named: Vec<u8>,
+        refuses_link: bool,
+    },
 }
 
 impl FileTracker {
@@ -210,6 +217,7 @@ impl FileTracker {
                 self.unsettled = Some(Unsettled::Create {
                     absolute,
                     named: named.to_vec(),
+                    refuses_link: flags & (libc::O_EXCL | libc::O_NOFOLLOW) != 0,
                 });
             }
             return;
@@ -300,8 +308,17 @@ impl FileTracker {
                 self.ledger.read(&path, &named);
                 self.known_reads.insert(absolute);
             }
-            Some(Unsettled::Create { absolute, named }) => {
-                let path = canonical_name(&absolute);
+            Some(Unsettled::Create {
+                absolute,
+                named,
+                refuses_link,
+            }) => {
+                let name = canonical_name(&absolute);
+                let path = match symlink_target(&name) {
+                    None => name,
+                    Some(_) if refuses_link => return,
+                    Some(target) => target,
+                };
                 if !parent_dir(&path).is_some_and(|dir| has_access(dir, libc::W_OK | libc::X_OK))
                     || is_pseudo(&path)
                 {

@@ -2,9 +2,9 @@
 //! paths against that task's cwd or directory descriptor at the moment of the call
 //! (the tracee is stopped, so `/proc/TID/cwd` and `/proc/TID/fd/N` are exact).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::unistd::Pid;
 
@@ -67,6 +67,31 @@ pub fn canonical_name(absolute: &[u8]) -> Vec<u8> {
     parent.join(name).into_os_string().into_vec()
 }
 
+/// Symlinks the kernel follows before it gives up (`ELOOP`).
+const MAX_SYMLINKS: usize = 40;
+
+/// When `name` (absolute, its directory canonical) is a symlink: the name at the end
+/// of its chain of links, which need not exist (an open that creates through a
+/// dangling link makes that file). None when `name` is no symlink.
+pub fn symlink_target(name: &[u8]) -> Option<Vec<u8>> {
+    let mut current = Path::new(OsStr::from_bytes(name)).to_path_buf();
+    let mut followed = false;
+    for _ in 0..MAX_SYMLINKS {
+        let Ok(target) = std::fs::read_link(&current) else {
+            break;
+        };
+        followed = true;
+        let next = match current.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+        current = PathBuf::from(OsString::from_vec(canonical_name(
+            next.as_os_str().as_bytes(),
+        )));
+    }
+    followed.then(|| current.into_os_string().into_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +119,21 @@ mod tests {
             canonical_existing(&link).unwrap(),
             real.join("target").into_os_string().into_vec()
         );
+    }
+
+    #[test]
+    fn a_chain_of_dangling_links_ends_at_the_file_it_would_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::os::unix::fs::symlink("second", root.join("first")).unwrap();
+        std::os::unix::fs::symlink("sub/../target.txt", root.join("second")).unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let name = root.join("first");
+        assert_eq!(
+            symlink_target(name.as_os_str().as_bytes()),
+            Some(root.join("target.txt").into_os_string().into_vec())
+        );
+        let plain = root.join("plain");
+        assert_eq!(symlink_target(plain.as_os_str().as_bytes()), None);
     }
 }
