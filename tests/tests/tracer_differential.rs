@@ -315,6 +315,22 @@ fn creating_through_dangling_symlinks_records_the_file_made() {
 }
 
 #[test]
+fn a_path_pointer_into_unmapped_memory_fails_in_the_tracee_only() {
+    // The kernel answers EFAULT; roard records nothing for the call, and the job goes on.
+    let job = run_py(
+        &|_| {},
+        "import ctypes, ctypes.util, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         for flags in (os.O_RDONLY, os.O_WRONLY | os.O_CREAT):\n\
+         \x20   assert libc.open(ctypes.c_void_p(8), flags, 0o644) == -1\n\
+         \x20   assert ctypes.get_errno() == 14, ctypes.get_errno()\n\
+         open('after.txt', 'w').write('still traced')",
+    );
+    assert!(has(&job, "output", "/after.txt"), "{job}");
+    assert_eq!(job["state"], "finished", "{job}");
+}
+
+#[test]
 fn hard_links() {
     run_py(
         &|d| write(d, "original.txt", "x"),
