@@ -331,6 +331,24 @@ fn a_path_pointer_into_unmapped_memory_fails_in_the_tracee_only() {
 }
 
 #[test]
+fn io_uring_is_refused_so_file_operations_stay_visible() {
+    // io_uring_setup (425 on every architecture) fails with ENOSYS under roar: a
+    // program falls back to ordinary reads and writes, which are traced.
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[
+        &python(),
+        "-c",
+        "import ctypes\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         params = ctypes.create_string_buffer(120)\n\
+         assert libc.syscall(425, 8, params) == -1\n\
+         print(ctypes.get_errno())",
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "38");
+}
+
+#[test]
 fn hard_links() {
     run_py(
         &|d| write(d, "original.txt", "x"),

@@ -12,6 +12,8 @@ const BPF_JMP_JSET_K: u16 = 0x45;
 const BPF_RET_K: u16 = 0x06;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+/// `SECCOMP_RET_ERRNO | ENOSYS`: the call fails as on a kernel without it.
+const SECCOMP_RET_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
 const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
 
@@ -64,28 +66,47 @@ fn arch_block<'a>(tables: impl Iterator<Item = &'a SyscallTable>) -> Vec<Instruc
         tables.partition(|t| t.nr_bit != 0);
     let mut block = vec![stmt(BPF_LD_W_ABS, OFFSET_NR)];
     for table in marked {
-        let list = number_list(table.entries.iter().map(|(nr, _)| nr | table.nr_bit));
+        let list = number_list(
+            table.entries.iter().map(|(nr, _)| nr | table.nr_bit),
+            table.refused.iter().map(|nr| nr | table.nr_bit),
+        );
         // Bit clear: skip this ABI's list.
         block.push(jump(BPF_JMP_JSET_K, table.nr_bit, 0, jump_len(list.len())));
         block.extend(list);
     }
     match plain.first() {
-        Some(table) => block.extend(number_list(table.entries.iter().map(|(nr, _)| *nr))),
+        Some(table) => block.extend(number_list(
+            table.entries.iter().map(|(nr, _)| *nr),
+            table.refused.iter().copied(),
+        )),
         None => block.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE)),
     }
     block
 }
 
-/// `jeq` per number, each jumping to a TRACE return; ALLOW when none matched.
-fn number_list(numbers: impl Iterator<Item = u32>) -> Vec<Instruction> {
-    let numbers: Vec<u32> = numbers.collect();
-    let mut list: Vec<Instruction> = numbers
-        .iter()
-        .enumerate()
-        .map(|(index, nr)| jump(BPF_JMP_JEQ_K, *nr, jump_len(numbers.len() - index), 0))
-        .collect();
+/// `jeq` per refused number, each jumping to an ENOSYS return, then per traced
+/// number, each jumping to a TRACE return; ALLOW when none matched.
+fn number_list(
+    traced: impl Iterator<Item = u32>,
+    refused: impl Iterator<Item = u32>,
+) -> Vec<Instruction> {
+    let (traced, refused): (Vec<u32>, Vec<u32>) = (traced.collect(), refused.collect());
+    let total = refused.len() + traced.len();
+    let mut list = Vec::with_capacity(total + 3);
+    for (index, nr) in refused.iter().chain(&traced).enumerate() {
+        // From instruction `index`: skip the rest of the list and ALLOW to reach
+        // TRACE, and TRACE too to reach ENOSYS.
+        let to_trace = total - index;
+        let target = if index < refused.len() {
+            to_trace + 1
+        } else {
+            to_trace
+        };
+        list.push(jump(BPF_JMP_JEQ_K, *nr, jump_len(target), 0));
+    }
     list.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
     list.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE));
+    list.push(stmt(BPF_RET_K, SECCOMP_RET_ENOSYS));
     list
 }
 
@@ -161,6 +182,18 @@ mod tests {
                         table.name
                     );
                 }
+            }
+        }
+        // io_uring would move file operations out of sight: it is refused, as on a
+        // kernel without it, so programs fall back to the calls that are traced.
+        for table in ABIS {
+            for nr in table.refused {
+                assert_eq!(
+                    run(&program, table.audit_arch, nr | table.nr_bit),
+                    SECCOMP_RET_ENOSYS,
+                    "{} {nr}",
+                    table.name
+                );
             }
         }
         // An architecture without a table: everything stops, nothing is decoded.

@@ -74,6 +74,10 @@ pub struct SyscallTable {
     /// for none. It tells x32 from x86_64, which share `audit_arch`.
     pub nr_bit: u32,
     pub entries: &'static [(u32, TracedSyscall)],
+    /// Syscalls the filter makes fail with `ENOSYS`: `io_uring_setup`, since io_uring
+    /// performs file operations without syscalls a tracer sees. Container runtimes
+    /// refuse it the same way; programs then fall back to ordinary, traced, calls.
+    pub refused: &'static [u32],
 }
 
 impl SyscallTable {
@@ -97,6 +101,9 @@ pub fn table_for(audit_arch: u32, nr: u64) -> Option<&'static SyscallTable> {
         .find(|t| t.nr_bit != 0 && nr & u64::from(t.nr_bit) != 0)
         .or_else(|| same_arch().find(|t| t.nr_bit == 0))
 }
+
+/// `io_uring_setup`: one number (425) on every architecture, from the generic table.
+const IO_URING_SETUP: &[u32] = &[libc::SYS_io_uring_setup as u32];
 
 use PathArg::{At, Cwd};
 use TracedSyscall::*;
@@ -183,18 +190,22 @@ pub const ABIS: &[SyscallTable] = &[
         audit_arch: 0xc000_003e,
         nr_bit: 0,
         entries: X86_64_ENTRIES,
+        refused: IO_URING_SETUP,
     },
     SyscallTable {
         name: "x32",
         audit_arch: 0xc000_003e,
         nr_bit: X32_SYSCALL_BIT,
         entries: X86_64_ENTRIES,
+        refused: IO_URING_SETUP,
     },
     SyscallTable {
         name: "i386",
         audit_arch: 0x4000_0003,
         nr_bit: 0,
         entries: I386_ENTRIES,
+        // 425 in the i386 table too.
+        refused: IO_URING_SETUP,
     },
 ];
 
@@ -206,6 +217,7 @@ pub const ABIS: &[SyscallTable] = &[SyscallTable {
     name: "aarch64",
     audit_arch: 0xc000_00b7,
     nr_bit: 0,
+    refused: IO_URING_SETUP,
     entries: {
         use libc::*;
         const fn n(nr: c_long) -> u32 { nr as u32 }
