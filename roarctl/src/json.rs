@@ -195,6 +195,11 @@ pub fn job(job: &pb::Job) -> Value {
                 "ended_at": ended(p.ended_at_ms),
                 "exit_code": exit_code,
                 "exit_signal": exit_signal,
+                "earlier": p.earlier.iter().map(|image| json!({
+                    "argv": strings(&image.argv),
+                    "exe": escape_bytes(&image.exe),
+                    "cwd": escape_bytes(&image.cwd),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -523,3 +523,42 @@ fn writes_through_a_shared_mapping_count_as_writes() {
     assert!(has(&job, "output", "/mapped.bin"));
     assert!(has(&job, "input", "/mapped.bin"));
 }
+
+#[test]
+fn a_process_that_execs_twice_keeps_both_programs() {
+    // One process: sh, then (exec) sh again, then (exec) the program that writes.
+    let job = differential(
+        &|_| {},
+        &[
+            "sh",
+            "-c",
+            "exec /bin/sh -c 'exec /bin/sh -c \"echo done > out.txt\"'",
+        ],
+    );
+    assert!(has(&job, "output", "/out.txt"), "{job}");
+    let processes = job["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 1, "{job}");
+    let earlier: Vec<&str> = processes[0]["earlier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| {
+            image["argv"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        earlier,
+        [
+            "exec /bin/sh -c 'exec /bin/sh -c \"echo done > out.txt\"'",
+            "exec /bin/sh -c \"echo done > out.txt\""
+        ],
+        "{job}"
+    );
+    assert_eq!(processes[0]["argv"][2], "echo done > out.txt");
+}

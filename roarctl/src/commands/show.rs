@@ -300,6 +300,13 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             exit_text(process.exit.as_ref()),
             command_line(&process.argv)
         );
+        for image in &process.earlier {
+            outln!(
+                "  {}  (executed before: {})",
+                "  ".repeat(depth),
+                command_line(&image.argv)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

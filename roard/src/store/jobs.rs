@@ -236,6 +236,7 @@ impl Store {
                         .push_bind(signal);
                 });
         }
+        push_earlier_images(&mut batch, job_id, processes);
         super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
         super::packages::push_job_packages(&mut batch, job_id, &files.packages);
         super::environments::push_job_environments(&mut batch, job_id, environments);
@@ -401,6 +402,7 @@ impl Store {
         .iter()
         .map(process_from_row)
         .collect::<sqlx::Result<Vec<_>>>()?;
+        let processes = self.with_earlier_images(job_id, processes).await?;
         let env = byte_lists::split(&row.try_get::<Vec<u8>, _>("env")?)
             .into_iter()
             .map(|entry| {
@@ -488,6 +490,67 @@ async fn insert_job(
     }))
 }
 
+/// Rows of `process_images` for what the processes executed before their last image.
+fn push_earlier_images<'a>(batch: &mut Batch<'a>, job_id: i64, processes: &'a [ProcessRecord]) {
+    let rows: Vec<(&ProcessRecord, usize, &crate::tracer::process_table::Image)> = processes
+        .iter()
+        .flat_map(|p| {
+            p.earlier
+                .iter()
+                .enumerate()
+                .map(move |(seq, image)| (p, seq, &**image))
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        batch
+            .statement(
+                "INSERT INTO process_images (job_id, pid, process_started_at_ms, seq, argv, \
+                 exe, cwd) ",
+            )
+            .push_values(chunk.to_vec(), |mut row, (process, seq, image)| {
+                row.push_bind(job_id)
+                    .push_bind(process.pid.as_raw())
+                    .push_bind(process.started_at_ms)
+                    .push_bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                    .push_bind(byte_lists::join(&image.argv))
+                    .push_bind(image.exe.clone())
+                    .push_bind(image.cwd.clone());
+            });
+    }
+}
+
+impl Store {
+    /// Attaches to each process what it executed before its last image.
+    async fn with_earlier_images(
+        &self,
+        job_id: i64,
+        mut processes: Vec<pb::Process>,
+    ) -> sqlx::Result<Vec<pb::Process>> {
+        let rows = sqlx::query(
+            "SELECT pid, process_started_at_ms, argv, exe, cwd FROM process_images \
+             WHERE job_id = ? ORDER BY rowid",
+        )
+        .bind(job_id)
+        .fetch_all(&self.reader)
+        .await?;
+        for row in rows {
+            let (pid, started): (u32, i64) =
+                (row.try_get("pid")?, row.try_get("process_started_at_ms")?);
+            if let Some(process) = processes
+                .iter_mut()
+                .find(|p| p.pid == pid && p.started_at_ms == started)
+            {
+                process.earlier.push(pb::ProcessImage {
+                    argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
+                    exe: row.try_get("exe")?,
+                    cwd: row.try_get("cwd")?,
+                });
+            }
+        }
+        Ok(processes)
+    }
+}
+
 fn exit_columns(exit: Option<Exit>) -> (Option<i32>, Option<i32>) {
     match exit {
         Some(Exit::Code(code)) => (Some(code), None),
@@ -569,6 +632,7 @@ fn process_from_row(row: &SqliteRow) -> sqlx::Result<pb::Process> {
         started_at_ms: row.try_get("started_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
         exit: exit_from_row(row)?,
+        earlier: Vec::new(),
     })
 }
 

@@ -28,7 +28,11 @@ pub struct Image {
 pub struct ProcessRecord {
     pub pid: Pid,
     pub ppid: Pid,
+    /// What it ran last.
     pub image: Arc<Image>,
+    /// What it executed before that, oldest first (a process may exec several times:
+    /// a wrapper that execs the real program).
+    pub earlier: Vec<Arc<Image>>,
     pub started_at_ms: i64,
     pub ended_at_ms: Option<i64>,
     pub exit: Option<Exit>,
@@ -45,6 +49,9 @@ pub struct ProcessTable {
     /// Tasks that stopped (and maybe exited) before their creator's fork event arrived:
     /// that event must not record them a second time.
     unannounced: HashSet<Pid>,
+    /// Processes whose image came from an exec of their own (not inherited from the
+    /// parent, nor roarctl's child before its exec): a further exec keeps it.
+    execed: HashSet<Pid>,
 }
 
 impl ProcessTable {
@@ -124,7 +131,11 @@ impl ProcessTable {
             cwd: procfs::link(pid, "cwd"),
         });
         if let Some(&index) = self.live.get(&pid) {
-            self.records[index].image = Arc::clone(&image);
+            let record = &mut self.records[index];
+            let before = std::mem::replace(&mut record.image, Arc::clone(&image));
+            if !self.execed.insert(pid) {
+                record.earlier.push(before);
+            }
         }
         image
     }
@@ -137,6 +148,7 @@ impl ProcessTable {
         let Some(index) = self.live.remove(&tid) else {
             return false;
         };
+        self.execed.remove(&tid);
         let record = &mut self.records[index];
         record.exit = Some(exit);
         record.ended_at_ms = Some(now_ms);
@@ -163,6 +175,7 @@ impl ProcessTable {
             pid,
             ppid,
             image,
+            earlier: Vec::new(),
             started_at_ms: now_ms,
             ended_at_ms: None,
             exit: None,

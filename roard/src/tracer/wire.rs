@@ -70,6 +70,10 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
                 e.i64(p.started_at_ms);
                 e.opt_i64(p.ended_at_ms);
                 e.exit(p.exit);
+                e.u64(p.earlier.len() as u64);
+                for image in &p.earlier {
+                    e.image(image);
+                }
             }
             e.u64(outcome.files.len() as u64);
             for f in &outcome.files {
@@ -156,14 +160,19 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
             let undecoded_syscalls = d.u64()?;
             let mut processes = Vec::new();
             for _ in 0..d.u64()? {
-                processes.push(ProcessRecord {
+                let mut process = ProcessRecord {
                     pid: Pid::from_raw(d.i64()? as i32),
                     ppid: Pid::from_raw(d.i64()? as i32),
                     image: Arc::new(d.image()?),
+                    earlier: Vec::new(),
                     started_at_ms: d.i64()?,
                     ended_at_ms: d.opt_i64()?,
                     exit: d.exit()?,
-                });
+                };
+                for _ in 0..d.u64()? {
+                    process.earlier.push(Arc::new(d.image()?));
+                }
+                processes.push(process);
             }
             let mut files = Vec::new();
             for _ in 0..d.u64()? {
