@@ -108,6 +108,12 @@ pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
     object.insert("class".into(), json!(record.class));
     object.insert("size".into(), json!(record.size));
     object.insert("hashes".into(), hashes(&record.hashes));
+    if !record.link_target.is_empty() {
+        object.insert(
+            "link_target".into(),
+            json!(escape_bytes(&record.link_target)),
+        );
+    }
     if is_input {
         object.insert("pre_image".into(), json!(record.pre_image));
     }

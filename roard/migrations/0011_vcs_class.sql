@@ -1,5 +1,6 @@
 -- Version-control internals (`.git/`, `.hg/`, `.svn/`, a worktree's `.git` file) get a
--- class of their own, 'vcs': never artifacts. SQLite cannot change a CHECK
+-- class of their own, 'vcs': never artifacts. And a symlink the job made is recorded
+-- as one: `link_target` holds what it points to (it has no content to hash). SQLite cannot change a CHECK
 -- constraint in place, so job_files is rebuilt by the documented procedure
 -- (migrations run with foreign keys off, see store/mod.rs), with the same columns
 -- and indexes; then files recorded before are reclassified.
@@ -15,7 +16,8 @@ CREATE TABLE job_files_new (
     -- 1 when this input's content was captured before the job changed the file.
     pre_image   INTEGER NOT NULL DEFAULT 0,
     class       TEXT    NOT NULL DEFAULT 'artifact'
-        CHECK (class IN ('artifact', 'repo', 'package', 'system', 'tmp', 'vcs'))
+        CHECK (class IN ('artifact', 'repo', 'package', 'system', 'tmp', 'vcs')),
+    link_target BLOB
 );
 
 INSERT INTO job_files_new (id, job_id, role, path, named_path, artifact_id, pre_image, class)

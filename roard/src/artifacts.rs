@@ -32,6 +32,8 @@ pub struct RecordedFile {
     /// Digests of the extra algorithms, when the content was read.
     pub extra: Vec<Digest>,
     pub pre_image: bool,
+    /// A symlink the job made: what it points to.
+    pub link_target: Option<Vec<u8>>,
 }
 
 /// A job's files with their classes and contents, the packages it used, and what
@@ -137,8 +139,10 @@ fn sort(
         .map(|access| {
             let class = classifier.classify(&access.path);
             resolver.note(&access.path, class);
-            let hash = class == Class::Artifact
-                || (class == Class::Repo && context.rules.track_repo_files);
+            // A symlink the job made has no content of its own.
+            let hash = access.link_target.is_none()
+                && (class == Class::Artifact
+                    || (class == Class::Repo && context.rules.track_repo_files));
             Sorted {
                 access,
                 class,
@@ -268,6 +272,9 @@ fn record_one(
             let meta = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&access.path)));
             match meta {
                 Ok(meta) if meta.is_file() => (None, Vec::new(), false),
+                Ok(meta) if meta.is_symlink() && access.link_target.is_some() => {
+                    (None, Vec::new(), false)
+                }
                 // An input that is gone by now was still read.
                 Err(_) if access.role == Role::Input => (None, Vec::new(), false),
                 // Not a regular file, or an output removed since: nothing to record.
@@ -331,6 +338,7 @@ fn record_one(
         content,
         extra,
         pre_image,
+        link_target: access.link_target,
     });
     outcome
 }
@@ -388,6 +396,7 @@ mod tests {
             role: Role::Input,
             pre_image: None,
             identity: None,
+            link_target: None,
         };
         let recorded = record_files(
             &restarted,

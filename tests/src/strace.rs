@@ -221,6 +221,8 @@ struct State {
     job_content: bool,
     /// An input whose directory was renamed after it was read: where it is now.
     now_at: Option<Vec<u8>>,
+    /// A symlink the job made (an output with no content of its own).
+    link: bool,
 }
 
 /// The meaning of the calls, written independently of roard's ledger.
@@ -273,6 +275,7 @@ impl Model {
         let state = self.files.entry(path).or_default();
         state.output = true;
         state.job_content = true;
+        state.link = false;
     }
 
     /// A directory renamed away takes the job's outputs below it along: their names
@@ -401,8 +404,22 @@ impl Model {
                         let state = self.files.entry(from).or_default();
                         state.output = false;
                         state.job_content = false;
+                        let link = std::mem::take(&mut state.link);
                         self.move_in(&to, below);
-                        self.wrote(to);
+                        self.wrote(to.clone());
+                        self.files.entry(to).or_default().link = link;
+                    }
+                }
+                "symlink" | "symlinkat" => {
+                    let link = if call.name == "symlink" {
+                        self.resolve(pid, None, &a[1])
+                    } else {
+                        self.resolve(pid, Some(&a[1]), &a[2])
+                    };
+                    if let Some(link) = link {
+                        let link = canonical_name(&link);
+                        self.wrote(link.clone());
+                        self.files.entry(link).or_default().link = true;
                     }
                 }
                 "link" | "linkat" => {
@@ -458,7 +475,9 @@ impl Model {
             if state.input && (regular || state.now_at.as_deref().is_some_and(is_file)) {
                 set.insert(("input".to_string(), path.clone()));
             }
-            if state.output && regular {
+            let is_link =
+                std::fs::symlink_metadata(OsStr::from_bytes(&path)).is_ok_and(|m| m.is_symlink());
+            if state.output && (regular || (state.link && is_link)) {
                 set.insert(("output".to_string(), path));
             }
         }

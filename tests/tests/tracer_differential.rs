@@ -293,6 +293,15 @@ fn creating_through_dangling_symlinks_records_the_file_made() {
         &["sh", "-c", "ln -s target.txt sl && echo hi > sl"],
     );
     assert!(has(&job, "output", "/target.txt"), "{job}");
+    // The link is a change of the namespace the job made: recorded as a link.
+    let link = job["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/sl"))
+        .unwrap_or_else(|| panic!("no symlink output: {job}"));
+    assert_eq!(link["link_target"], "target.txt", "{job}");
+    assert_eq!(link["hashes"], serde_json::json!({}), "{job}");
     // Through a chain of two dangling links, into a subdirectory.
     let job = differential(
         &|d| std::fs::create_dir_all(d.join("sub")).unwrap(),

@@ -377,5 +377,11 @@ fn file_line(file: &pb::FileRecord, with_class: bool) -> String {
     if file.pre_image {
         line.push_str("  [content before the job changed it]");
     }
+    if !file.link_target.is_empty() {
+        line.push_str(&format!(
+            "  [symlink -> {}]",
+            escape_for_terminal(&file.link_target)
+        ));
+    }
     line
 }

@@ -133,7 +133,7 @@ pub(super) fn push_job_files<'a>(
         batch
             .statement(
                 "INSERT INTO job_files (job_id, role, class, path, named_path, artifact_id, \
-                                        pre_image) ",
+                                        pre_image, link_target) ",
             )
             .push_values(chunk, |mut row, file| {
                 let role = match file.role {
@@ -147,7 +147,8 @@ pub(super) fn push_job_files<'a>(
                     .push_bind(file.path.as_slice())
                     .push_bind(file.named.as_deref())
                     .push_bind(artifact)
-                    .push_bind(file.pre_image);
+                    .push_bind(file.pre_image)
+                    .push_bind(file.link_target.as_deref());
             });
     }
     push_extra_hashes(batch, files, artifacts);
@@ -183,8 +184,8 @@ impl Store {
         job_id: i64,
     ) -> sqlx::Result<(Vec<pb::FileRecord>, Vec<pb::FileRecord>)> {
         let rows = sqlx::query::<Sqlite>(
-            "SELECT f.id, f.role, f.class, f.path, f.named_path, f.pre_image, a.size, h.algorithm, \
-                    h.digest \
+            "SELECT f.id, f.role, f.class, f.path, f.named_path, f.pre_image, f.link_target, \
+                    a.size, h.algorithm, h.digest \
              FROM job_files f \
              LEFT JOIN artifacts a ON a.id = f.artifact_id \
              LEFT JOIN artifact_hashes h ON h.artifact_id = a.id \
@@ -229,6 +230,9 @@ impl Store {
                 hashes: hash.into_iter().collect(),
                 pre_image: row.try_get("pre_image")?,
                 class: row.try_get("class")?,
+                link_target: row
+                    .try_get::<Option<Vec<u8>>, _>("link_target")?
+                    .unwrap_or_default(),
             });
         }
         Ok((inputs, outputs))

@@ -28,6 +28,8 @@ struct Entry {
     /// Device and inode of the file when the job first read it: the file hashed at the
     /// end must be that file, not one put in its place since.
     identity: Option<(u64, u64)>,
+    /// The output is a symlink the job made, pointing here.
+    link_target: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct FileAccess {
     pub pre_image: Option<Hashed>,
     /// For inputs: the device and inode read, when known (see `Entry::identity`).
     pub identity: Option<(u64, u64)>,
+    /// For an output that is a symlink the job made: what it points to.
+    pub link_target: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +111,14 @@ impl FileLedger {
         Self::remember_name(entry, path, named);
         entry.output = true;
         entry.job_content = true;
+        entry.link_target = None;
+    }
+
+    /// The job made a symlink at `path` pointing to `target`: a change of the
+    /// namespace it made, recorded as a link (it has no content of its own).
+    pub fn symlinked(&mut self, path: &[u8], named: &[u8], target: Vec<u8>) {
+        self.wrote(path, named);
+        self.entry(path).link_target = Some(target);
     }
 
     /// About to change or remove the content at `path`: capture it first if the job
@@ -137,6 +149,7 @@ impl FileLedger {
     /// directory (`dir`), what the job wrote below it moved with it: those outputs now
     /// have their names below `to` (inputs keep the name they were read by).
     pub fn renamed(&mut self, from: &[u8], to: &[u8], named_to: &[u8], dir: bool) {
+        let link_target = self.entry(from).link_target.take();
         let moved = if dir {
             self.removed_below(to);
             self.capture_inputs_moved(from, to);
@@ -148,6 +161,7 @@ impl FileLedger {
         from_entry.output = false;
         from_entry.job_content = false;
         self.wrote(to, named_to);
+        self.entry(to).link_target = link_target;
         for relative in moved {
             self.wrote(&[to, &relative].concat(), b"");
         }
@@ -240,6 +254,7 @@ impl FileLedger {
         let entry = self.entry(path);
         entry.output = false;
         entry.job_content = false;
+        entry.link_target = None;
     }
 
     /// The inputs and outputs, in order of first appearance.
@@ -260,6 +275,7 @@ impl FileLedger {
                     role: Role::Input,
                     pre_image,
                     identity: entry.identity,
+                    link_target: None,
                 });
             }
             if entry.output {
@@ -269,6 +285,7 @@ impl FileLedger {
                     role: Role::Output,
                     pre_image: None,
                     identity: None,
+                    link_target: entry.link_target,
                 });
             }
         }

@@ -48,6 +48,11 @@ enum Pending {
         to: Vec<u8>,
         named_to: Vec<u8>,
     },
+    Symlink {
+        link: Vec<u8>,
+        named: Vec<u8>,
+        target: Vec<u8>,
+    },
     Unlink {
         path: Vec<u8>,
     },
@@ -136,6 +141,20 @@ impl FileTracker {
                 Pending::Link {
                     to: canonical_name(&to),
                     named_to,
+                }
+            }
+            Symlink { target, link } => {
+                let mut text = Vec::new();
+                if !read_c_string(tid, args[target], &mut text) {
+                    return Resume::Continue;
+                }
+                let (Some(link), named) = resolve(tid, link, args, false) else {
+                    return Resume::Continue;
+                };
+                Pending::Symlink {
+                    link: canonical_name(&link),
+                    named,
+                    target: text,
                 }
             }
             Unlink { at, flags } => {
@@ -361,6 +380,14 @@ impl FileTracker {
             Pending::Link { to, named_to } => {
                 self.known_reads.clear();
                 self.ledger.wrote(&to, &named_to);
+            }
+            Pending::Symlink {
+                link,
+                named,
+                target,
+            } => {
+                self.known_reads.clear();
+                self.ledger.symlinked(&link, &named, target);
             }
             Pending::Unlink { path } => {
                 self.known_reads.clear();

@@ -9,7 +9,7 @@
 //! `/proc/TID/cwd` at the moment of the call, which is exact even for threads that share
 //! or do not share a cwd), `mmap` (a shared writable mapping needs a file opened
 //! read-write, and such an open already counts as a read and a write), `mkdir`/`rmdir`
-//! and `symlink` (directories and symlinks carry no content of their own), and `close`
+//! (directories carry no content of their own), and `close`
 //! or `dup` (descriptors are resolved through `/proc/TID/fd` when they are used).
 
 /// Where a syscall names a file: a directory descriptor (or `AT_FDCWD`) plus a path
@@ -49,6 +49,12 @@ pub enum TracedSyscall {
     /// or by descriptor, is left as it was.
     Link {
         to: PathArg,
+    },
+    /// symlink/symlinkat: the link made at `link`, pointing to the string in argument
+    /// `target` (recorded as a link, not as content).
+    Symlink {
+        target: usize,
+        link: PathArg,
     },
     /// unlink/unlinkat; `flags` holds `AT_REMOVEDIR`.
     Unlink {
@@ -110,6 +116,7 @@ use TracedSyscall::*;
 
 const AT_0_1: PathArg = At { dirfd: 0, path: 1 };
 const AT_2_3: PathArg = At { dirfd: 2, path: 3 };
+const AT_1_2: PathArg = At { dirfd: 1, path: 2 };
 
 /// Native x86_64, and x32 with the same (common) numbers plus `__X32_SYSCALL_BIT`.
 #[cfg(target_arch = "x86_64")]
@@ -127,6 +134,8 @@ const X86_64_ENTRIES: &[(u32, TracedSyscall)] = {
         (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
         (n(SYS_link), Link { to: Cwd { path: 1 } }),
         (n(SYS_linkat), Link { to: AT_2_3 }),
+        (n(SYS_symlink), Symlink { target: 0, link: Cwd { path: 1 } }),
+        (n(SYS_symlinkat), Symlink { target: 0, link: AT_1_2 }),
         (n(SYS_unlink), Unlink { at: Cwd { path: 0 }, flags: None }),
         (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
         (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
@@ -142,6 +151,7 @@ mod i386 {
     pub const CREAT: u32 = 8;
     pub const LINK: u32 = 9;
     pub const UNLINK: u32 = 10;
+    pub const SYMLINK: u32 = 83;
     pub const RENAME: u32 = 38;
     pub const TRUNCATE: u32 = 92;
     pub const FTRUNCATE: u32 = 93;
@@ -151,6 +161,7 @@ mod i386 {
     pub const UNLINKAT: u32 = 301;
     pub const RENAMEAT: u32 = 302;
     pub const LINKAT: u32 = 303;
+    pub const SYMLINKAT: u32 = 304;
     pub const RENAMEAT2: u32 = 353;
     pub const OPENAT2: u32 = 437;
 }
@@ -169,6 +180,8 @@ const I386_ENTRIES: &[(u32, TracedSyscall)] = {
         (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
         (LINK, Link { to: Cwd { path: 1 } }),
         (LINKAT, Link { to: AT_2_3 }),
+        (SYMLINK, Symlink { target: 0, link: Cwd { path: 1 } }),
+        (SYMLINKAT, Symlink { target: 0, link: AT_1_2 }),
         (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
         (UNLINKAT, Unlink { at: AT_0_1, flags: Some(2) }),
         (TRUNCATE, Truncate { at: Cwd { path: 0 } }),
@@ -227,6 +240,7 @@ pub const ABIS: &[SyscallTable] = &[SyscallTable {
             (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
             (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
             (n(SYS_linkat), Link { to: AT_2_3 }),
+            (n(SYS_symlinkat), Symlink { target: 0, link: AT_1_2 }),
             (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
             (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
             (n(SYS_ftruncate), Ftruncate { fd: 0 }),

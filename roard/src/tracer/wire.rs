@@ -79,6 +79,7 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
             for f in &outcome.files {
                 e.bytes(&f.path);
                 e.opt_bytes(f.named.as_deref());
+                e.opt_bytes(f.link_target.as_deref());
                 e.u8(match f.role {
                     Role::Input => 0,
                     Role::Output => 1,
@@ -178,6 +179,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
             for _ in 0..d.u64()? {
                 let path = d.bytes()?.to_vec();
                 let named = d.opt_bytes()?;
+                let link_target = d.opt_bytes()?;
                 let role = if d.u8()? == 0 {
                     Role::Input
                 } else {
@@ -224,6 +226,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                     role,
                     pre_image,
                     identity,
+                    link_target,
                 });
             }
             Frame::Outcome(TraceOutcome {
