@@ -53,6 +53,7 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "placed": job.placed,
         "reproduces": text_or_null(&job.reproduces),
         "reproduces_job": text_or_null(&job.reproduces_job),
+        "commit_made": text_or_null(&job.commit_made),
     })
 }
 

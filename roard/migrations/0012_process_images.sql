@@ -11,3 +11,7 @@ CREATE TABLE process_images (
     cwd                   BLOB    NOT NULL
 );
 CREATE INDEX process_images_by_job ON process_images (job_id);
+
+-- The commit a job made: HEAD of its repository when it ended, where that moved
+-- during the job (`git commit` inside it); NULL otherwise.
+ALTER TABLE jobs ADD COLUMN commit_made TEXT;

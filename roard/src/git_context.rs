@@ -75,6 +75,14 @@ pub fn inspect(dir: &Path, untracked_is_dirty: bool) -> Result<Option<GitContext
     }))
 }
 
+/// The commit HEAD points to in the work tree around `dir`, if there is one: read
+/// again when a job ends, to know whether the job made a commit.
+pub fn head_commit(dir: &Path) -> Option<String> {
+    let repository = Repository::discover(dir).ok()?;
+    let commit = repository.head().ok()?.peel_to_commit().ok()?;
+    Some(commit.id().to_string())
+}
+
 /// Branch (None when detached) and commit (None before the first commit).
 fn head(repository: &Repository) -> Result<(Option<String>, Option<String>), git2::Error> {
     match repository.head() {

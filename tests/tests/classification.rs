@@ -270,4 +270,10 @@ fn a_job_that_commits_records_no_version_control_internals_as_artifacts() {
         vcs.iter()
             .all(|f| f["class"] == "vcs" && f["hashes"] == serde_json::json!({}))
     );
+    // The record names the commit the job made.
+    let head = roar_e2e::git(&work, &["rev-parse", "HEAD"]);
+    assert_eq!(job["commit_made"], head.as_str(), "{job}");
+    let plain = sandbox.run(&["true"]);
+    assert_eq!(code(&plain), 0);
+    assert!(sandbox.json(&["show", "last"])["commit_made"].is_null());
 }

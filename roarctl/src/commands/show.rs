@@ -232,6 +232,12 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
         }
         None => outln!("git      (not in a git repository)"),
     }
+    if !summary.commit_made.is_empty() {
+        outln!(
+            "commit   the job committed {} (HEAD when it ended)",
+            summary.commit_made
+        );
+    }
     if !summary.reproduces_job.is_empty() {
         outln!(
             "reproduces job {} (for blake3:{})",

@@ -66,6 +66,7 @@ fn summary(row: &PgRow) -> Result<pb::JobSummary, sqlx::Error> {
         placed: true,
         reproduces: String::new(),
         reproduces_job: String::new(),
+        commit_made: String::new(),
     })
 }
 

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::artifacts::{self, FileContext, HashProgress};
-use crate::classify::{JobEnv, Rules};
+use crate::classify::{Class, JobEnv, Rules};
 use crate::clock::now_ms;
 use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
@@ -147,6 +147,8 @@ pub async fn run(
         files: file_context,
         search_path: search_path(&request.env),
         keep_failed: request.keep_failed,
+        cwd: cwd.to_path_buf(),
+        start_commit: git.as_ref().and_then(|g| g.commit.clone()),
     };
     // The guard moves into the task: the job counts as active until its record is stored.
     tokio::spawn(async move {
@@ -292,6 +294,9 @@ struct JobSettings {
     /// The job's `PATH`: where a bare `python3` came from.
     search_path: Vec<u8>,
     keep_failed: bool,
+    /// Where it ran and the commit checked out then: HEAD moved if the job committed.
+    cwd: PathBuf,
+    start_commit: Option<String>,
 }
 
 /// The value of `PATH` in the job's environment (empty if unset).
@@ -365,17 +370,31 @@ async fn record(
         files.count_data(Role::Input),
         files.count_data(Role::Output),
     );
-    let environments = {
+    let (environments, head) = {
         let images: Vec<_> = outcome
             .processes
             .iter()
             .map(|p| Arc::clone(&p.image))
             .collect();
-        let (packages, path) = (Arc::clone(&state.packages), settings.search_path);
-        tokio::task::spawn_blocking(move || python_env::environments(&images, &path, &packages))
-            .await
-            .unwrap_or_default()
+        let (packages, path, cwd) = (
+            Arc::clone(&state.packages),
+            settings.search_path,
+            settings.cwd,
+        );
+        // Only a job that wrote version-control files can have moved HEAD.
+        let wrote_git = files
+            .files
+            .iter()
+            .any(|f| f.role == Role::Output && f.class == Class::Vcs);
+        tokio::task::spawn_blocking(move || {
+            let environments = python_env::environments(&images, &path, &packages);
+            let head = wrote_git.then(|| git_context::head_commit(&cwd)).flatten();
+            (environments, head)
+        })
+        .await
+        .unwrap_or_default()
     };
+    let commit_made = head.filter(|now| settings.start_commit.as_ref() != Some(now));
     let end = JobEnd {
         processes: &outcome.processes,
         files: &files,
@@ -384,6 +403,7 @@ async fn record(
         ended_at_ms: now_ms(),
         keep_failed: settings.keep_failed,
         environments: &environments,
+        commit_made: commit_made.as_deref(),
     };
     let stored = state.store.finish_job(job_id, &end).await;
     let summary = match stored {

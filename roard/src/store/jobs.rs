@@ -81,6 +81,8 @@ pub struct JobEnd<'a> {
     /// Place the job as a step even if it failed (`--keep-failed`).
     pub keep_failed: bool,
     pub environments: &'a [PythonEnvironment],
+    /// HEAD when the job ended, where it differs from HEAD at its start.
+    pub commit_made: Option<&'a str>,
 }
 
 /// Where a new job goes: its session and step.
@@ -141,7 +143,7 @@ pub enum LookupError {
 pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, session_id, kind, step, argv, cwd, \
      started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes, \
      git_repository, git_root, git_branch, git_commit, git_dirty_count, git_dirty_paths, \
-     placed, reproduces, reproduces_job";
+     placed, reproduces, reproduces_job, commit_made";
 
 /// Whether a job that ended so failed: it exited non-zero or was killed.
 pub fn failed(exit: Option<Exit>) -> bool {
@@ -207,6 +209,7 @@ impl Store {
             ended_at_ms,
             keep_failed,
             environments,
+            commit_made,
         } = *end;
         let mut tx = self.write_transaction().await?;
         // Content ids first (remembered, else looked up or created); then the rest of
@@ -258,6 +261,7 @@ impl Store {
             .push(", lingering_processes = ")
             .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
         update.push(", placed = ").push_bind(placed);
+        update.push(", commit_made = ").push_bind(commit_made);
         if !placed {
             // A new command that failed frees its step; a re-run keeps the number of
             // the step it re-ran, whose current job stays the one before.
@@ -594,6 +598,9 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         reproduces_job: row
             .try_get::<Option<String>, _>("reproduces_job")?
             .unwrap_or_default(),
+        commit_made: row
+            .try_get::<Option<String>, _>("commit_made")?
+            .unwrap_or_default(),
     })
 }
 
@@ -709,6 +716,7 @@ mod tests {
             ended_at_ms: 5,
             keep_failed: false,
             environments: &[],
+            commit_made: None,
         };
         let stored = store.finish_job(second.job_id, &end).await.unwrap();
         assert_eq!(stored.uid, "aaaa00000002");
@@ -772,6 +780,7 @@ mod tests {
             ended_at_ms: 2,
             keep_failed,
             environments: &[],
+            commit_made: None,
         };
         let first = store.start_job(&job("cccc00000001", None)).await.unwrap();
         store
