@@ -358,6 +358,38 @@ fn io_uring_is_refused_so_file_operations_stay_visible() {
 }
 
 #[test]
+fn openat2_resolve_flags_are_resolved_as_the_kernel_did() {
+    // RESOLVE_IN_ROOT makes "/in.txt" mean sub/in.txt; RESOLVE_NO_SYMLINKS refuses a
+    // link and RESOLVE_BENEATH a name that climbs out: those record nothing.
+    let job = run_py(
+        &|d| {
+            std::fs::create_dir_all(d.join("sub")).unwrap();
+            write(d, "sub/in.txt", "inner");
+            write(d, "in.txt", "outer");
+            std::os::unix::fs::symlink("in.txt", d.join("link")).unwrap();
+        },
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         class How(ctypes.Structure):\n    \
+         _fields_ = [('flags', ctypes.c_uint64), ('mode', ctypes.c_uint64), ('resolve', ctypes.c_uint64)]\n\
+         def openat2(dirfd, path, flags, resolve, mode=0):\n    \
+         how = How(flags, mode, resolve)\n    \
+         return libc.syscall(437, dirfd, path, ctypes.byref(how), ctypes.sizeof(how))\n\
+         sub = os.open('sub', os.O_RDONLY | os.O_DIRECTORY)\n\
+         IN_ROOT, NO_SYMLINKS, BENEATH = 0x10, 0x04, 0x08\n\
+         fd = openat2(sub, b'/in.txt', os.O_RDONLY, IN_ROOT)\n\
+         assert os.read(fd, 10) == b'inner'\n\
+         out = openat2(sub, b'/out.txt', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, IN_ROOT, 0o644)\n\
+         os.write(out, b'made')\n\
+         assert openat2(-100, b'link', os.O_RDONLY, NO_SYMLINKS) == -1\n\
+         assert openat2(sub, b'../in.txt', os.O_RDONLY, BENEATH) == -1",
+    );
+    assert!(has(&job, "input", "/sub/in.txt"), "{job}");
+    assert!(!has(&job, "input", "/work/in.txt"), "{job}");
+    assert!(has(&job, "output", "/sub/out.txt"), "{job}");
+}
+
+#[test]
 fn hard_links() {
     run_py(
         &|d| write(d, "original.txt", "x"),

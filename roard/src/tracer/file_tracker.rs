@@ -53,6 +53,12 @@ enum Pending {
         named: Vec<u8>,
         target: Vec<u8>,
     },
+    /// An `openat2` with `RESOLVE_*` flags: the file is the descriptor it returns.
+    OpenedByKernel {
+        named: Vec<u8>,
+        reads: bool,
+        writes: bool,
+    },
     Unlink {
         path: Vec<u8>,
     },
@@ -108,10 +114,21 @@ impl FileTracker {
         use TracedSyscall::*;
         let pending = match syscall {
             Open { at, flags } => return self.open_entry(tid, at, args, args[flags]),
-            OpenHow { at, how } => match read_u64(tid, args[how]) {
-                Some(flags) => return self.open_entry(tid, at, args, flags),
-                None => return Resume::Continue,
-            },
+            OpenHow { at, how } => {
+                let Some(flags) = read_u64(tid, args[how]) else {
+                    return Resume::Continue;
+                };
+                // `struct open_how { flags, mode, resolve }`: RESOLVE_* flags change how
+                // the kernel walks the name, so only its answer (the descriptor) tells.
+                match read_u64(tid, args[how].wrapping_add(16)) {
+                    Some(0) => return self.open_entry(tid, at, args, flags),
+                    Some(_) => match self.resolved_open_entry(tid, at, args, flags) {
+                        Some(pending) => pending,
+                        None => return Resume::Continue,
+                    },
+                    None => return Resume::Continue,
+                }
+            }
             Creat { at } => {
                 let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
                 return self.open_entry(tid, at, args, flags);
@@ -189,6 +206,39 @@ impl FileTracker {
         };
         self.pending.insert(tid, pending);
         Resume::ToExit
+    }
+
+    /// An `openat2` whose `RESOLVE_*` flags may make the kernel resolve the name
+    /// otherwise than a plain walk (`RESOLVE_IN_ROOT`, `RESOLVE_NO_SYMLINKS`…): decided
+    /// at its exit from the descriptor it returned. A file it may change is captured
+    /// first where a plain walk finds it (where the two differ the call fails, or the
+    /// file is another one, and the capture is not used).
+    fn resolved_open_entry(
+        &mut self,
+        tid: Pid,
+        at: PathArg,
+        args: &[u64; 6],
+        flags: u64,
+    ) -> Option<Pending> {
+        let flags = flags as i32;
+        if flags & libc::O_PATH != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
+            return None;
+        }
+        let access = flags & libc::O_ACCMODE;
+        let truncates = flags & libc::O_TRUNC != 0;
+        let writes = access != libc::O_RDONLY || truncates;
+        let (absolute, named) = resolve(tid, at, args, false);
+        let existing = absolute.as_deref().and_then(canonical_existing);
+        // Read-write without truncation reads what was there before.
+        let reads = !writes || (access == libc::O_RDWR && !truncates && existing.is_some());
+        if writes && let Some(path) = existing {
+            self.ledger.before_change(&path, reads);
+        }
+        Some(Pending::OpenedByKernel {
+            named,
+            reads,
+            writes,
+        })
     }
 
     fn open_entry(&mut self, tid: Pid, at: PathArg, args: &[u64; 6], flags: u64) -> Resume {
@@ -388,6 +438,26 @@ impl FileTracker {
             } => {
                 self.known_reads.clear();
                 self.ledger.symlinked(&link, &named, target);
+            }
+            Pending::OpenedByKernel {
+                named,
+                reads,
+                writes,
+            } => {
+                let Some(path) = i32::try_from(result)
+                    .ok()
+                    .and_then(|fd| descriptor_target(tid, fd))
+                    .filter(|path| !is_pseudo(path))
+                else {
+                    return;
+                };
+                if reads {
+                    self.ledger.read(&path, &named);
+                }
+                if writes {
+                    self.known_reads.clear();
+                    self.ledger.wrote(&path, &named);
+                }
             }
             Pending::Unlink { path } => {
                 self.known_reads.clear();
