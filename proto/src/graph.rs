@@ -59,6 +59,14 @@ pub fn producer<'a, K: Copy + Ord>(
         .map(|(key, _)| key)
 }
 
+/// Downstream, the same rule seen from the writer: whether `reader` counts as a user
+/// of what `writer` wrote. It started after it, and a reproduction's job counts only
+/// for its own reproduction.
+pub fn reads_from(reader: &JobPlace<'_>, writer: &JobPlace<'_>) -> bool {
+    reader.started_at_ms > writer.started_at_ms
+        && (!reader.reproduction || same_session(reader, writer))
+}
+
 fn same_session(a: &JobPlace<'_>, b: &JobPlace<'_>) -> bool {
     a.session_id != 0 && a.session_id == b.session_id && a.project == b.project
 }

@@ -130,7 +130,7 @@ impl Store {
                 if downstream {
                     next_jobs.extend(
                         candidates
-                            .filter(|u| reads_from(&u.place, other))
+                            .filter(|u| graph::reads_from(&u.place.view(), &other.view()))
                             .map(|u| u.job_id),
                     );
                 } else {
@@ -364,15 +364,6 @@ impl Store {
             .fetch_optional(&self.reader)
             .await
     }
-}
-
-/// Downstream: whether `reader` counts as a user of what `writer` wrote: it started
-/// after it, and a reproduction's job only for its own reproduction.
-fn reads_from(reader: &Place, writer: &Place) -> bool {
-    let same_session = reader.session_id != 0
-        && reader.session_id == writer.session_id
-        && reader.project == writer.project;
-    reader.started_at_ms > writer.started_at_ms && (!reader.reproduction || same_session)
 }
 
 /// `id, id, …)` closing an `IN (` list.
