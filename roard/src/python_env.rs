@@ -42,6 +42,11 @@ pub fn environments(
     found
 }
 
+/// Whether the image is a Python interpreter (see `environments`).
+pub fn is_interpreter(image: &Image) -> bool {
+    is_python(&image.exe)
+}
+
 /// `python`, `python3`, `python3.11`: the interpreter's file name.
 fn is_python(exe: &[u8]) -> bool {
     let name = exe.rsplit(|b| *b == b'/').next().unwrap_or(exe);

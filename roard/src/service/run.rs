@@ -370,30 +370,14 @@ async fn record(
         files.count_data(Role::Input),
         files.count_data(Role::Output),
     );
-    let (environments, head) = {
-        let images: Vec<_> = outcome
-            .processes
-            .iter()
-            .map(|p| Arc::clone(&p.image))
-            .collect();
-        let (packages, path, cwd) = (
-            Arc::clone(&state.packages),
-            settings.search_path,
-            settings.cwd,
-        );
-        // Only a job that wrote version-control files can have moved HEAD.
-        let wrote_git = files
-            .files
-            .iter()
-            .any(|f| f.role == Role::Output && f.class == Class::Vcs);
-        tokio::task::spawn_blocking(move || {
-            let environments = python_env::environments(&images, &path, &packages);
-            let head = wrote_git.then(|| git_context::head_commit(&cwd)).flatten();
-            (environments, head)
-        })
-        .await
-        .unwrap_or_default()
-    };
+    let (environments, head) = read_after_trace(
+        state,
+        &outcome.processes,
+        &files,
+        settings.search_path,
+        settings.cwd,
+    )
+    .await;
     let commit_made = head.filter(|now| settings.start_commit.as_ref() != Some(now));
     let end = JobEnd {
         processes: &outcome.processes,
@@ -443,6 +427,39 @@ async fn record(
             event: Some(finished),
         }))
         .await;
+}
+
+/// What the record needs read from disk once the trace ended: the environments of the
+/// job's Python interpreters and, when it wrote version-control files (only then can
+/// it have moved HEAD), the commit HEAD points to now. Most jobs need neither, and then
+/// no blocking thread is asked for.
+async fn read_after_trace(
+    state: &DaemonState,
+    processes: &[tracer::process_table::ProcessRecord],
+    files: &artifacts::HashedFiles,
+    search_path: Vec<u8>,
+    cwd: PathBuf,
+) -> (Vec<python_env::PythonEnvironment>, Option<String>) {
+    let images: Vec<_> = processes
+        .iter()
+        .filter(|p| python_env::is_interpreter(&p.image))
+        .map(|p| Arc::clone(&p.image))
+        .collect();
+    let wrote_git = files
+        .files
+        .iter()
+        .any(|f| f.role == Role::Output && f.class == Class::Vcs);
+    if images.is_empty() && !wrote_git {
+        return (Vec::new(), None);
+    }
+    let packages = Arc::clone(&state.packages);
+    tokio::task::spawn_blocking(move || {
+        let environments = python_env::environments(&images, &search_path, &packages);
+        let head = wrote_git.then(|| git_context::head_commit(&cwd)).flatten();
+        (environments, head)
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Awaits `work`, telling the client how hashing progresses every 100 ms meanwhile
