@@ -65,9 +65,9 @@ impl Steps {
     /// The current jobs, build steps first, then pipeline steps, each in step order.
     fn current_nodes(&self) -> Vec<JobNode> {
         let mut current: Vec<&JobNode> = self
-            .nodes
-            .iter()
-            .filter(|n| self.current.values().any(|id| *id == n.id))
+            .current
+            .values()
+            .filter_map(|id| self.node(*id))
             .collect();
         current.sort_by_key(|n| {
             let p = self.placement.get(&n.id).copied();
@@ -76,8 +76,10 @@ impl Steps {
         current.into_iter().cloned().collect()
     }
 
+    /// `nodes` is sorted by id (see `load`).
     fn node(&self, id: i64) -> Option<&JobNode> {
-        self.nodes.iter().find(|n| n.id == id)
+        let index = self.nodes.binary_search_by_key(&id, |n| n.id).ok()?;
+        self.nodes.get(index)
     }
 
     /// The step's newest run when it failed after its current job.
