@@ -1,14 +1,14 @@
 //! Which repository files a job read are no longer what they were at the commit it
 //! ran at: a committed change (HEAD differs) or an uncommitted one (the working tree
 //! differs). This is what makes a step stale from code (see `dag`). Read with git2;
-//! a working-tree file costs one read to hash it as a git blob.
+//! an unchanged working-tree file costs a `stat` through git's index, not a read.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use git2::{ObjectType, Oid, Repository, Tree};
+use git2::{ObjectType, Oid, Repository, Status, Tree};
 
 /// What became of one file since the job's commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub fn changed_since(
             Some(CodeChange::Committed)
         } else if !on_disk.exists() {
             Some(CodeChange::Removed)
-        } else if Oid::hash_file(ObjectType::Blob, on_disk).is_ok_and(|id| id != recorded) {
+        } else if differs_on_disk(repository, relative_path, on_disk, recorded, now_committed) {
             Some(CodeChange::Uncommitted)
         } else {
             None
@@ -68,6 +68,30 @@ pub fn changed_since(
         }
     }
     changed
+}
+
+/// Whether the working-tree file differs from the `recorded` blob. When HEAD holds that
+/// very blob, git's status answers from its index (a `stat`, the file is read only if
+/// its stamp changed); otherwise the file is hashed as a blob.
+fn differs_on_disk(
+    repository: &Repository,
+    relative: &Path,
+    on_disk: &Path,
+    recorded: Oid,
+    at_head: Option<Oid>,
+) -> bool {
+    let changed = Status::WT_MODIFIED
+        | Status::WT_DELETED
+        | Status::WT_TYPECHANGE
+        | Status::INDEX_MODIFIED
+        | Status::INDEX_DELETED
+        | Status::INDEX_TYPECHANGE;
+    if at_head == Some(recorded)
+        && let Ok(status) = repository.status_file(relative)
+    {
+        return status.intersects(changed);
+    }
+    Oid::hash_file(ObjectType::Blob, on_disk).is_ok_and(|id| id != recorded)
 }
 
 fn tree_of<'r>(repository: &'r Repository, commit: &str) -> Option<Tree<'r>> {
