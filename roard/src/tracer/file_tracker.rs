@@ -18,7 +18,7 @@ use super::paths::{
 use super::process_table::Image;
 use super::procfs;
 use super::syscalls::{PathArg, TracedSyscall};
-use super::tracee_memory::{read_c_string, read_u64};
+use super::tracee_memory::{read_c_string, read_u64s};
 use crate::hash_algorithms::HashAlgorithm;
 
 /// How to resume a tracee stopped at a traced syscall's entry.
@@ -115,17 +115,17 @@ impl FileTracker {
         let pending = match syscall {
             Open { at, flags } => return self.open_entry(tid, at, args, args[flags]),
             OpenHow { at, how } => {
-                let Some(flags) = read_u64(tid, args[how]) else {
+                // `struct open_how { flags, mode, resolve }`, read in one request:
+                // RESOLVE_* flags change how the kernel walks the name, so only its
+                // answer (the descriptor) tells.
+                let Some([flags, _, resolve]) = read_u64s::<3>(tid, args[how]) else {
                     return Resume::Continue;
                 };
-                // `struct open_how { flags, mode, resolve }`: RESOLVE_* flags change how
-                // the kernel walks the name, so only its answer (the descriptor) tells.
-                match read_u64(tid, args[how].wrapping_add(16)) {
-                    Some(0) => return self.open_entry(tid, at, args, flags),
-                    Some(_) => match self.resolved_open_entry(tid, at, args, flags) {
-                        Some(pending) => pending,
-                        None => return Resume::Continue,
-                    },
+                if resolve == 0 {
+                    return self.open_entry(tid, at, args, flags);
+                }
+                match self.resolved_open_entry(tid, at, args, flags) {
+                    Some(pending) => pending,
                     None => return Resume::Continue,
                 }
             }

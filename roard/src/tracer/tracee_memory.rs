@@ -42,16 +42,20 @@ pub fn read_c_string(pid: Pid, address: u64, out: &mut Vec<u8>) -> bool {
     false
 }
 
-/// Reads a `u64` at `address` (the first field of `struct open_how`, its flags).
-pub fn read_u64(pid: Pid, address: u64) -> Option<u64> {
-    let mut bytes = [0u8; 8];
+/// Reads `N` consecutive `u64`s at `address` in one request (`struct open_how` is
+/// three: flags, mode, resolve).
+pub fn read_u64s<const N: usize>(pid: Pid, address: u64) -> Option<[u64; N]> {
+    let mut words = [0u64; N];
+    let size = std::mem::size_of_val(&words);
+    // SAFETY: `words` is plain integers; any bytes the kernel writes are valid for it.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), size) };
     let remote = [RemoteIoVec {
         base: address as usize,
-        len: 8,
+        len: size,
     }];
-    let mut local = [IoSliceMut::new(&mut bytes)];
+    let mut local = [IoSliceMut::new(bytes)];
     match process_vm_readv(pid, &mut local, &remote) {
-        Ok(8) => Some(u64::from_ne_bytes(bytes)),
+        Ok(read) if read == size => Some(words),
         _ => None,
     }
 }
@@ -68,8 +72,10 @@ mod tests {
         assert_eq!(out, &text[..text.len() - 1]);
         let value: u64 = 0x1234_5678;
         assert_eq!(
-            read_u64(Pid::this(), &value as *const u64 as u64),
-            Some(value)
+            read_u64s::<1>(Pid::this(), &value as *const u64 as u64),
+            Some([value])
         );
+        let how: [u64; 3] = [1, 2, 3];
+        assert_eq!(read_u64s::<3>(Pid::this(), how.as_ptr() as u64), Some(how));
     }
 }
