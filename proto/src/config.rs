@@ -23,6 +23,7 @@ pub struct Config {
     pub filters: FilterConfig,
     pub git: GitConfig,
     pub registry: RegistryConfig,
+    pub tracer: TracerConfig,
     /// Variables set in the environment of every `run` and `build` job (recorded with
     /// the job), over what the shell passes.
     pub env: BTreeMap<String, String>,
@@ -34,6 +35,26 @@ pub struct Config {
 pub struct RegistryConfig {
     /// `postgres://user:password@host/database`; `ROAR_REGISTRY_URL` overrides it.
     pub url: Option<String>,
+}
+
+/// How jobs are traced.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracerConfig {
+    /// What a job's `io_uring_setup` gets: `"refuse"` (default) makes it fail with
+    /// ENOSYS, as container runtimes do, so programs use ordinary (traced) calls;
+    /// `"allow"` lets it succeed, and the job's record notes that what the ring did
+    /// was not seen.
+    pub io_uring: IoUringPolicy,
+}
+
+/// `tracer.io_uring`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IoUringPolicy {
+    #[default]
+    Refuse,
+    Allow,
 }
 
 /// The clean-repository policy.

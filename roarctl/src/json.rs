@@ -75,6 +75,17 @@ fn environments(list: &[pb::PythonEnvironment]) -> Value {
         .collect()
 }
 
+/// What a job's trace could not see: `kind`, `pid`, `detail`, `count`, `message`.
+fn gaps(list: &[pb::TraceGap]) -> Value {
+    list.iter()
+        .map(|g| {
+            json!({"kind": crate::render::gap_kind_name(g.kind), "pid": g.pid,
+                   "detail": escape_bytes(&g.detail), "count": g.count,
+                   "message": crate::render::gap_text(g)})
+        })
+        .collect()
+}
+
 /// Re-runs of a job by `reproduce`: `job` (a summary) and `identical`.
 fn reproductions(list: &[pb::Reproduction]) -> Value {
     list.iter()
@@ -113,6 +124,12 @@ pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
         object.insert(
             "link_target".into(),
             json!(escape_bytes(&record.link_target)),
+        );
+    }
+    if !record.hard_link_of.is_empty() {
+        object.insert(
+            "hard_link_of".into(),
+            json!(escape_bytes(&record.hard_link_of)),
         );
     }
     if is_input {
@@ -223,6 +240,7 @@ pub fn job(job: &pb::Job) -> Value {
     object.insert("packages".into(), Value::Array(packages));
     object.insert("environments".into(), environments(&job.environments));
     object.insert("reproductions".into(), reproductions(&job.reproductions));
+    object.insert("gaps".into(), gaps(&job.gaps));
     Value::Object(object)
 }
 

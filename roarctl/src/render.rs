@@ -248,6 +248,56 @@ impl Style {
     }
 }
 
+/// What a gap in a job's trace means, in one sentence.
+pub fn gap_text(gap: &pb::TraceGap) -> String {
+    let detail = escape_for_terminal(&gap.detail);
+    let who = match gap.pid {
+        0 => "processes of the job".to_string(),
+        pid => format!("process {pid}"),
+    };
+    let times = match gap.count {
+        1 => String::new(),
+        n => format!(" ({n} times)"),
+    };
+    match pb::GapKind::try_from(gap.kind).unwrap_or(pb::GapKind::Unspecified) {
+        pb::GapKind::UndecodedSyscalls => format!(
+            "{who} made {} system call(s) in the {detail} ABI, which roard has no table \
+             for: files they named are not in the record",
+            gap.count
+        ),
+        pb::GapKind::ExecWithoutPath => format!(
+            "{who} ran a program that has no file name ({detail}){times}: it is not \
+             recorded as an input"
+        ),
+        pb::GapKind::OpenByHandle => format!(
+            "{who} opened a file by handle (open_by_handle_at) whose name could not be \
+             read{times}: it is not in the record"
+        ),
+        pb::GapKind::IoUring => format!(
+            "{who} set up io_uring{times} (tracer.io_uring = \"allow\"): files it read \
+             or wrote through the ring are not in the record"
+        ),
+        pb::GapKind::ForeignNamespace => format!(
+            "{who} used {} file name(s) in a root or mount namespace whose host path \
+             cannot be told (such as {detail}): they are not in the record",
+            gap.count
+        ),
+        pb::GapKind::Unspecified => format!("{who}: {detail}{times} was not seen"),
+    }
+}
+
+/// The JSON name of a gap kind.
+pub fn gap_kind_name(kind: i32) -> &'static str {
+    match pb::GapKind::try_from(kind).unwrap_or(pb::GapKind::Unspecified) {
+        pb::GapKind::UndecodedSyscalls => "undecoded_syscalls",
+        pb::GapKind::ExecWithoutPath => "exec_without_path",
+        pb::GapKind::OpenByHandle => "open_by_handle",
+        pb::GapKind::IoUring => "io_uring",
+        pb::GapKind::ForeignNamespace => "foreign_namespace",
+        pb::GapKind::Unspecified => "unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

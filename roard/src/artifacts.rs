@@ -34,6 +34,8 @@ pub struct RecordedFile {
     pub pre_image: bool,
     /// A symlink the job made: what it points to.
     pub link_target: Option<Vec<u8>>,
+    /// A hard link the job made: the name it links to.
+    pub hard_link_of: Option<Vec<u8>>,
 }
 
 /// A job's files with their classes and contents, the packages it used, and what
@@ -339,6 +341,7 @@ fn record_one(
         extra,
         pre_image,
         link_target: access.link_target,
+        hard_link_of: access.hard_link_of,
     });
     outcome
 }
@@ -397,6 +400,7 @@ mod tests {
             pre_image: None,
             identity: None,
             link_target: None,
+            hard_link_of: None,
         };
         let recorded = record_files(
             &restarted,

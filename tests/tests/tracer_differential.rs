@@ -340,24 +340,6 @@ fn a_path_pointer_into_unmapped_memory_fails_in_the_tracee_only() {
 }
 
 #[test]
-fn io_uring_is_refused_so_file_operations_stay_visible() {
-    // io_uring_setup (425 on every architecture) fails with ENOSYS under roar: a
-    // program falls back to ordinary reads and writes, which are traced.
-    let sandbox = Sandbox::new();
-    let output = sandbox.run(&[
-        &python(),
-        "-c",
-        "import ctypes\n\
-         libc = ctypes.CDLL(None, use_errno=True)\n\
-         params = ctypes.create_string_buffer(120)\n\
-         assert libc.syscall(425, 8, params) == -1\n\
-         print(ctypes.get_errno())",
-    ]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "38");
-}
-
-#[test]
 fn openat2_resolve_flags_are_resolved_as_the_kernel_did() {
     // RESOLVE_IN_ROOT makes "/in.txt" mean sub/in.txt; RESOLVE_NO_SYMLINKS refuses a
     // link and RESOLVE_BENEATH a name that climbs out: those record nothing.
@@ -389,13 +371,45 @@ fn openat2_resolve_flags_are_resolved_as_the_kernel_did() {
     assert!(has(&job, "output", "/sub/out.txt"), "{job}");
 }
 
+/// The output at a path ending in `suffix`.
+fn output<'a>(job: &'a serde_json::Value, suffix: &str) -> &'a serde_json::Value {
+    job["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no output {suffix} in {job}"))
+}
+
 #[test]
-fn hard_links() {
-    run_py(
+fn hard_links_are_recorded_as_links() {
+    let job = run_py(
         &|d| write(d, "original.txt", "x"),
         "import os\n\
          os.link('original.txt', 'linked.txt')\n\
-         open('made.txt', 'w').write('y'); os.link('made.txt', 'made-too.txt')",
+         open('made.txt', 'w').write('y'); os.link('made.txt', 'made-too.txt')\n\
+         os.rename('made-too.txt', 'moved.txt')",
+    );
+    // A new name of existing content: an output with that content, and what it
+    // links to (kept across a rename of the link).
+    for (link, of, content) in [
+        ("/linked.txt", "/original.txt", "x"),
+        ("/moved.txt", "/made.txt", "y"),
+    ] {
+        let file = output(&job, link);
+        assert!(
+            file["hard_link_of"].as_str().unwrap().ends_with(of),
+            "{file}"
+        );
+        assert_eq!(
+            file["hashes"]["blake3"],
+            blake3_hex(content.as_bytes()),
+            "{file}"
+        );
+    }
+    assert!(
+        output(&job, "/made.txt").get("hard_link_of").is_none(),
+        "{job}"
     );
 }
 
@@ -429,7 +443,11 @@ fn o_tmpfile_then_linkat() {
          os.write(fd, b'anonymous until linked')\n\
          assert libc.linkat(fd, b'', -100, b'final.bin', 0x1000) == 0, ctypes.get_errno()",
     );
-    assert!(has(&job, "output", "/final.bin"));
+    // The file had no name to link to: a plain output.
+    assert!(
+        output(&job, "/final.bin").get("hard_link_of").is_none(),
+        "{job}"
+    );
 }
 
 #[test]

@@ -405,6 +405,9 @@ async fn report_files(ctx: &Context, uid: &str) {
             ),
         );
     }
+    for gap in &job.gaps {
+        warn(ctx, &format!("not seen: {}", crate::render::gap_text(gap)));
+    }
     if job
         .summary
         .as_ref()

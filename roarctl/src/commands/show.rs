@@ -266,6 +266,9 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             summary.lingering_processes
         );
     }
+    for gap in &job.gaps {
+        outln!("unseen   {}", crate::render::gap_text(gap));
+    }
     for (title, files) in [("inputs", &job.inputs), ("outputs", &job.outputs)] {
         outln!("{title} ({}):", files.len());
         for file in files {
@@ -387,6 +390,12 @@ fn file_line(file: &pb::FileRecord, with_class: bool) -> String {
         line.push_str(&format!(
             "  [symlink -> {}]",
             escape_for_terminal(&file.link_target)
+        ));
+    }
+    if !file.hard_link_of.is_empty() {
+        line.push_str(&format!(
+            "  [hard link of {}]",
+            escape_for_terminal(&file.hard_link_of)
         ));
     }
     line

@@ -49,7 +49,7 @@ pub async fn run(
     }
     let pid = validate(&request, peer_pid)?;
     let cwd = Path::new(std::ffi::OsStr::from_bytes(&request.cwd));
-    let (file_context, git_config) = job_settings(&request, cwd)?;
+    let (file_context, git_config, tracer_config) = job_settings(&request, cwd)?;
     let git = code_state(cwd, &git_config, request.allow_dirty).await?;
 
     let job = state.active_jobs.enter();
@@ -137,7 +137,9 @@ pub async fn run(
     let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
     let attached = pb::run_event::Event::Attached(pb::Attached {
         job_uid: uid.clone(),
-        seccomp_filter: tracer::native_seccomp_filter(),
+        seccomp_filter: tracer::native_seccomp_filter(
+            tracer_config.io_uring == config::IoUringPolicy::Refuse,
+        ),
         step,
     });
     let _ = sender.try_send(Ok(pb::RunEvent {
@@ -202,7 +204,7 @@ pub(super) fn validate(request: &pb::RunRequest, peer_pid: Option<i32>) -> Resul
 fn job_settings(
     request: &pb::RunRequest,
     cwd: &Path,
-) -> Result<(FileContext, config::GitConfig), Status> {
+) -> Result<(FileContext, config::GitConfig, config::TracerConfig), Status> {
     let user_config = (!request.user_config.is_empty())
         .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&request.user_config)));
     let layers = config::Layers::standard(user_config, Some(cwd));
@@ -221,7 +223,7 @@ fn job_settings(
         rules: Rules::new(&config.filters, &env),
         project: project_root(cwd),
     };
-    Ok((context, config.git))
+    Ok((context, config.git, config.tracer))
 }
 
 /// The job's git context, and the clean-repository policy applied to it: a job in a
@@ -346,11 +348,13 @@ async fn record(
             .await;
         return;
     };
-    if outcome.undecoded_syscalls > 0 {
+    for gap in &outcome.gaps {
         tracing::warn!(
-            "job {uid}: {} syscall(s) of an architecture roard has no table for were not \
-             decoded; their files are not in the record",
-            outcome.undecoded_syscalls
+            "job {uid}: not seen by the trace: {} (pid {}, {} time(s)): {}",
+            gap.kind.name(),
+            gap.pid,
+            gap.count,
+            String::from_utf8_lossy(&gap.detail)
         );
     }
     let trace_ended = std::time::Instant::now();
@@ -388,6 +392,7 @@ async fn record(
         keep_failed: settings.keep_failed,
         environments: &environments,
         commit_made: commit_made.as_deref(),
+        gaps: &outcome.gaps,
     };
     let stored = state.store.finish_job(job_id, &end).await;
     let summary = match stored {

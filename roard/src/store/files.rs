@@ -133,7 +133,7 @@ pub(super) fn push_job_files<'a>(
         batch
             .statement(
                 "INSERT INTO job_files (job_id, role, class, path, named_path, artifact_id, \
-                                        pre_image, link_target) ",
+                                        pre_image, link_target, hard_link_of) ",
             )
             .push_values(chunk, |mut row, file| {
                 let role = match file.role {
@@ -148,7 +148,8 @@ pub(super) fn push_job_files<'a>(
                     .push_bind(file.named.as_deref())
                     .push_bind(artifact)
                     .push_bind(file.pre_image)
-                    .push_bind(file.link_target.as_deref());
+                    .push_bind(file.link_target.as_deref())
+                    .push_bind(file.hard_link_of.as_deref());
             });
     }
     push_extra_hashes(batch, files, artifacts);
@@ -184,7 +185,7 @@ impl Store {
         job_id: i64,
     ) -> sqlx::Result<(Vec<pb::FileRecord>, Vec<pb::FileRecord>)> {
         let rows = sqlx::query::<Sqlite>(
-            "SELECT f.id, f.role, f.class, f.path, f.named_path, f.pre_image, f.link_target, \
+            "SELECT f.id, f.role, f.class, f.path, f.named_path, f.pre_image, f.link_target, f.hard_link_of, \
                     a.size, h.algorithm, h.digest \
              FROM job_files f \
              LEFT JOIN artifacts a ON a.id = f.artifact_id \
@@ -232,6 +233,9 @@ impl Store {
                 class: row.try_get("class")?,
                 link_target: row
                     .try_get::<Option<Vec<u8>>, _>("link_target")?
+                    .unwrap_or_default(),
+                hard_link_of: row
+                    .try_get::<Option<Vec<u8>>, _>("hard_link_of")?
                     .unwrap_or_default(),
             });
         }

@@ -13,6 +13,7 @@ use super::byte_lists;
 use crate::artifacts::HashedFiles;
 use crate::git_context::GitContext;
 use crate::python_env::PythonEnvironment;
+use crate::tracer::gaps::TraceGap;
 use crate::tracer::process_table::{Exit, ProcessRecord};
 
 /// A job about to be traced.
@@ -83,6 +84,8 @@ pub struct JobEnd<'a> {
     pub environments: &'a [PythonEnvironment],
     /// HEAD when the job ended, where it differs from HEAD at its start.
     pub commit_made: Option<&'a str>,
+    /// What the trace could not see.
+    pub gaps: &'a [TraceGap],
 }
 
 /// Where a new job goes: its session and step.
@@ -210,6 +213,7 @@ impl Store {
             keep_failed,
             environments,
             commit_made,
+            gaps,
         } = *end;
         let mut tx = self.write_transaction().await?;
         // Content ids first (remembered, else looked up or created); then the rest of
@@ -240,6 +244,7 @@ impl Store {
                 });
         }
         push_earlier_images(&mut batch, job_id, processes);
+        super::gaps::push_trace_gaps(&mut batch, job_id, gaps);
         super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
         super::packages::push_job_packages(&mut batch, job_id, &files.packages);
         super::environments::push_job_environments(&mut batch, job_id, environments);
@@ -430,8 +435,10 @@ impl Store {
             .await?
             .remove(&summary.uid)
             .unwrap_or_default();
+        let gaps = self.trace_gaps(job_id).await?;
         Ok(pb::Job {
             summary: Some(summary),
+            gaps,
             environments,
             reproductions,
             processes,
@@ -717,6 +724,7 @@ mod tests {
             keep_failed: false,
             environments: &[],
             commit_made: None,
+            gaps: &[],
         };
         let stored = store.finish_job(second.job_id, &end).await.unwrap();
         assert_eq!(stored.uid, "aaaa00000002");
@@ -781,6 +789,7 @@ mod tests {
             keep_failed,
             environments: &[],
             commit_made: None,
+            gaps: &[],
         };
         let first = store.start_job(&job("cccc00000001", None)).await.unwrap();
         store

@@ -7,6 +7,7 @@ mod batch;
 mod byte_lists;
 mod environments;
 mod files;
+mod gaps;
 mod git_tags;
 mod hash_cache;
 pub mod jobs;

@@ -11,10 +11,11 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::file_tracker::{FileTracker, Resume};
+use super::gaps::GapKind;
 use super::linger::LingerAlarm;
 use super::process_table::{Exit, ProcessTable};
 use super::syscall_info::{self, SyscallStop};
-use super::syscalls::table_for;
+use super::syscalls::{self, table_for};
 use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
 
@@ -30,8 +31,6 @@ struct Job {
     processes: ProcessTable,
     files: FileTracker,
     last_exec_event: Option<std::time::Instant>,
-    /// Stops in syscalls of an architecture without a table (see `syscalls::table_for`).
-    undecoded_syscalls: u64,
 }
 
 /// Traces until no task of the job remains, or until `linger` after the root process
@@ -121,12 +120,13 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
 
 impl Job {
     fn into_outcome(self, root: Pid, lingering: usize) -> TraceOutcome {
+        let (files, gaps) = self.files.into_accesses();
         TraceOutcome {
             root_exit: self.processes.exit_of(root),
             processes: self.processes.into_records(),
-            files: self.files.into_accesses(),
+            files,
             lingering,
-            undecoded_syscalls: self.undecoded_syscalls,
+            gaps,
         }
     }
 }
@@ -193,7 +193,12 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Re
                 Some(SyscallStop::Entry { arch, nr, args }) => match table_for(arch, nr) {
                     Some(table) => table.lookup(nr).map(|syscall| (syscall, args)),
                     None => {
-                        job.undecoded_syscalls += 1;
+                        let abi = syscalls::abi_name(arch);
+                        job.files.gaps.note(
+                            GapKind::UndecodedSyscalls,
+                            tid.as_raw(),
+                            abi.as_bytes(),
+                        );
                         None
                     }
                 },

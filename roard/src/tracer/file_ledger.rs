@@ -30,6 +30,8 @@ struct Entry {
     identity: Option<(u64, u64)>,
     /// The output is a symlink the job made, pointing here.
     link_target: Option<Vec<u8>>,
+    /// The output is a hard link the job made to this name.
+    hard_link_of: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct FileAccess {
     pub identity: Option<(u64, u64)>,
     /// For an output that is a symlink the job made: what it points to.
     pub link_target: Option<Vec<u8>>,
+    /// For an output that is a hard link the job made: the name it links to.
+    pub hard_link_of: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,13 @@ impl FileLedger {
         self.entry(path).link_target = Some(target);
     }
 
+    /// The job made `path` a new name of the file at `source` (a hard link; None when
+    /// that file had no name): an output with the content it shares.
+    pub fn hard_linked(&mut self, path: &[u8], named: &[u8], source: Option<Vec<u8>>) {
+        self.wrote(path, named);
+        self.entry(path).hard_link_of = source;
+    }
+
     /// About to change or remove the content at `path`: capture it first if the job
     /// read it. `reads_too` marks an open for reading and writing, which makes an
     /// existing file an input in the same breath.
@@ -150,6 +161,7 @@ impl FileLedger {
     /// have their names below `to` (inputs keep the name they were read by).
     pub fn renamed(&mut self, from: &[u8], to: &[u8], named_to: &[u8], dir: bool) {
         let link_target = self.entry(from).link_target.take();
+        let hard_link_of = self.entry(from).hard_link_of.take();
         let moved = if dir {
             self.removed_below(to);
             self.capture_inputs_moved(from, to);
@@ -161,7 +173,9 @@ impl FileLedger {
         from_entry.output = false;
         from_entry.job_content = false;
         self.wrote(to, named_to);
-        self.entry(to).link_target = link_target;
+        let to_entry = self.entry(to);
+        to_entry.link_target = link_target;
+        to_entry.hard_link_of = hard_link_of;
         for relative in moved {
             self.wrote(&[to, &relative].concat(), b"");
         }
@@ -255,6 +269,7 @@ impl FileLedger {
         entry.output = false;
         entry.job_content = false;
         entry.link_target = None;
+        entry.hard_link_of = None;
     }
 
     /// The inputs and outputs, in order of first appearance.
@@ -276,6 +291,7 @@ impl FileLedger {
                     pre_image,
                     identity: entry.identity,
                     link_target: None,
+                    hard_link_of: None,
                 });
             }
             if entry.output {
@@ -286,6 +302,7 @@ impl FileLedger {
                     pre_image: None,
                     identity: None,
                     link_target: entry.link_target,
+                    hard_link_of: entry.hard_link_of,
                 });
             }
         }

@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use nix::unistd::Pid;
 
 use super::file_ledger::{FileAccess, FileLedger};
+use super::gaps::{GapKind, Gaps, TraceGap};
 use super::paths::{
     absolute, canonical_existing, canonical_name, descriptor_target, symlink_target,
 };
@@ -45,6 +46,8 @@ enum Pending {
         exchange: bool,
     },
     Link {
+        /// The name linked to; None for a file with no name (`O_TMPFILE`).
+        from: Option<Vec<u8>>,
         to: Vec<u8>,
         named_to: Vec<u8>,
     },
@@ -53,11 +56,13 @@ enum Pending {
         named: Vec<u8>,
         target: Vec<u8>,
     },
-    /// An `openat2` with `RESOLVE_*` flags: the file is the descriptor it returns.
+    /// An `openat2` with `RESOLVE_*` flags, or an `open_by_handle_at` (`by_handle`):
+    /// the file is the descriptor it returns.
     OpenedByKernel {
         named: Vec<u8>,
         reads: bool,
         writes: bool,
+        by_handle: bool,
     },
     Unlink {
         path: Vec<u8>,
@@ -66,6 +71,8 @@ enum Pending {
         path: Vec<u8>,
         named: Vec<u8>,
     },
+    /// An io_uring instance the configuration lets the job set up.
+    IoUringSetup,
 }
 
 #[derive(Default)]
@@ -81,6 +88,8 @@ pub struct FileTracker {
     name_buffer: Vec<u8>,
     /// An open whose name is resolved but whose checks wait for `settle`.
     unsettled: Option<Unsettled>,
+    /// What the trace could not see.
+    pub gaps: Gaps,
 }
 
 /// What an open's entry leaves for `settle`.
@@ -129,6 +138,20 @@ impl FileTracker {
                     None => return Resume::Continue,
                 }
             }
+            OpenByHandle { flags } => {
+                let flags = args[flags] as i32;
+                if flags & libc::O_PATH != 0 {
+                    return Resume::Continue;
+                }
+                let (access, truncates) = (flags & libc::O_ACCMODE, flags & libc::O_TRUNC != 0);
+                let writes = access != libc::O_RDONLY || truncates;
+                Pending::OpenedByKernel {
+                    named: Vec::new(),
+                    reads: !writes || (access == libc::O_RDWR && !truncates),
+                    writes,
+                    by_handle: true,
+                }
+            }
             Creat { at } => {
                 let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
                 return self.open_entry(tid, at, args, flags);
@@ -151,11 +174,23 @@ impl FileTracker {
                     exchange,
                 }
             }
-            Link { to } => {
+            Link { from, to, flags } => {
+                let flags = flags.map_or(0, |f| args[f] as i32);
                 let (Some(to), named_to) = resolve(tid, to, args, false) else {
                     return Resume::Continue;
                 };
+                let empty_path = flags & libc::AT_EMPTY_PATH != 0;
+                let from = resolve(tid, from, args, empty_path).0.and_then(|from| {
+                    if flags & libc::AT_SYMLINK_FOLLOW != 0 {
+                        canonical_existing(&from)
+                    } else {
+                        Some(canonical_name(&from))
+                    }
+                });
+                // A descriptor of an unnamed file reads "/tmp/#123 (deleted)".
+                let from = from.filter(|from| !from.ends_with(b" (deleted)"));
                 Pending::Link {
+                    from,
                     to: canonical_name(&to),
                     named_to,
                 }
@@ -193,6 +228,7 @@ impl FileTracker {
                 self.ledger.before_change(&path, false);
                 Pending::Truncate { path, named }
             }
+            IoUringSetup => Pending::IoUringSetup,
             Ftruncate { fd } => {
                 let Some(path) = descriptor_target(tid, args[fd] as i32) else {
                     return Resume::Continue;
@@ -238,6 +274,7 @@ impl FileTracker {
             named,
             reads,
             writes,
+            by_handle: false,
         })
     }
 
@@ -427,9 +464,9 @@ impl FileTracker {
                     self.ledger.renamed(&from, &to, &named_to, dir);
                 }
             }
-            Pending::Link { to, named_to } => {
+            Pending::Link { from, to, named_to } => {
                 self.known_reads.clear();
-                self.ledger.wrote(&to, &named_to);
+                self.ledger.hard_linked(&to, &named_to, from);
             }
             Pending::Symlink {
                 link,
@@ -443,14 +480,21 @@ impl FileTracker {
                 named,
                 reads,
                 writes,
+                by_handle,
             } => {
-                let Some(path) = i32::try_from(result)
+                let target = i32::try_from(result)
                     .ok()
                     .and_then(|fd| descriptor_target(tid, fd))
-                    .filter(|path| !is_pseudo(path))
-                else {
+                    .filter(|path| !path.ends_with(b" (deleted)"));
+                let Some(path) = target else {
+                    if by_handle {
+                        self.gaps.note(GapKind::OpenByHandle, tid.as_raw(), b"");
+                    }
                     return;
                 };
+                if is_pseudo(&path) {
+                    return;
+                }
                 if reads {
                     self.ledger.read(&path, &named);
                 }
@@ -467,6 +511,7 @@ impl FileTracker {
                 self.known_reads.clear();
                 self.ledger.wrote(&path, &named);
             }
+            Pending::IoUringSetup => self.gaps.note(GapKind::IoUring, tid.as_raw(), b""),
         }
     }
 
@@ -475,7 +520,9 @@ impl FileTracker {
     /// for a `#!` script), and the `AT_EXECFN` entry of the new auxiliary vector holds
     /// the name the caller passed to execve, which for a script is the script.
     pub fn on_exec(&mut self, pid: Pid, image: &Image) {
-        if image.exe.starts_with(b"/") && !is_pseudo(&image.exe) {
+        if is_without_path(&image.exe) {
+            self.exec_without_path(pid, &image.exe);
+        } else if image.exe.starts_with(b"/") && !is_pseudo(&image.exe) {
             self.ledger.read(&image.exe, b"");
         }
         let mut named = Vec::new();
@@ -507,15 +554,39 @@ impl FileTracker {
         }
     }
 
+    /// `pid` runs a program that has no name to record as an input (a memfd, a file
+    /// deleted since): a gap of the record, with the program's BLAKE3 read through
+    /// `/proc/PID/exe`, which still opens it.
+    fn exec_without_path(&mut self, pid: Pid, exe: &[u8]) {
+        let digest = std::fs::File::open(format!("/proc/{pid}/exe")).and_then(|file| {
+            blake3::Hasher::new()
+                .update_reader(file)
+                .map(|h| h.finalize())
+        });
+        let detail = match digest {
+            Ok(digest) => [exe, b" blake3:", digest.to_hex().as_bytes()].concat(),
+            Err(_) => exe.to_vec(),
+        };
+        self.gaps
+            .note(GapKind::ExecWithoutPath, pid.as_raw(), &detail);
+    }
+
     /// A task is gone: forget the syscall it was in.
     pub fn on_task_gone(&mut self, tid: Pid) {
         self.pending.remove(&tid);
     }
 
-    pub fn into_accesses(mut self) -> Vec<FileAccess> {
+    /// The inputs and outputs, and the gaps of the trace.
+    pub fn into_accesses(mut self) -> (Vec<FileAccess>, Vec<TraceGap>) {
         self.settle();
-        self.ledger.into_accesses()
+        (self.ledger.into_accesses(), self.gaps.into_list())
     }
+}
+
+/// Whether `/proc/PID/exe` names no file one could read again: a memfd
+/// (`/memfd:name (deleted)`), a file deleted since, anything not absolute.
+fn is_without_path(exe: &[u8]) -> bool {
+    !exe.starts_with(b"/") || (exe.ends_with(b" (deleted)") && !exists(exe))
 }
 
 /// The kernel follows at most this many `#!` levels (`BINPRM_MAX_RECURSION` + 1).

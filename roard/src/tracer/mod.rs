@@ -8,6 +8,7 @@ mod attach;
 mod event_loop;
 pub mod file_ledger;
 mod file_tracker;
+pub mod gaps;
 pub mod helper;
 pub mod linger;
 pub(crate) mod paths;
@@ -29,6 +30,7 @@ use crate::hash_algorithms::HashAlgorithm;
 
 pub use attach::AttachError;
 use file_ledger::FileAccess;
+use gaps::TraceGap;
 pub use helper::SpareRefill;
 use process_table::{Exit, Image, ProcessRecord};
 
@@ -54,8 +56,8 @@ pub struct TraceOutcome {
     /// Processes still running when the record was closed at the linger bound.
     pub lingering: usize,
     pub root_exit: Option<Exit>,
-    /// Stops in syscalls of an architecture roard has no table for: seen, not decoded.
-    pub undecoded_syscalls: u64,
+    /// What the trace could not see (see [`gaps`]).
+    pub gaps: Vec<TraceGap>,
 }
 
 /// How a job is traced.
@@ -163,7 +165,7 @@ pub fn parent_of(pid: Pid) -> Option<Pid> {
 }
 
 /// The seccomp program for every ABI a task of this machine can use (see
-/// [`seccomp_filter`]).
-pub fn native_seccomp_filter() -> Vec<u8> {
-    seccomp_filter::build(syscalls::ABIS)
+/// [`seccomp_filter`]); `refuse_io_uring` makes `io_uring_setup` fail with `ENOSYS`.
+pub fn native_seccomp_filter(refuse_io_uring: bool) -> Vec<u8> {
+    seccomp_filter::build(syscalls::ABIS, refuse_io_uring)
 }

@@ -4,7 +4,7 @@
 //! program as bytes in the `Attached` event and installs it unchanged. That keeps the
 //! list of traced syscalls in exactly one place.
 
-use super::syscalls::SyscallTable;
+use super::syscalls::{SyscallTable, TracedSyscall};
 
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x15;
@@ -45,12 +45,14 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
 /// table (an ABI marked by a number bit, x32, is tested first within its architecture);
 /// a call of an architecture with no table is traced wholesale, so nothing slips past
 /// under another numbering (the tracer counts such calls, it does not guess).
-pub fn build(abis: &[SyscallTable]) -> Vec<u8> {
+/// `refuse_io_uring` makes `io_uring_setup` fail with `ENOSYS` instead of stopping.
+pub fn build(abis: &[SyscallTable], refuse_io_uring: bool) -> Vec<u8> {
     let mut program = Vec::new();
     let mut arches: Vec<u32> = abis.iter().map(|t| t.audit_arch).collect();
     arches.dedup();
     for arch in arches {
-        let block = arch_block(abis.iter().filter(|t| t.audit_arch == arch));
+        let tables = abis.iter().filter(|t| t.audit_arch == arch);
+        let block = arch_block(tables, refuse_io_uring);
         program.push(stmt(BPF_LD_W_ABS, OFFSET_ARCH));
         program.push(jump(BPF_JMP_JEQ_K, arch, 0, jump_len(block.len())));
         program.extend(block);
@@ -61,24 +63,40 @@ pub fn build(abis: &[SyscallTable]) -> Vec<u8> {
 
 /// One architecture's tests: load the number, then for each ABI with a number bit
 /// a jump to its list when the bit is set, then the plain ABI's list.
-fn arch_block<'a>(tables: impl Iterator<Item = &'a SyscallTable>) -> Vec<Instruction> {
+fn arch_block<'a>(
+    tables: impl Iterator<Item = &'a SyscallTable>,
+    refuse_io_uring: bool,
+) -> Vec<Instruction> {
     let (marked, plain): (Vec<&SyscallTable>, Vec<&SyscallTable>) =
         tables.partition(|t| t.nr_bit != 0);
+    let refused =
+        |syscall: &TracedSyscall| refuse_io_uring && matches!(syscall, TracedSyscall::IoUringSetup);
+    // The numbers `table` stops, and those it refuses, with its number bit.
+    let split = |table: &SyscallTable| {
+        let (refuse, trace): (Vec<_>, Vec<_>) = table
+            .entries
+            .iter()
+            .partition(|(_, syscall)| refused(syscall));
+        let with_bit = |list: Vec<&(u32, TracedSyscall)>| {
+            list.into_iter()
+                .map(|(nr, _)| nr | table.nr_bit)
+                .collect::<Vec<u32>>()
+        };
+        (with_bit(trace), with_bit(refuse))
+    };
     let mut block = vec![stmt(BPF_LD_W_ABS, OFFSET_NR)];
     for table in marked {
-        let list = number_list(
-            table.entries.iter().map(|(nr, _)| nr | table.nr_bit),
-            table.refused.iter().map(|nr| nr | table.nr_bit),
-        );
+        let (trace, refuse) = split(table);
+        let list = number_list(trace.into_iter(), refuse.into_iter());
         // Bit clear: skip this ABI's list.
         block.push(jump(BPF_JMP_JSET_K, table.nr_bit, 0, jump_len(list.len())));
         block.extend(list);
     }
     match plain.first() {
-        Some(table) => block.extend(number_list(
-            table.entries.iter().map(|(nr, _)| *nr),
-            table.refused.iter().copied(),
-        )),
+        Some(table) => {
+            let (trace, refuse) = split(table);
+            block.extend(number_list(trace.into_iter(), refuse.into_iter()));
+        }
         None => block.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE)),
     }
     block
@@ -161,43 +179,40 @@ mod tests {
 
     #[test]
     fn traces_exactly_each_abis_table() {
-        let program = build(ABIS);
-        for table in ABIS {
-            for (nr, _) in table.entries {
-                let nr = nr | table.nr_bit;
-                assert_eq!(
-                    run(&program, table.audit_arch, nr),
-                    SECCOMP_RET_TRACE,
-                    "{} {nr}",
-                    table.name
-                );
-            }
-            for nr in [0, 1, 3, 4, 6, 9, 500] {
-                if table.lookup(nr.into()).is_none() {
+        for refuse_io_uring in [true, false] {
+            let program = build(ABIS, refuse_io_uring);
+            for table in ABIS {
+                for (nr, syscall) in table.entries {
                     let nr = nr | table.nr_bit;
+                    // io_uring would move file operations out of sight: by default it
+                    // is refused, as on a kernel without it, so programs fall back to
+                    // the calls that are traced.
+                    let expected = match syscall {
+                        TracedSyscall::IoUringSetup if refuse_io_uring => SECCOMP_RET_ENOSYS,
+                        _ => SECCOMP_RET_TRACE,
+                    };
                     assert_eq!(
                         run(&program, table.audit_arch, nr),
-                        SECCOMP_RET_ALLOW,
+                        expected,
                         "{} {nr}",
                         table.name
                     );
                 }
+                for nr in [0, 1, 3, 4, 6, 9, 500] {
+                    if table.lookup(nr.into()).is_none() {
+                        let nr = nr | table.nr_bit;
+                        assert_eq!(
+                            run(&program, table.audit_arch, nr),
+                            SECCOMP_RET_ALLOW,
+                            "{} {nr}",
+                            table.name
+                        );
+                    }
+                }
             }
+            // An architecture without a table: everything stops, nothing is decoded.
+            assert_eq!(run(&program, 0x4000_0028, 5), SECCOMP_RET_TRACE);
         }
-        // io_uring would move file operations out of sight: it is refused, as on a
-        // kernel without it, so programs fall back to the calls that are traced.
-        for table in ABIS {
-            for nr in table.refused {
-                assert_eq!(
-                    run(&program, table.audit_arch, nr | table.nr_bit),
-                    SECCOMP_RET_ENOSYS,
-                    "{} {nr}",
-                    table.name
-                );
-            }
-        }
-        // An architecture without a table: everything stops, nothing is decoded.
-        assert_eq!(run(&program, 0x4000_0028, 5), SECCOMP_RET_TRACE);
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -35,6 +35,11 @@ pub enum TracedSyscall {
         at: PathArg,
         how: usize,
     },
+    /// open_by_handle_at: open flags in argument `flags`; the file is known only by the
+    /// descriptor it returns.
+    OpenByHandle {
+        flags: usize,
+    },
     /// creat: `O_CREAT | O_WRONLY | O_TRUNC`.
     Creat {
         at: PathArg,
@@ -45,10 +50,13 @@ pub enum TracedSyscall {
         to: PathArg,
         flags: Option<usize>,
     },
-    /// link/linkat: only the new name matters (it is an output); the source, by path
-    /// or by descriptor, is left as it was.
+    /// link/linkat: the new name `to` is an output, recorded as a hard link of `from`
+    /// (by path, or by descriptor with `AT_EMPTY_PATH`); `flags` holds
+    /// `AT_SYMLINK_FOLLOW` and `AT_EMPTY_PATH`.
     Link {
+        from: PathArg,
         to: PathArg,
+        flags: Option<usize>,
     },
     /// symlink/symlinkat: the link made at `link`, pointing to the string in argument
     /// `target` (recorded as a link, not as content).
@@ -68,6 +76,11 @@ pub enum TracedSyscall {
     Ftruncate {
         fd: usize,
     },
+    /// io_uring_setup: io_uring performs file operations without syscalls a tracer
+    /// sees. By default the filter makes it fail with `ENOSYS`, as container runtimes
+    /// do, and programs fall back to ordinary, traced, calls; where the configuration
+    /// allows it, it stops, and the record notes the instance as a gap.
+    IoUringSetup,
 }
 
 /// One architecture's numbering of the traced syscalls.
@@ -80,10 +93,6 @@ pub struct SyscallTable {
     /// for none. It tells x32 from x86_64, which share `audit_arch`.
     pub nr_bit: u32,
     pub entries: &'static [(u32, TracedSyscall)],
-    /// Syscalls the filter makes fail with `ENOSYS`: `io_uring_setup`, since io_uring
-    /// performs file operations without syscalls a tracer sees. Container runtimes
-    /// refuse it the same way; programs then fall back to ordinary, traced, calls.
-    pub refused: &'static [u32],
 }
 
 impl SyscallTable {
@@ -108,8 +117,24 @@ pub fn table_for(audit_arch: u32, nr: u64) -> Option<&'static SyscallTable> {
         .or_else(|| same_arch().find(|t| t.nr_bit == 0))
 }
 
-/// `io_uring_setup`: one number (425) on every architecture, from the generic table.
-const IO_URING_SETUP: &[u32] = &[libc::SYS_io_uring_setup as u32];
+/// A name for an `AUDIT_ARCH_*` value, for the record of syscalls no table decodes.
+pub fn abi_name(audit_arch: u32) -> String {
+    let known = ABIS
+        .iter()
+        .find(|t| t.audit_arch == audit_arch && t.nr_bit == 0);
+    match (known, audit_arch) {
+        (Some(table), _) => table.name.to_string(),
+        (None, 0x4000_0028) => "arm (32-bit)".to_string(),
+        (None, 0x4000_0003) => "i386".to_string(),
+        (None, 0xc000_003e) => "x86_64".to_string(),
+        (None, 0xc000_00b7) => "aarch64".to_string(),
+        (None, other) => format!("audit arch {other:#010x}"),
+    }
+}
+
+/// `io_uring_setup`: one number (425) on every architecture, from the generic table
+/// (i386 included).
+const IO_URING_SETUP: u32 = libc::SYS_io_uring_setup as u32;
 
 use PathArg::{At, Cwd};
 use TracedSyscall::*;
@@ -128,18 +153,20 @@ const X86_64_ENTRIES: &[(u32, TracedSyscall)] = {
         (n(SYS_open), Open { at: Cwd { path: 0 }, flags: 1 }),
         (n(SYS_openat), Open { at: AT_0_1, flags: 2 }),
         (n(SYS_openat2), OpenHow { at: AT_0_1, how: 2 }),
+        (n(SYS_open_by_handle_at), OpenByHandle { flags: 2 }),
         (n(SYS_creat), Creat { at: Cwd { path: 0 } }),
         (n(SYS_rename), Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
         (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
         (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (n(SYS_link), Link { to: Cwd { path: 1 } }),
-        (n(SYS_linkat), Link { to: AT_2_3 }),
+        (n(SYS_link), Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+        (n(SYS_linkat), Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
         (n(SYS_symlink), Symlink { target: 0, link: Cwd { path: 1 } }),
         (n(SYS_symlinkat), Symlink { target: 0, link: AT_1_2 }),
         (n(SYS_unlink), Unlink { at: Cwd { path: 0 }, flags: None }),
         (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
         (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
         (n(SYS_ftruncate), Ftruncate { fd: 0 }),
+        (IO_URING_SETUP, IoUringSetup),
     ]
 };
 
@@ -164,6 +191,7 @@ mod i386 {
     pub const SYMLINKAT: u32 = 304;
     pub const RENAMEAT2: u32 = 353;
     pub const OPENAT2: u32 = 437;
+    pub const OPEN_BY_HANDLE_AT: u32 = 342;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -174,12 +202,13 @@ const I386_ENTRIES: &[(u32, TracedSyscall)] = {
         (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
         (OPENAT, Open { at: AT_0_1, flags: 2 }),
         (OPENAT2, OpenHow { at: AT_0_1, how: 2 }),
+        (OPEN_BY_HANDLE_AT, OpenByHandle { flags: 2 }),
         (CREAT, Creat { at: Cwd { path: 0 } }),
         (RENAME, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
         (RENAMEAT, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
         (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (LINK, Link { to: Cwd { path: 1 } }),
-        (LINKAT, Link { to: AT_2_3 }),
+        (LINK, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+        (LINKAT, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
         (SYMLINK, Symlink { target: 0, link: Cwd { path: 1 } }),
         (SYMLINKAT, Symlink { target: 0, link: AT_1_2 }),
         (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
@@ -188,6 +217,7 @@ const I386_ENTRIES: &[(u32, TracedSyscall)] = {
         (TRUNCATE64, Truncate { at: Cwd { path: 0 } }),
         (FTRUNCATE, Ftruncate { fd: 0 }),
         (FTRUNCATE64, Ftruncate { fd: 0 }),
+        (IO_URING_SETUP, IoUringSetup),
     ]
 };
 
@@ -203,22 +233,18 @@ pub const ABIS: &[SyscallTable] = &[
         audit_arch: 0xc000_003e,
         nr_bit: 0,
         entries: X86_64_ENTRIES,
-        refused: IO_URING_SETUP,
     },
     SyscallTable {
         name: "x32",
         audit_arch: 0xc000_003e,
         nr_bit: X32_SYSCALL_BIT,
         entries: X86_64_ENTRIES,
-        refused: IO_URING_SETUP,
     },
     SyscallTable {
         name: "i386",
         audit_arch: 0x4000_0003,
         nr_bit: 0,
         entries: I386_ENTRIES,
-        // 425 in the i386 table too.
-        refused: IO_URING_SETUP,
     },
 ];
 
@@ -230,20 +256,21 @@ pub const ABIS: &[SyscallTable] = &[SyscallTable {
     name: "aarch64",
     audit_arch: 0xc000_00b7,
     nr_bit: 0,
-    refused: IO_URING_SETUP,
     entries: {
         use libc::*;
         const fn n(nr: c_long) -> u32 { nr as u32 }
         &[
             (n(SYS_openat), Open { at: AT_0_1, flags: 2 }),
             (n(SYS_openat2), OpenHow { at: AT_0_1, how: 2 }),
+            (n(SYS_open_by_handle_at), OpenByHandle { flags: 2 }),
             (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
             (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-            (n(SYS_linkat), Link { to: AT_2_3 }),
+            (n(SYS_linkat), Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
             (n(SYS_symlinkat), Symlink { target: 0, link: AT_1_2 }),
             (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
             (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
             (n(SYS_ftruncate), Ftruncate { fd: 0 }),
+            (IO_URING_SETUP, IoUringSetup),
         ]
     },
 }];

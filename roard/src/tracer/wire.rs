@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 
 use super::attach::AttachError;
 use super::file_ledger::{FileAccess, Role};
+use super::gaps::{GapKind, TraceGap};
 use super::process_table::{Exit, Image, ProcessRecord};
 use super::{TraceEvent, TraceOutcome};
 use crate::hash_algorithms::{self, Digest};
@@ -61,7 +62,13 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
             e.u8(4);
             e.u64(outcome.lingering as u64);
             e.exit(outcome.root_exit);
-            e.u64(outcome.undecoded_syscalls);
+            e.u64(outcome.gaps.len() as u64);
+            for gap in &outcome.gaps {
+                e.bytes(gap.kind.name().as_bytes());
+                e.i64(i64::from(gap.pid));
+                e.bytes(&gap.detail);
+                e.u64(gap.count);
+            }
             e.u64(outcome.processes.len() as u64);
             for p in &outcome.processes {
                 e.i64(i64::from(p.pid.as_raw()));
@@ -80,6 +87,7 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
                 e.bytes(&f.path);
                 e.opt_bytes(f.named.as_deref());
                 e.opt_bytes(f.link_target.as_deref());
+                e.opt_bytes(f.hard_link_of.as_deref());
                 e.u8(match f.role {
                     Role::Input => 0,
                     Role::Output => 1,
@@ -158,7 +166,19 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
         4 => {
             let lingering = d.u64()? as usize;
             let root_exit = d.exit()?;
-            let undecoded_syscalls = d.u64()?;
+            let mut gaps = Vec::new();
+            for _ in 0..d.u64()? {
+                let name = String::from_utf8_lossy(d.bytes()?).into_owned();
+                let (pid, detail, count) = (d.i64()? as i32, d.bytes()?.to_vec(), d.u64()?);
+                if let Some(kind) = GapKind::from_name(&name) {
+                    gaps.push(TraceGap {
+                        kind,
+                        pid,
+                        detail,
+                        count,
+                    });
+                }
+            }
             let mut processes = Vec::new();
             for _ in 0..d.u64()? {
                 let mut process = ProcessRecord {
@@ -180,6 +200,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                 let path = d.bytes()?.to_vec();
                 let named = d.opt_bytes()?;
                 let link_target = d.opt_bytes()?;
+                let hard_link_of = d.opt_bytes()?;
                 let role = if d.u8()? == 0 {
                     Role::Input
                 } else {
@@ -227,6 +248,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                     pre_image,
                     identity,
                     link_target,
+                    hard_link_of,
                 });
             }
             Frame::Outcome(TraceOutcome {
@@ -234,7 +256,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
                 files,
                 lingering,
                 root_exit,
-                undecoded_syscalls,
+                gaps,
             })
         }
         tag => {

@@ -1,0 +1,60 @@
+//! The gaps of a job's trace (see `tracer::gaps`): written with the job's record, read
+//! with it.
+
+use roar_proto::pb;
+use sqlx::Row;
+
+use super::Store;
+use super::batch::Batch;
+use crate::tracer::gaps::{GapKind, TraceGap};
+
+/// Adds a job's gaps to `batch`.
+pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a [TraceGap]) {
+    for chunk in gaps.chunks(200) {
+        batch
+            .statement("INSERT INTO trace_gaps (job_id, kind, pid, detail, count) ")
+            .push_values(chunk, |mut row, gap| {
+                row.push_bind(job_id)
+                    .push_bind(gap.kind.name())
+                    .push_bind(gap.pid)
+                    .push_bind(gap.detail.as_slice())
+                    .push_bind(i64::try_from(gap.count).unwrap_or(i64::MAX));
+            });
+    }
+}
+
+/// The protocol's name for a gap kind.
+fn kind_to_proto(kind: GapKind) -> pb::GapKind {
+    match kind {
+        GapKind::UndecodedSyscalls => pb::GapKind::UndecodedSyscalls,
+        GapKind::ExecWithoutPath => pb::GapKind::ExecWithoutPath,
+        GapKind::OpenByHandle => pb::GapKind::OpenByHandle,
+        GapKind::IoUring => pb::GapKind::IoUring,
+        GapKind::ForeignNamespace => pb::GapKind::ForeignNamespace,
+    }
+}
+
+impl Store {
+    /// What the trace of job `job_id` could not see, in recording order.
+    pub(super) async fn trace_gaps(&self, job_id: i64) -> sqlx::Result<Vec<pb::TraceGap>> {
+        let rows = sqlx::query(
+            "SELECT kind, pid, detail, count FROM trace_gaps WHERE job_id = ? ORDER BY rowid",
+        )
+        .bind(job_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut gaps = Vec::new();
+        for row in rows {
+            let name: String = row.try_get("kind")?;
+            // A kind this roard does not know (a newer one wrote it) is still shown.
+            let kind = GapKind::from_name(&name).map_or(pb::GapKind::Unspecified, kind_to_proto);
+            gaps.push(pb::TraceGap {
+                kind: kind.into(),
+                pid: row.try_get::<i64, _>("pid")?.clamp(0, i64::from(u32::MAX)) as u32,
+                detail: row.try_get("detail")?,
+                count: row.try_get::<i64, _>("count")?.max(0) as u64,
+            });
+        }
+        Ok(gaps)
+    }
+}

@@ -1,0 +1,130 @@
+//! What a trace could not see. Some operations reach files without a syscall the
+//! tracer can read a path from; the record never pretends they did not happen: each
+//! becomes a gap in the job's record, and roarctl prints it after the job.
+
+/// Why part of a job was not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GapKind {
+    /// Syscalls of an ABI roard has no table for (`detail`: the audit arch).
+    UndecodedSyscalls,
+    /// A program executed from something without a path: a memfd, a deleted file, a
+    /// descriptor (`detail`: what `/proc/PID/exe` names, and its BLAKE3 when read).
+    ExecWithoutPath,
+    /// A file opened by handle (`open_by_handle_at`) whose name could not be read.
+    OpenByHandle,
+    /// An io_uring instance, allowed by configuration: operations submitted through it
+    /// make no syscall the tracer sees.
+    IoUring,
+    /// A file named in a mount namespace or root whose host path cannot be told
+    /// (`detail`: the name as the task saw it).
+    ForeignNamespace,
+}
+
+impl GapKind {
+    pub const ALL: [GapKind; 5] = [
+        GapKind::UndecodedSyscalls,
+        GapKind::ExecWithoutPath,
+        GapKind::OpenByHandle,
+        GapKind::IoUring,
+        GapKind::ForeignNamespace,
+    ];
+
+    /// The name stored in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            GapKind::UndecodedSyscalls => "undecoded_syscalls",
+            GapKind::ExecWithoutPath => "exec_without_path",
+            GapKind::OpenByHandle => "open_by_handle",
+            GapKind::IoUring => "io_uring",
+            GapKind::ForeignNamespace => "foreign_namespace",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<GapKind> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+/// One gap: what was missed, by which process, how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceGap {
+    pub kind: GapKind,
+    /// 0 for the gaps merged once a job had too many distinct ones.
+    pub pid: i32,
+    pub detail: Vec<u8>,
+    pub count: u64,
+}
+
+/// Distinct gaps a record keeps; more are counted in one entry per kind.
+const MAX_GAPS: usize = 64;
+
+/// The gaps of one trace, repeats merged.
+#[derive(Debug, Default)]
+pub struct Gaps {
+    list: Vec<TraceGap>,
+}
+
+impl Gaps {
+    /// Notes that `pid` did something of `kind` the trace could not see.
+    pub fn note(&mut self, kind: GapKind, pid: i32, detail: &[u8]) {
+        let (pid, detail) = if self.list.len() >= MAX_GAPS && !self.has(kind, pid, detail) {
+            (0, &b""[..])
+        } else {
+            (pid, detail)
+        };
+        match self
+            .list
+            .iter_mut()
+            .find(|gap| gap.kind == kind && gap.pid == pid && gap.detail == detail)
+        {
+            Some(gap) => gap.count += 1,
+            None => self.list.push(TraceGap {
+                kind,
+                pid,
+                detail: detail.to_vec(),
+                count: 1,
+            }),
+        }
+    }
+
+    fn has(&self, kind: GapKind, pid: i32, detail: &[u8]) -> bool {
+        self.list
+            .iter()
+            .any(|gap| gap.kind == kind && gap.pid == pid && gap.detail == detail)
+    }
+
+    pub fn into_list(self) -> Vec<TraceGap> {
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_counted_and_the_list_stays_bounded() {
+        let mut gaps = Gaps::default();
+        gaps.note(GapKind::OpenByHandle, 7, b"");
+        gaps.note(GapKind::OpenByHandle, 7, b"");
+        for pid in 0..200 {
+            gaps.note(GapKind::ExecWithoutPath, 1000 + pid, b"/memfd:x (deleted)");
+        }
+        let list = gaps.into_list();
+        assert_eq!(list[0].count, 2);
+        assert!(list.len() <= MAX_GAPS + 1);
+        let total: u64 = list
+            .iter()
+            .filter(|g| g.kind == GapKind::ExecWithoutPath)
+            .map(|g| g.count)
+            .sum();
+        assert_eq!(total, 200);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for kind in GapKind::ALL {
+            assert_eq!(GapKind::from_name(kind.name()), Some(kind));
+        }
+    }
+}
