@@ -44,6 +44,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
     };
     let linger = settings.linger;
     job.processes.add_root(root, now_ms());
+    job.files.views.add_root(root);
     // Whether the outcome is still to be reported (false once sent or abandoned).
     let mut pending = true;
     let mut alarm: Option<LingerAlarm> = None;
@@ -221,8 +222,11 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Re
         }
         event @ (libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE) => {
             if let Some(child) = event_message(tid) {
+                let child = Pid::from_raw(child as libc::pid_t);
                 let maybe_thread = event == libc::PTRACE_EVENT_CLONE;
-                table.on_new_task(tid, Pid::from_raw(child as libc::pid_t), maybe_thread, now);
+                table.on_new_task(tid, child, maybe_thread, now);
+                let thread = table.process_of(child) != child;
+                job.files.views.on_new_task(tid, child, thread);
             }
             resume(tid, 0);
         }

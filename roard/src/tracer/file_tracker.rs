@@ -20,7 +20,20 @@ use super::process_table::Image;
 use super::procfs;
 use super::syscalls::{PathArg, TracedSyscall};
 use super::tracee_memory::{read_c_string, read_u64s};
+use super::views::{InView, Views};
 use crate::hash_algorithms::HashAlgorithm;
+
+/// Which name a path argument means for a task in another view (see `views`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// The name itself (rename, unlink, link act on it).
+    Name,
+    /// What it points to, a symlink as last component followed (open, exec).
+    Followed,
+    /// As `Name`, or the descriptor itself when the name is empty (`AT_EMPTY_PATH`).
+    Descriptor,
+}
+use Naming::{Descriptor, Followed, Name};
 
 /// How to resume a tracee stopped at a traced syscall's entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +86,8 @@ enum Pending {
     },
     /// An io_uring instance the configuration lets the job set up.
     IoUringSetup,
+    /// chroot, pivot_root, unshare, setns.
+    ViewChange,
 }
 
 #[derive(Default)]
@@ -90,6 +105,8 @@ pub struct FileTracker {
     unsettled: Option<Unsettled>,
     /// What the trace could not see.
     pub gaps: Gaps,
+    /// Tasks whose root or mount namespace is not roard's.
+    pub views: Views,
 }
 
 /// What an open's entry leaves for `settle`.
@@ -115,6 +132,7 @@ impl FileTracker {
     pub fn new(extra_algorithms: Vec<&'static dyn HashAlgorithm>) -> Self {
         Self {
             ledger: FileLedger::new(extra_algorithms),
+            views: Views::new(),
             ..Self::default()
         }
     }
@@ -158,10 +176,10 @@ impl FileTracker {
             }
             Rename { from, to, flags } => {
                 let exchange = flags.is_some_and(|f| args[f] & libc::RENAME_EXCHANGE as u64 != 0);
-                let (Some(from), _) = resolve(tid, from, args, false) else {
+                let (Some(from), _) = self.resolve(tid, from, args, Name) else {
                     return Resume::Continue;
                 };
-                let (Some(to), named_to) = resolve(tid, to, args, false) else {
+                let (Some(to), named_to) = self.resolve(tid, to, args, Name) else {
                     return Resume::Continue;
                 };
                 let (from, to) = (canonical_name(&from), canonical_name(&to));
@@ -176,11 +194,12 @@ impl FileTracker {
             }
             Link { from, to, flags } => {
                 let flags = flags.map_or(0, |f| args[f] as i32);
-                let (Some(to), named_to) = resolve(tid, to, args, false) else {
+                let (Some(to), named_to) = self.resolve(tid, to, args, Name) else {
                     return Resume::Continue;
                 };
                 let empty_path = flags & libc::AT_EMPTY_PATH != 0;
-                let from = resolve(tid, from, args, empty_path).0.and_then(|from| {
+                let how = if empty_path { Descriptor } else { Name };
+                let from = self.resolve(tid, from, args, how).0.and_then(|from| {
                     if flags & libc::AT_SYMLINK_FOLLOW != 0 {
                         canonical_existing(&from)
                     } else {
@@ -200,7 +219,7 @@ impl FileTracker {
                 if !read_c_string(tid, args[target], &mut text) {
                     return Resume::Continue;
                 }
-                let (Some(link), named) = resolve(tid, link, args, false) else {
+                let (Some(link), named) = self.resolve(tid, link, args, Name) else {
                     return Resume::Continue;
                 };
                 Pending::Symlink {
@@ -213,7 +232,7 @@ impl FileTracker {
                 if flags.is_some_and(|f| args[f] & libc::AT_REMOVEDIR as u64 != 0) {
                     return Resume::Continue;
                 }
-                let (Some(path), _) = resolve(tid, at, args, false) else {
+                let (Some(path), _) = self.resolve(tid, at, args, Name) else {
                     return Resume::Continue;
                 };
                 let path = canonical_name(&path);
@@ -221,7 +240,7 @@ impl FileTracker {
                 Pending::Unlink { path }
             }
             Truncate { at } => {
-                let (absolute, named) = resolve(tid, at, args, false);
+                let (absolute, named) = self.resolve(tid, at, args, Followed);
                 let Some(path) = absolute.as_deref().and_then(canonical_existing) else {
                     return Resume::Continue;
                 };
@@ -229,8 +248,9 @@ impl FileTracker {
                 Pending::Truncate { path, named }
             }
             IoUringSetup => Pending::IoUringSetup,
+            ViewChange => Pending::ViewChange,
             Ftruncate { fd } => {
-                let Some(path) = descriptor_target(tid, args[fd] as i32) else {
+                let Some(path) = self.descriptor(tid, args[fd] as i32) else {
                     return Resume::Continue;
                 };
                 self.ledger.before_change(&path, false);
@@ -263,7 +283,7 @@ impl FileTracker {
         let access = flags & libc::O_ACCMODE;
         let truncates = flags & libc::O_TRUNC != 0;
         let writes = access != libc::O_RDONLY || truncates;
-        let (absolute, named) = resolve(tid, at, args, false);
+        let (absolute, named) = self.resolve(tid, at, args, Followed);
         let existing = absolute.as_deref().and_then(canonical_existing);
         // Read-write without truncation reads what was there before.
         let reads = !writes || (access == libc::O_RDWR && !truncates && existing.is_some());
@@ -310,7 +330,7 @@ impl FileTracker {
     /// directory lets the user create it. The pre-image of an input is captured here,
     /// before the kernel truncates or hands out a writable descriptor.
     fn write_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], flags: i32) {
-        let Some(absolute) = absolute(tid, dirfd, named) else {
+        let Some(absolute) = self.absolute(tid, dirfd, named, Followed) else {
             return;
         };
         let access = flags & libc::O_ACCMODE;
@@ -368,15 +388,18 @@ impl FileTracker {
     /// (roard runs as that user). This saves the exit stop, which is the larger part
     /// of the cost of tracing reads.
     fn read_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], no_follow: bool) {
-        if self.known_reads.contains(named) {
+        // A task in another view means other files by the same names.
+        let own_view = self.views.of(tid).is_none();
+        if own_view && self.known_reads.contains(named) {
             return;
         }
-        let Some(absolute) = absolute(tid, dirfd, named) else {
+        let how = if no_follow { Name } else { Followed };
+        let Some(absolute) = self.absolute(tid, dirfd, named, how) else {
             return;
         };
         // A relative name is remembered by the absolute name it had for this task, so
         // a loop over files of the cwd also takes the short way.
-        if self.known_reads.contains(&absolute) {
+        if own_view && self.known_reads.contains(&absolute) {
             return;
         }
         self.unsettled = Some(Unsettled::Read {
@@ -484,7 +507,7 @@ impl FileTracker {
             } => {
                 let target = i32::try_from(result)
                     .ok()
-                    .and_then(|fd| descriptor_target(tid, fd))
+                    .and_then(|fd| self.descriptor(tid, fd))
                     .filter(|path| !path.ends_with(b" (deleted)"));
                 let Some(path) = target else {
                     if by_handle {
@@ -512,6 +535,10 @@ impl FileTracker {
                 self.ledger.wrote(&path, &named);
             }
             Pending::IoUringSetup => self.gaps.note(GapKind::IoUring, tid.as_raw(), b""),
+            Pending::ViewChange => {
+                self.known_reads.clear();
+                self.views.refresh(tid);
+            }
         }
     }
 
@@ -520,10 +547,20 @@ impl FileTracker {
     /// for a `#!` script), and the `AT_EXECFN` entry of the new auxiliary vector holds
     /// the name the caller passed to execve, which for a script is the script.
     pub fn on_exec(&mut self, pid: Pid, image: &Image) {
+        let exe = match self.views.of(pid).map(|view| view.proc_link(pid, "exe")) {
+            None => image.exe.clone(),
+            Some(InView::Host(exe)) => exe,
+            Some(InView::NoHostPath(name)) => {
+                self.gaps
+                    .note(GapKind::ForeignNamespace, pid.as_raw(), &name);
+                Vec::new()
+            }
+            Some(InView::Nothing) => Vec::new(),
+        };
         if is_without_path(&image.exe) {
             self.exec_without_path(pid, &image.exe);
-        } else if image.exe.starts_with(b"/") && !is_pseudo(&image.exe) {
-            self.ledger.read(&image.exe, b"");
+        } else if exe.starts_with(b"/") && !is_pseudo(&exe) {
+            self.ledger.read(&exe, b"");
         }
         let mut named = Vec::new();
         let Some(address) = procfs::exec_fn_address(pid) else {
@@ -538,17 +575,17 @@ impl FileTracker {
             Some(rest) => [format!("/proc/{pid}/fd/").as_bytes(), rest].concat(),
             None => named.clone(),
         };
-        let Some(absolute) = absolute(pid, libc::AT_FDCWD as u64, &lookup) else {
+        let Some(absolute) = self.absolute(pid, libc::AT_FDCWD as u64, &lookup, Followed) else {
             return;
         };
         if let Some(path) = canonical_existing(&absolute)
-            && path != image.exe
+            && path != exe
             && !is_pseudo(&path)
         {
             self.ledger.read(&path, &named);
             // A `#!` chain: every script between this one and the program that runs
             // was read by the kernel on the job's behalf.
-            for script in interpreter_scripts(pid, &path, &image.exe) {
+            for script in self.interpreter_scripts(pid, &path, &exe) {
                 self.ledger.read(&script, b"");
             }
         }
@@ -574,6 +611,91 @@ impl FileTracker {
     /// A task is gone: forget the syscall it was in.
     pub fn on_task_gone(&mut self, tid: Pid) {
         self.pending.remove(&tid);
+        self.views.on_task_gone(tid);
+    }
+
+    /// The absolute name `named` (relative to `dirfd` of `tid`) has for roard: as the
+    /// task sees it, or, for a task in another root or mount namespace, the host's
+    /// name of what it denotes there (see `views`; a file without one is a gap).
+    fn absolute(&mut self, tid: Pid, dirfd: u64, named: &[u8], how: Naming) -> Option<Vec<u8>> {
+        let Some(view) = self.views.of(tid) else {
+            return absolute(tid, dirfd, named);
+        };
+        let in_view = match how {
+            Descriptor if named.is_empty() => return self.descriptor(tid, dirfd as i32),
+            Followed => view.resolve(tid, dirfd, named, true),
+            Name | Descriptor => view.resolve(tid, dirfd, named, false),
+        };
+        match in_view {
+            InView::Host(path) => Some(path),
+            InView::NoHostPath(name) => {
+                self.gaps
+                    .note(GapKind::ForeignNamespace, tid.as_raw(), &name);
+                None
+            }
+            InView::Nothing => None,
+        }
+    }
+
+    /// The file descriptor `fd` of `tid` refers to, named on the host.
+    fn descriptor(&mut self, tid: Pid, fd: i32) -> Option<Vec<u8>> {
+        let Some(view) = self.views.of(tid) else {
+            return descriptor_target(tid, fd);
+        };
+        match view.proc_link(tid, &format!("fd/{fd}")) {
+            InView::Host(path) => Some(path),
+            InView::NoHostPath(name) => {
+                self.gaps
+                    .note(GapKind::ForeignNamespace, tid.as_raw(), &name);
+                None
+            }
+            InView::Nothing => None,
+        }
+    }
+
+    /// Reads the path argument and makes it absolute for `tid`. Returns the absolute
+    /// path (None when it cannot be resolved) and the bytes the job passed.
+    fn resolve(
+        &mut self,
+        tid: Pid,
+        at: PathArg,
+        args: &[u64; 6],
+        how: Naming,
+    ) -> (Option<Vec<u8>>, Vec<u8>) {
+        let (dirfd, pointer) = path_pointer(at, args);
+        let empty_path = how == Descriptor;
+        let mut named = Vec::new();
+        if !read_c_string(tid, pointer, &mut named) && !empty_path {
+            return (None, named);
+        }
+        if named.is_empty() && !empty_path {
+            return (None, named);
+        }
+        (self.absolute(tid, dirfd, &named, how), named)
+    }
+
+    /// The interpreters named along a `#!` chain that starts at `script`, up to (not
+    /// including) `exe`, the program that finally ran: the scripts in the middle.
+    fn interpreter_scripts(&mut self, pid: Pid, script: &[u8], exe: &[u8]) -> Vec<Vec<u8>> {
+        let mut chain = Vec::new();
+        let mut current = script.to_vec();
+        for _ in 0..MAX_SCRIPT_LEVELS {
+            let Some(interpreter) = shebang_interpreter(&current) else {
+                break;
+            };
+            let Some(path) = self
+                .absolute(pid, libc::AT_FDCWD as u64, &interpreter, Followed)
+                .and_then(|absolute| canonical_existing(&absolute))
+            else {
+                break;
+            };
+            if path == exe || is_pseudo(&path) || chain.contains(&path) {
+                break;
+            }
+            chain.push(path.clone());
+            current = path;
+        }
+        chain
     }
 
     /// The inputs and outputs, and the gaps of the trace.
@@ -591,29 +713,6 @@ fn is_without_path(exe: &[u8]) -> bool {
 
 /// The kernel follows at most this many `#!` levels (`BINPRM_MAX_RECURSION` + 1).
 const MAX_SCRIPT_LEVELS: usize = 5;
-
-/// The interpreters named along a `#!` chain that starts at `script`, up to (not
-/// including) `exe`, the program that finally ran: the scripts in the middle.
-fn interpreter_scripts(pid: Pid, script: &[u8], exe: &[u8]) -> Vec<Vec<u8>> {
-    let mut chain = Vec::new();
-    let mut current = script.to_vec();
-    for _ in 0..MAX_SCRIPT_LEVELS {
-        let Some(interpreter) = shebang_interpreter(&current) else {
-            break;
-        };
-        let Some(path) = absolute(pid, libc::AT_FDCWD as u64, &interpreter)
-            .and_then(|absolute| canonical_existing(&absolute))
-        else {
-            break;
-        };
-        if path == exe || is_pseudo(&path) || chain.contains(&path) {
-            break;
-        }
-        chain.push(path.clone());
-        current = path;
-    }
-    chain
-}
 
 /// The interpreter a `#!` line names (its first word), if `path` starts with one.
 fn shebang_interpreter(path: &[u8]) -> Option<Vec<u8>> {
@@ -665,18 +764,4 @@ fn path_pointer(at: PathArg, args: &[u64; 6]) -> (u64, u64) {
         PathArg::Cwd { path } => (libc::AT_FDCWD as u64, args[path]),
         PathArg::At { dirfd, path } => (args[dirfd], args[path]),
     }
-}
-
-/// Reads the path argument and makes it absolute for `tid`. Returns the absolute path
-/// (None when it cannot be resolved) and the bytes the job passed.
-fn resolve(tid: Pid, at: PathArg, args: &[u64; 6], empty_path: bool) -> (Option<Vec<u8>>, Vec<u8>) {
-    let (dirfd, pointer) = path_pointer(at, args);
-    let mut named = Vec::new();
-    if !read_c_string(tid, pointer, &mut named) && !empty_path {
-        return (None, named);
-    }
-    if named.is_empty() && !empty_path {
-        return (None, named);
-    }
-    (absolute(tid, dirfd, &named), named)
 }

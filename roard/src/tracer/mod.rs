@@ -18,6 +18,7 @@ pub mod seccomp_filter;
 mod syscall_info;
 pub mod syscalls;
 mod tracee_memory;
+mod views;
 mod wire;
 
 use std::sync::Arc;

@@ -81,6 +81,9 @@ pub enum TracedSyscall {
     /// do, and programs fall back to ordinary, traced, calls; where the configuration
     /// allows it, it stops, and the record notes the instance as a gap.
     IoUringSetup,
+    /// chroot, pivot_root, unshare, setns: the task may now see another root or mount
+    /// namespace (see `views`). Rare, and followed to their exit.
+    ViewChange,
 }
 
 /// One architecture's numbering of the traced syscalls.
@@ -167,6 +170,10 @@ const X86_64_ENTRIES: &[(u32, TracedSyscall)] = {
         (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
         (n(SYS_ftruncate), Ftruncate { fd: 0 }),
         (IO_URING_SETUP, IoUringSetup),
+        (n(SYS_chroot), ViewChange),
+        (n(SYS_pivot_root), ViewChange),
+        (n(SYS_unshare), ViewChange),
+        (n(SYS_setns), ViewChange),
     ]
 };
 
@@ -192,6 +199,10 @@ mod i386 {
     pub const RENAMEAT2: u32 = 353;
     pub const OPENAT2: u32 = 437;
     pub const OPEN_BY_HANDLE_AT: u32 = 342;
+    pub const CHROOT: u32 = 61;
+    pub const PIVOT_ROOT: u32 = 217;
+    pub const UNSHARE: u32 = 310;
+    pub const SETNS: u32 = 346;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -218,6 +229,10 @@ const I386_ENTRIES: &[(u32, TracedSyscall)] = {
         (FTRUNCATE, Ftruncate { fd: 0 }),
         (FTRUNCATE64, Ftruncate { fd: 0 }),
         (IO_URING_SETUP, IoUringSetup),
+        (CHROOT, ViewChange),
+        (PIVOT_ROOT, ViewChange),
+        (UNSHARE, ViewChange),
+        (SETNS, ViewChange),
     ]
 };
 
@@ -271,6 +286,10 @@ pub const ABIS: &[SyscallTable] = &[SyscallTable {
             (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
             (n(SYS_ftruncate), Ftruncate { fd: 0 }),
             (IO_URING_SETUP, IoUringSetup),
+            (n(SYS_chroot), ViewChange),
+            (n(SYS_pivot_root), ViewChange),
+            (n(SYS_unshare), ViewChange),
+            (n(SYS_setns), ViewChange),
         ]
     },
 }];
