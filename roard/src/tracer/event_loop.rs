@@ -1,9 +1,6 @@
 //! The ptrace loop of one job: waits for every stop of every task in the tree, updates
-//! the process table, resumes the task. Runs on the thread that seized the root.
-//!
-//! Statuses are decoded from raw `waitpid` values rather than through nix's
-//! `WaitStatus`, which cannot represent real-time signals: a multi-threaded tracee
-//! receiving one must still be resumed with it.
+//! the process table, resumes the task. Runs on the thread that seized the root. Each
+//! status is decoded once into a [`Stop`].
 
 use std::time::Duration;
 
@@ -13,7 +10,8 @@ use nix::unistd::Pid;
 use super::file_tracker::{FileTracker, Resume};
 use super::gaps::GapKind;
 use super::linger::LingerAlarm;
-use super::process_table::{Exit, ProcessTable};
+use super::process_table::ProcessTable;
+use super::stops::{NewTask, Stop, event_message, resume, resume_to_syscall_exit};
 use super::syscall_info::{self, SyscallStop};
 use super::syscalls::{self, table_for};
 use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
@@ -73,14 +71,8 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
         }
         let tid = Pid::from_raw(tid);
         let now = now_ms();
-        let exit = if libc::WIFEXITED(status) {
-            Some(Exit::Code(libc::WEXITSTATUS(status)))
-        } else if libc::WIFSIGNALED(status) {
-            Some(Exit::Signal(libc::WTERMSIG(status)))
-        } else {
-            None
-        };
-        if let Some(exit) = exit {
+        let stop = Stop::decode(status);
+        if let Stop::Gone(exit) = stop {
             if !job.recording {
                 continue;
             }
@@ -93,9 +85,9 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
                     alarm = Some(LingerAlarm::arm(linger));
                 }
             }
-        } else if libc::WIFSTOPPED(status) {
+        } else {
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                on_stop(&mut job, tid, status, now, reporter);
+                on_stop(&mut job, tid, stop, now, reporter);
             }));
             if handled.is_err() {
                 // A bug must cost the record, never the job: let this tracee go on and
@@ -105,7 +97,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
                     "the tracer of the job rooted at {root} failed; serving its processes \
                      unrecorded until they exit"
                 );
-                serve_unrecorded(tid, status);
+                stop.release(tid);
                 job = Job::default();
                 if pending {
                     pending = false;
@@ -174,32 +166,28 @@ fn wait_for_stop(status: &mut i32, poll: bool) -> libc::pid_t {
     unsafe { libc::waitpid(-1, status, flags) }
 }
 
-fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Reporter) {
-    let table = &mut job.processes;
-    let signal = libc::WSTOPSIG(status);
+fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Reporter) {
     if !job.recording {
-        serve_unrecorded(tid, status);
+        stop.release(tid);
         return;
     }
-    match status >> 16 {
-        0 if signal == libc::SIGTRAP | 0x80 => {
-            // Syscall-exit stop of a syscall we asked to follow.
+    let table = &mut job.processes;
+    match stop {
+        Stop::SyscallExit => {
+            // The exit of a syscall we asked to follow.
             if let Some(SyscallStop::Exit { result }) = syscall_info::read(tid) {
                 job.files.on_exit(tid, result);
             }
             resume(tid, 0);
         }
-        libc::PTRACE_EVENT_SECCOMP => {
+        Stop::Seccomp => {
             let traced = match syscall_info::read(tid) {
                 Some(SyscallStop::Entry { arch, nr, args }) => match table_for(arch, nr) {
                     Some(table) => table.lookup(nr).map(|syscall| (syscall, args)),
                     None => {
                         let abi = syscalls::abi_name(arch);
-                        job.files.gaps.note(
-                            GapKind::UndecodedSyscalls,
-                            tid.as_raw(),
-                            abi.as_bytes(),
-                        );
+                        let gaps = &mut job.files.gaps;
+                        gaps.note(GapKind::UndecodedSyscalls, tid.as_raw(), abi.as_bytes());
                         None
                     }
                 },
@@ -215,22 +203,22 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Re
             // What could wait until the tracee runs again (see `FileTracker::settle`).
             job.files.settle();
         }
-        0 => {
-            // Signal-delivery-stop: hand the signal on, as if nobody were watching.
+        Stop::Signal(signal) => {
+            // Hand the signal on, as if nobody were watching.
             table.ensure_known(tid, now);
             resume(tid, signal);
         }
-        event @ (libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE) => {
+        Stop::NewTask(kind) => {
             if let Some(child) = event_message(tid) {
                 let child = Pid::from_raw(child as libc::pid_t);
-                let maybe_thread = event == libc::PTRACE_EVENT_CLONE;
+                let maybe_thread = kind == NewTask::Clone;
                 table.on_new_task(tid, child, maybe_thread, now);
                 let thread = table.process_of(child) != child;
                 job.files.views.on_new_task(tid, child, thread);
             }
             resume(tid, 0);
         }
-        libc::PTRACE_EVENT_EXEC => {
+        Stop::Exec => {
             let former = event_message(tid).map_or(tid, |t| Pid::from_raw(t as libc::pid_t));
             if crate::faults::injected("tracer-panic") {
                 panic!("injected fault: tracer-panic");
@@ -246,17 +234,12 @@ fn on_stop(job: &mut Job, tid: Pid, status: i32, now: i64, reporter: &mut dyn Re
             }
             resume(tid, 0);
         }
-        libc::PTRACE_EVENT_STOP => {
+        Stop::Event { .. } => {
             table.ensure_known(tid, now);
-            if is_group_stop_signal(signal) {
-                // Job control (Ctrl-Z, SIGSTOP): stay stopped until SIGCONT, without
-                // holding the tracee in a ptrace-stop the shell could not see.
-                listen(tid);
-            } else {
-                resume(tid, 0);
-            }
+            // Job control (Ctrl-Z, SIGSTOP) stays stopped until SIGCONT.
+            stop.release(tid);
         }
-        _ => resume(tid, 0),
+        Stop::OtherEvent | Stop::Gone(_) | Stop::Nothing => stop.release(tid),
     }
 }
 
@@ -277,78 +260,6 @@ pub fn serve_until_gone() {
                 _ => return,
             }
         }
-        if libc::WIFSTOPPED(status) {
-            serve_unrecorded(Pid::from_raw(tid), status);
-        }
-    }
-}
-
-/// Keeps a process running as if untraced: signals passed on, group-stops kept.
-fn serve_unrecorded(tid: Pid, status: i32) {
-    let signal = libc::WSTOPSIG(status);
-    match status >> 16 {
-        0 if signal != libc::SIGTRAP | 0x80 => resume(tid, signal),
-        libc::PTRACE_EVENT_STOP if is_group_stop_signal(signal) => listen(tid),
-        _ => resume(tid, 0),
-    }
-}
-
-fn is_group_stop_signal(signal: i32) -> bool {
-    matches!(
-        signal,
-        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
-    )
-}
-
-fn event_message(tid: Pid) -> Option<u64> {
-    let mut message: libc::c_ulong = 0;
-    // SAFETY: PTRACE_GETEVENTMSG writes one unsigned long to the pointer.
-    let rc = unsafe {
-        libc::ptrace(
-            libc::PTRACE_GETEVENTMSG,
-            tid.as_raw(),
-            std::ptr::null_mut::<libc::c_void>(),
-            &mut message as *mut libc::c_ulong,
-        )
-    };
-    (rc == 0).then_some(message)
-}
-
-/// Resumes a stopped tracee, delivering `signal` (0 for none). A tracee killed meanwhile
-/// (ESRCH) is fine: its exit is reported by the next `waitpid`.
-fn resume(tid: Pid, signal: i32) {
-    // SAFETY: PTRACE_CONT takes no pointers; the signal travels in `data`.
-    unsafe {
-        libc::ptrace(
-            libc::PTRACE_CONT,
-            tid.as_raw(),
-            std::ptr::null_mut::<libc::c_void>(),
-            signal as libc::c_long,
-        );
-    }
-}
-
-/// Resumes a tracee stopped at a syscall's entry so that it stops again at its exit.
-fn resume_to_syscall_exit(tid: Pid) {
-    // SAFETY: PTRACE_SYSCALL takes no pointers.
-    unsafe {
-        libc::ptrace(
-            libc::PTRACE_SYSCALL,
-            tid.as_raw(),
-            std::ptr::null_mut::<libc::c_void>(),
-            0 as libc::c_long,
-        );
-    }
-}
-
-fn listen(tid: Pid) {
-    // SAFETY: PTRACE_LISTEN takes no pointers.
-    unsafe {
-        libc::ptrace(
-            libc::PTRACE_LISTEN,
-            tid.as_raw(),
-            std::ptr::null_mut::<libc::c_void>(),
-            0 as libc::c_long,
-        );
+        Stop::decode(status).release(Pid::from_raw(tid));
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod paths;
 pub mod process_table;
 mod procfs;
 pub mod seccomp_filter;
+mod stops;
 mod syscall_info;
 pub mod syscalls;
 mod tracee_memory;
