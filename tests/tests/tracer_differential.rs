@@ -262,6 +262,53 @@ fn a_directory_written_then_renamed_keeps_its_outputs() {
 }
 
 #[test]
+fn exchanged_and_noreplace_renames_and_a_removed_tree() {
+    // renameat2 (316): RENAME_EXCHANGE swaps two directories and what the job wrote
+    // below them; RENAME_NOREPLACE onto an existing name fails and changes nothing; a
+    // tree made and removed with rmtree (unlinkat, AT_REMOVEDIR) leaves nothing.
+    let job = run_py(
+        &|d| write(d, "kept/old.txt", "was there"),
+        "import ctypes, os, shutil\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         def renameat2(a, b, flags):\n    \
+         return libc.syscall(316, -100, a, -100, b, flags)\n\
+         os.makedirs('a'); os.makedirs('b')\n\
+         open('a/x', 'w').write('x'); open('b/y', 'w').write('y')\n\
+         assert renameat2(b'a', b'b', 2) == 0\n\
+         assert renameat2(b'a', b'b', 1) == -1 and ctypes.get_errno() == 17\n\
+         assert renameat2(b'a', b'c', 1) == 0\n\
+         os.makedirs('t/sub'); open('t/1', 'w').write('1'); open('t/sub/2', 'w').write('2')\n\
+         shutil.rmtree('t'); shutil.rmtree('kept')",
+    );
+    for name in ["/b/x", "/c/y"] {
+        assert!(has(&job, "output", name), "{name}: {job}");
+    }
+    for name in ["/a/x", "/b/y", "/a/y", "/t/1", "/t/sub/2", "/kept/old.txt"] {
+        assert!(!has(&job, "output", name), "{name}: {job}");
+    }
+}
+
+#[test]
+fn o_nofollow_o_path_and_o_directory_opens_read_nothing_the_kernel_refused() {
+    // O_NOFOLLOW on a symlink fails (ELOOP); O_PATH and O_DIRECTORY read no content.
+    let job = run_py(
+        &|d| {
+            write(d, "real.txt", "r");
+            write(d, "plain.txt", "p");
+            std::os::unix::fs::symlink("real.txt", d.join("link")).unwrap();
+        },
+        "import os\n\
+         try: os.open('link', os.O_RDONLY | os.O_NOFOLLOW)\n\
+         except OSError as e: assert e.errno == 40\n\
+         os.open('link', os.O_PATH | os.O_NOFOLLOW); os.open('plain.txt', os.O_PATH)\n\
+         os.open('.', os.O_RDONLY | os.O_DIRECTORY)\n\
+         open(os.open('plain.txt', os.O_RDONLY | os.O_NOFOLLOW)).read()",
+    );
+    assert!(!has(&job, "input", "/real.txt"), "{job}");
+    assert!(has(&job, "input", "/plain.txt"), "{job}");
+}
+
+#[test]
 fn a_chain_of_three_scripts_records_every_script() {
     // first -> second -> third -> /bin/true: the kernel reads all three scripts and
     // /bin/true opens none of them, so only the exec tells.

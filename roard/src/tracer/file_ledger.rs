@@ -98,14 +98,18 @@ impl FileLedger {
     }
 
     /// The job read `path` (opened it for reading, or executed it).
+    /// A directory is no input (it has no content of its own, and one the job removes
+    /// later would be recorded as a file that vanished).
     pub fn read(&mut self, path: &[u8], named: &[u8]) {
         let entry = self.entry(path);
         Self::remember_name(entry, path, named);
         if !entry.job_content && entry.input.is_none() {
+            let meta = std::fs::metadata(Path::new(OsStr::from_bytes(path))).ok();
+            if meta.as_ref().is_some_and(|m| m.is_dir()) {
+                return;
+            }
             entry.input = Some(InputState::AsAtEnd);
-            entry.identity = std::fs::metadata(Path::new(OsStr::from_bytes(path)))
-                .ok()
-                .map(|m| (m.dev(), m.ino()));
+            entry.identity = meta.map(|m| (m.dev(), m.ino()));
         }
     }
 
