@@ -263,33 +263,136 @@ pub const ABIS: &[SyscallTable] = &[
     },
 ];
 
-/// aarch64 has only the `*at` forms. (32-bit arm tasks, where the kernel allows them,
-/// have no table yet: their calls are traced and counted, never decoded.)
-#[cfg(target_arch = "aarch64")]
+/// 32-bit arm (EABI) numbers, as an aarch64 kernel runs them for compat tasks (the
+/// kernel's `arch/arm64/tools/syscall_32.tbl`, which mirrors
+/// `arch/arm/tools/syscall.tbl`); the libc crate of an aarch64 build has none.
+#[cfg(any(target_arch = "aarch64", test))]
+mod arm {
+    pub const OPEN: u32 = 5;
+    pub const CREAT: u32 = 8;
+    pub const LINK: u32 = 9;
+    pub const UNLINK: u32 = 10;
+    pub const RENAME: u32 = 38;
+    pub const CHROOT: u32 = 61;
+    pub const SYMLINK: u32 = 83;
+    pub const TRUNCATE: u32 = 92;
+    pub const FTRUNCATE: u32 = 93;
+    pub const TRUNCATE64: u32 = 193;
+    pub const FTRUNCATE64: u32 = 194;
+    pub const PIVOT_ROOT: u32 = 218;
+    pub const OPENAT: u32 = 322;
+    pub const UNLINKAT: u32 = 328;
+    pub const RENAMEAT: u32 = 329;
+    pub const LINKAT: u32 = 330;
+    pub const SYMLINKAT: u32 = 331;
+    pub const UNSHARE: u32 = 337;
+    pub const OPEN_BY_HANDLE_AT: u32 = 371;
+    pub const SETNS: u32 = 375;
+    pub const RENAMEAT2: u32 = 382;
+    pub const OPENAT2: u32 = 437;
+}
+
+/// 32-bit arm compat tasks (`AUDIT_ARCH_ARM`).
+#[cfg(any(target_arch = "aarch64", test))]
 #[rustfmt::skip]
-pub const ABIS: &[SyscallTable] = &[SyscallTable {
-    name: "aarch64",
-    audit_arch: 0xc000_00b7,
+pub const ARM: SyscallTable = SyscallTable {
+    name: "arm",
+    audit_arch: 0x4000_0028,
     nr_bit: 0,
     entries: {
-        use libc::*;
-        const fn n(nr: c_long) -> u32 { nr as u32 }
+        use arm::*;
         &[
-            (n(SYS_openat), Open { at: AT_0_1, flags: 2 }),
-            (n(SYS_openat2), OpenHow { at: AT_0_1, how: 2 }),
-            (n(SYS_open_by_handle_at), OpenByHandle { flags: 2 }),
-            (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-            (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-            (n(SYS_linkat), Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-            (n(SYS_symlinkat), Symlink { target: 0, link: AT_1_2 }),
-            (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
-            (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
-            (n(SYS_ftruncate), Ftruncate { fd: 0 }),
+            (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
+            (OPENAT, Open { at: AT_0_1, flags: 2 }),
+            (OPENAT2, OpenHow { at: AT_0_1, how: 2 }),
+            (OPEN_BY_HANDLE_AT, OpenByHandle { flags: 2 }),
+            (CREAT, Creat { at: Cwd { path: 0 } }),
+            (RENAME, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+            (RENAMEAT, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+            (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+            (LINK, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+            (LINKAT, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+            (SYMLINK, Symlink { target: 0, link: Cwd { path: 1 } }),
+            (SYMLINKAT, Symlink { target: 0, link: AT_1_2 }),
+            (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
+            (UNLINKAT, Unlink { at: AT_0_1, flags: Some(2) }),
+            (TRUNCATE, Truncate { at: Cwd { path: 0 } }),
+            (TRUNCATE64, Truncate { at: Cwd { path: 0 } }),
+            (FTRUNCATE, Ftruncate { fd: 0 }),
+            (FTRUNCATE64, Ftruncate { fd: 0 }),
             (IO_URING_SETUP, IoUringSetup),
-            (n(SYS_chroot), ViewChange),
-            (n(SYS_pivot_root), ViewChange),
-            (n(SYS_unshare), ViewChange),
-            (n(SYS_setns), ViewChange),
+            (CHROOT, ViewChange),
+            (PIVOT_ROOT, ViewChange),
+            (UNSHARE, ViewChange),
+            (SETNS, ViewChange),
         ]
     },
-}];
+};
+
+/// aarch64 has only the `*at` forms; 32-bit arm tasks, where the kernel runs them,
+/// are decoded by their own table.
+#[cfg(target_arch = "aarch64")]
+#[rustfmt::skip]
+pub const ABIS: &[SyscallTable] = &[
+    SyscallTable {
+        name: "aarch64",
+        audit_arch: 0xc000_00b7,
+        nr_bit: 0,
+        entries: {
+            use libc::*;
+            const fn n(nr: c_long) -> u32 { nr as u32 }
+            &[
+                (n(SYS_openat), Open { at: AT_0_1, flags: 2 }),
+                (n(SYS_openat2), OpenHow { at: AT_0_1, how: 2 }),
+                (n(SYS_open_by_handle_at), OpenByHandle { flags: 2 }),
+                (n(SYS_renameat), Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+                (n(SYS_renameat2), Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+                (n(SYS_linkat), Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+                (n(SYS_symlinkat), Symlink { target: 0, link: AT_1_2 }),
+                (n(SYS_unlinkat), Unlink { at: AT_0_1, flags: Some(2) }),
+                (n(SYS_truncate), Truncate { at: Cwd { path: 0 } }),
+                (n(SYS_ftruncate), Ftruncate { fd: 0 }),
+                (IO_URING_SETUP, IoUringSetup),
+                (n(SYS_chroot), ViewChange),
+                (n(SYS_pivot_root), ViewChange),
+                (n(SYS_unshare), ViewChange),
+                (n(SYS_setns), ViewChange),
+            ]
+        },
+    },
+    ARM,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arm_table_has_its_own_numbers() {
+        // arm's openat (322) and renameat2 (382) are other calls, or none, elsewhere.
+        assert!(matches!(ARM.lookup(322), Some(Open { .. })));
+        assert!(matches!(
+            ARM.lookup(382),
+            Some(Rename { flags: Some(4), .. })
+        ));
+        assert!(matches!(
+            ARM.lookup(5),
+            Some(Open {
+                at: Cwd { path: 0 },
+                ..
+            })
+        ));
+        assert_eq!(ARM.lookup(85), None, "readlink is not traced");
+        // A filter with the arm table traces exactly its entries.
+        let program = crate::tracer::seccomp_filter::build(&[ARM], true);
+        assert!(!program.is_empty());
+        assert_eq!(
+            abi_name(0x4000_0028).as_str(),
+            if cfg!(target_arch = "aarch64") {
+                "arm"
+            } else {
+                "arm (32-bit)"
+            }
+        );
+    }
+}
