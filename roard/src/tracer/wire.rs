@@ -1,12 +1,14 @@
 //! What a tracer helper process (see `helper`) tells roard over its stdout: the attach
-//! result, progress events and the outcome, as length-prefixed binary frames. Private
-//! to one roard binary talking to itself, so the format needs no versioning.
+//! result, progress events and the outcome, as length-delimited `helper.proto`
+//! messages. This module only converts between those messages and the tracer's own
+//! types; the encoding is prost's.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use prost::Message;
 
 use super::attach::AttachError;
 use super::file_ledger::{FileAccess, Role};
@@ -16,374 +18,504 @@ use super::{TraceEvent, TraceOutcome};
 use crate::hash_algorithms::{self, Digest};
 use crate::hashing::{Content, FileStamp, Hashed};
 
+/// The generated messages of `proto/helper.proto`.
+mod pb {
+    #![allow(clippy::all)]
+    include!(concat!(env!("OUT_DIR"), "/roar.helper.rs"));
+}
+
 /// One message from the helper.
+#[derive(Debug)]
 pub enum Frame {
     Attached(Result<(), AttachError>),
     Event(TraceEvent),
     Outcome(TraceOutcome),
 }
 
-/// Writes one frame: a little-endian u32 length, then the payload.
+/// A frame larger than this is a corrupt stream, not a record (a job's outcome with a
+/// million files is some hundreds of MiB).
+const MAX_FRAME: u64 = 4 << 30;
+
+/// Writes one frame: its length as a varint, then the message.
 pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
-    let mut e = Encoder(Vec::new());
-    match frame {
-        Frame::Attached(result) => {
-            e.u8(1);
-            match result {
-                Ok(()) => e.u8(0),
-                Err(error) => {
-                    let (kind, pid, errno) = match error {
-                        AttachError::NoSuchProcess(pid) => (1, pid.as_raw(), 0),
-                        AttachError::NotPermitted { .. } => (2, 0, 0),
-                        AttachError::Thread(_) => (3, 0, 0),
-                        AttachError::Other { pid, errno } => (4, pid.as_raw(), *errno as i32),
-                    };
-                    e.u8(kind);
-                    e.i64(i64::from(pid));
-                    e.i64(i64::from(errno));
-                    let cause = match error {
-                        AttachError::NotPermitted { cause } => cause.clone(),
-                        other => other.to_string(),
-                    };
-                    e.bytes(cause.as_bytes());
-                }
-            }
-        }
-        Frame::Event(TraceEvent::Exec { pid, image }) => {
-            e.u8(2);
-            e.i64(i64::from(pid.as_raw()));
-            e.image(image);
-        }
-        Frame::Event(TraceEvent::RootExited { remaining }) => {
-            e.u8(3);
-            e.u64(*remaining as u64);
-        }
-        Frame::Outcome(outcome) => {
-            e.u8(4);
-            e.u64(outcome.lingering as u64);
-            e.exit(outcome.root_exit);
-            e.u64(outcome.gaps.len() as u64);
-            for gap in &outcome.gaps {
-                e.bytes(gap.kind.name().as_bytes());
-                e.i64(i64::from(gap.pid));
-                e.bytes(&gap.detail);
-                e.u64(gap.count);
-            }
-            e.u64(outcome.processes.len() as u64);
-            for p in &outcome.processes {
-                e.i64(i64::from(p.pid.as_raw()));
-                e.i64(i64::from(p.ppid.as_raw()));
-                e.image(&p.image);
-                e.i64(p.started_at_ms);
-                e.opt_i64(p.ended_at_ms);
-                e.exit(p.exit);
-                e.u64(p.earlier.len() as u64);
-                for image in &p.earlier {
-                    e.image(image);
-                }
-            }
-            e.u64(outcome.files.len() as u64);
-            for f in &outcome.files {
-                e.bytes(&f.path);
-                e.opt_bytes(f.named.as_deref());
-                e.opt_bytes(f.link_target.as_deref());
-                e.opt_bytes(f.hard_link_of.as_deref());
-                e.u8(match f.role {
-                    Role::Input => 0,
-                    Role::Output => 1,
-                });
-                match f.identity {
-                    None => e.u8(0),
-                    Some((dev, ino)) => {
-                        e.u8(1);
-                        e.u64(dev);
-                        e.u64(ino);
-                    }
-                }
-                match &f.pre_image {
-                    None => e.u8(0),
-                    Some(h) => {
-                        e.u8(1);
-                        e.u64(h.content.size);
-                        e.0.extend_from_slice(&h.content.blake3);
-                        e.u64(h.stamp.device);
-                        e.u64(h.stamp.inode);
-                        e.u64(h.stamp.size);
-                        e.i64(h.stamp.mtime_ns);
-                        e.i64(h.stamp.ctime_ns);
-                        e.u64(h.extra.len() as u64);
-                        for d in &h.extra {
-                            e.bytes(d.algorithm.as_bytes());
-                            e.bytes(&d.bytes);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let payload = e.0;
-    let length = u32::try_from(payload.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
-    out.write_all(&length.to_le_bytes())?;
-    out.write_all(&payload)?;
+    out.write_all(&to_message(frame).encode_length_delimited_to_vec())?;
     out.flush()
 }
 
 /// Reads one frame; None at a clean end of stream.
 pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
-    let mut length = [0u8; 4];
-    match input.read_exact(&mut length) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(length) = read_varint(input)? else {
+        return Ok(None);
+    };
+    if length > MAX_FRAME {
+        return Err(invalid(format!("a frame of {length} bytes")));
     }
-    let mut payload = vec![0u8; u32::from_le_bytes(length) as usize];
+    let mut payload = vec![0u8; length as usize];
     input.read_exact(&mut payload)?;
-    let mut d = Decoder(&payload);
-    let frame = match d.u8()? {
-        1 => Frame::Attached(match d.u8()? {
-            0 => Ok(()),
-            kind => {
-                let pid = Pid::from_raw(d.i64()? as i32);
-                let errno = Errno::from_raw(d.i64()? as i32);
-                let cause = String::from_utf8_lossy(d.bytes()?).into_owned();
-                Err(match kind {
-                    1 => AttachError::NoSuchProcess(pid),
-                    2 => AttachError::NotPermitted { cause },
-                    4 => AttachError::Other { pid, errno },
-                    _ => AttachError::Thread(cause),
-                })
-            }
-        }),
-        2 => {
-            let pid = Pid::from_raw(d.i64()? as i32);
-            let image = Arc::new(d.image()?);
-            Frame::Event(TraceEvent::Exec { pid, image })
+    let message = pb::Frame::decode(payload.as_slice()).map_err(|e| invalid(e.to_string()))?;
+    from_message(message).map(Some)
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// A protobuf varint; None when the stream ends before its first byte.
+fn read_varint(input: &mut impl Read) -> io::Result<Option<u64>> {
+    let mut value = 0u64;
+    for index in 0..10 {
+        let mut byte = [0u8];
+        match input.read_exact(&mut byte) {
+            Ok(()) => {}
+            Err(e) if index == 0 && e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
         }
-        3 => Frame::Event(TraceEvent::RootExited {
-            remaining: d.u64()? as usize,
+        value |= u64::from(byte[0] & 0x7f) << (7 * index);
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some(value));
+        }
+    }
+    Err(invalid("a frame length longer than 10 bytes".into()))
+}
+
+fn to_message(frame: &Frame) -> pb::Frame {
+    use pb::frame::Frame as F;
+    let inner = match frame {
+        Frame::Attached(result) => F::Attached(pb::Attached {
+            failure: result.as_ref().err().map(attach_failure),
         }),
-        4 => {
-            let lingering = d.u64()? as usize;
-            let root_exit = d.exit()?;
-            let mut gaps = Vec::new();
-            for _ in 0..d.u64()? {
-                let name = String::from_utf8_lossy(d.bytes()?).into_owned();
-                let (pid, detail, count) = (d.i64()? as i32, d.bytes()?.to_vec(), d.u64()?);
-                if let Some(kind) = GapKind::from_name(&name) {
-                    gaps.push(TraceGap {
-                        kind,
-                        pid,
-                        detail,
-                        count,
-                    });
+        Frame::Event(TraceEvent::Exec { pid, image }) => F::Exec(pb::Exec {
+            pid: pid.as_raw(),
+            image: Some(image_message(image)),
+        }),
+        Frame::Event(TraceEvent::RootExited { remaining }) => F::RootExited(pb::RootExited {
+            remaining: *remaining as u64,
+        }),
+        Frame::Outcome(outcome) => F::Outcome(outcome_message(outcome)),
+    };
+    pb::Frame { frame: Some(inner) }
+}
+
+fn from_message(message: pb::Frame) -> io::Result<Frame> {
+    use pb::frame::Frame as F;
+    Ok(match message.frame {
+        None => return Err(invalid("an empty frame".into())),
+        Some(F::Attached(attached)) => Frame::Attached(match attached.failure {
+            None => Ok(()),
+            Some(failure) => Err(attach_error(failure)),
+        }),
+        Some(F::Exec(exec)) => Frame::Event(TraceEvent::Exec {
+            pid: Pid::from_raw(exec.pid),
+            image: Arc::new(image(exec.image)),
+        }),
+        Some(F::RootExited(exited)) => Frame::Event(TraceEvent::RootExited {
+            remaining: exited.remaining as usize,
+        }),
+        Some(F::Outcome(outcome)) => Frame::Outcome(outcome_from(outcome)),
+    })
+}
+
+fn attach_failure(error: &AttachError) -> pb::AttachFailure {
+    use pb::attach_failure::Kind;
+    let (kind, pid, errno) = match error {
+        AttachError::NoSuchProcess(pid) => (Kind::NoSuchProcess, pid.as_raw(), 0),
+        AttachError::NotPermitted { .. } => (Kind::NotPermitted, 0, 0),
+        AttachError::Thread(_) => (Kind::Thread, 0, 0),
+        AttachError::Other { pid, errno } => (Kind::Other, pid.as_raw(), *errno as i32),
+    };
+    let cause = match error {
+        AttachError::NotPermitted { cause } | AttachError::Thread(cause) => cause.clone(),
+        other => other.to_string(),
+    };
+    pb::AttachFailure {
+        kind: kind.into(),
+        pid,
+        errno,
+        cause,
+    }
+}
+
+fn attach_error(failure: pb::AttachFailure) -> AttachError {
+    use pb::attach_failure::Kind;
+    let pid = Pid::from_raw(failure.pid);
+    match Kind::try_from(failure.kind).unwrap_or(Kind::Unspecified) {
+        Kind::NoSuchProcess => AttachError::NoSuchProcess(pid),
+        Kind::NotPermitted => AttachError::NotPermitted {
+            cause: failure.cause,
+        },
+        Kind::Other => AttachError::Other {
+            pid,
+            errno: Errno::from_raw(failure.errno),
+        },
+        Kind::Thread | Kind::Unspecified => AttachError::Thread(failure.cause),
+    }
+}
+
+fn image_message(image: &Image) -> pb::Image {
+    pb::Image {
+        argv: image.argv.clone(),
+        exe: image.exe.clone(),
+        cwd: image.cwd.clone(),
+    }
+}
+
+fn image(message: Option<pb::Image>) -> Image {
+    let message = message.unwrap_or_default();
+    Image {
+        argv: message.argv,
+        exe: message.exe,
+        cwd: message.cwd,
+    }
+}
+
+fn exit_message(exit: Option<Exit>) -> Option<pb::Exit> {
+    use pb::exit::How;
+    exit.map(|exit| pb::Exit {
+        how: Some(match exit {
+            Exit::Code(code) => How::Code(code),
+            Exit::Signal(signal) => How::Signal(signal),
+        }),
+    })
+}
+
+fn exit(message: Option<pb::Exit>) -> Option<Exit> {
+    use pb::exit::How;
+    match message?.how? {
+        How::Code(code) => Some(Exit::Code(code)),
+        How::Signal(signal) => Some(Exit::Signal(signal)),
+    }
+}
+
+fn outcome_message(outcome: &TraceOutcome) -> pb::Outcome {
+    pb::Outcome {
+        processes: outcome.processes.iter().map(process_message).collect(),
+        files: outcome.files.iter().map(access_message).collect(),
+        lingering: outcome.lingering as u64,
+        root_exit: exit_message(outcome.root_exit),
+        gaps: outcome
+            .gaps
+            .iter()
+            .map(|gap| pb::Gap {
+                kind: gap.kind.name().to_string(),
+                pid: gap.pid,
+                detail: gap.detail.clone(),
+                count: gap.count,
+            })
+            .collect(),
+    }
+}
+
+fn outcome_from(message: pb::Outcome) -> TraceOutcome {
+    TraceOutcome {
+        processes: message.processes.into_iter().map(process).collect(),
+        files: message.files.into_iter().map(access).collect(),
+        lingering: message.lingering as usize,
+        root_exit: exit(message.root_exit),
+        gaps: message
+            .gaps
+            .into_iter()
+            .filter_map(|gap| {
+                Some(TraceGap {
+                    kind: GapKind::from_name(&gap.kind)?,
+                    pid: gap.pid,
+                    detail: gap.detail,
+                    count: gap.count,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn process_message(process: &ProcessRecord) -> pb::Process {
+    pb::Process {
+        pid: process.pid.as_raw(),
+        ppid: process.ppid.as_raw(),
+        image: Some(image_message(&process.image)),
+        earlier: process.earlier.iter().map(|i| image_message(i)).collect(),
+        started_at_ms: process.started_at_ms,
+        ended_at_ms: process.ended_at_ms,
+        exit: exit_message(process.exit),
+    }
+}
+
+fn process(message: pb::Process) -> ProcessRecord {
+    ProcessRecord {
+        pid: Pid::from_raw(message.pid),
+        ppid: Pid::from_raw(message.ppid),
+        image: Arc::new(image(message.image)),
+        earlier: message
+            .earlier
+            .into_iter()
+            .map(|i| Arc::new(image(Some(i))))
+            .collect(),
+        started_at_ms: message.started_at_ms,
+        ended_at_ms: message.ended_at_ms,
+        exit: exit(message.exit),
+    }
+}
+
+fn access_message(access: &FileAccess) -> pb::FileAccess {
+    pb::FileAccess {
+        path: access.path.clone(),
+        named: access.named.clone(),
+        output: access.role == Role::Output,
+        pre_image: access.pre_image.as_ref().map(hashed_message),
+        device: access.identity.map(|(device, _)| device),
+        inode: access.identity.map(|(_, inode)| inode),
+        link_target: access.link_target.clone(),
+        hard_link_of: access.hard_link_of.clone(),
+    }
+}
+
+fn access(message: pb::FileAccess) -> FileAccess {
+    FileAccess {
+        path: message.path,
+        named: message.named,
+        role: if message.output {
+            Role::Output
+        } else {
+            Role::Input
+        },
+        pre_image: message.pre_image.and_then(hashed),
+        identity: message.device.zip(message.inode),
+        link_target: message.link_target,
+        hard_link_of: message.hard_link_of,
+    }
+}
+
+fn hashed_message(hashed: &Hashed) -> pb::Hashed {
+    pb::Hashed {
+        size: hashed.content.size,
+        blake3: hashed.content.blake3.to_vec(),
+        device: hashed.stamp.device,
+        inode: hashed.stamp.inode,
+        stamp_size: hashed.stamp.size,
+        mtime_ns: hashed.stamp.mtime_ns,
+        ctime_ns: hashed.stamp.ctime_ns,
+        extra: hashed
+            .extra
+            .iter()
+            .map(|d| pb::Digest {
+                algorithm: d.algorithm.to_string(),
+                bytes: d.bytes.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A pre-image; None when its BLAKE3 is not 32 bytes (a corrupt frame).
+fn hashed(message: pb::Hashed) -> Option<Hashed> {
+    Some(Hashed {
+        content: Content {
+            size: message.size,
+            blake3: message.blake3.try_into().ok()?,
+        },
+        stamp: FileStamp {
+            device: message.device,
+            inode: message.inode,
+            size: message.stamp_size,
+            mtime_ns: message.mtime_ns,
+            ctime_ns: message.ctime_ns,
+        },
+        extra: message
+            .extra
+            .into_iter()
+            .filter_map(|d| {
+                Some(Digest {
+                    algorithm: hash_algorithms::by_name(&d.algorithm)?.name(),
+                    bytes: d.bytes,
+                })
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..24)
+    }
+
+    fn image_strategy() -> impl Strategy<Value = Image> {
+        (proptest::collection::vec(bytes(), 0..4), bytes(), bytes())
+            .prop_map(|(argv, exe, cwd)| Image { argv, exe, cwd })
+    }
+
+    fn exit_strategy() -> impl Strategy<Value = Option<Exit>> {
+        prop_oneof![
+            Just(None),
+            any::<i32>().prop_map(|c| Some(Exit::Code(c))),
+            any::<i32>().prop_map(|s| Some(Exit::Signal(s))),
+        ]
+    }
+
+    fn process_strategy() -> impl Strategy<Value = ProcessRecord> {
+        (
+            (any::<i32>(), any::<i32>()),
+            image_strategy(),
+            proptest::collection::vec(image_strategy(), 0..3),
+            (any::<i64>(), proptest::option::of(any::<i64>())),
+            exit_strategy(),
+        )
+            .prop_map(|((pid, ppid), image, earlier, (started, ended), exit)| {
+                ProcessRecord {
+                    pid: Pid::from_raw(pid),
+                    ppid: Pid::from_raw(ppid),
+                    image: Arc::new(image),
+                    earlier: earlier.into_iter().map(Arc::new).collect(),
+                    started_at_ms: started,
+                    ended_at_ms: ended,
+                    exit,
                 }
-            }
-            let mut processes = Vec::new();
-            for _ in 0..d.u64()? {
-                let mut process = ProcessRecord {
-                    pid: Pid::from_raw(d.i64()? as i32),
-                    ppid: Pid::from_raw(d.i64()? as i32),
-                    image: Arc::new(d.image()?),
-                    earlier: Vec::new(),
-                    started_at_ms: d.i64()?,
-                    ended_at_ms: d.opt_i64()?,
-                    exit: d.exit()?,
-                };
-                for _ in 0..d.u64()? {
-                    process.earlier.push(Arc::new(d.image()?));
-                }
-                processes.push(process);
-            }
-            let mut files = Vec::new();
-            for _ in 0..d.u64()? {
-                let path = d.bytes()?.to_vec();
-                let named = d.opt_bytes()?;
-                let link_target = d.opt_bytes()?;
-                let hard_link_of = d.opt_bytes()?;
-                let role = if d.u8()? == 0 {
-                    Role::Input
-                } else {
-                    Role::Output
-                };
-                let identity = match d.u8()? {
-                    0 => None,
-                    _ => Some((d.u64()?, d.u64()?)),
-                };
-                let pre_image = match d.u8()? {
-                    0 => None,
-                    _ => {
-                        let size = d.u64()?;
-                        let mut blake3 = [0u8; 32];
-                        blake3.copy_from_slice(d.take(32)?);
-                        let stamp = FileStamp {
-                            device: d.u64()?,
-                            inode: d.u64()?,
-                            size: d.u64()?,
-                            mtime_ns: d.i64()?,
-                            ctime_ns: d.i64()?,
-                        };
-                        let mut extra = Vec::new();
-                        for _ in 0..d.u64()? {
-                            let name = String::from_utf8_lossy(d.bytes()?).into_owned();
-                            let bytes = d.bytes()?.to_vec();
-                            if let Some(algorithm) = hash_algorithms::by_name(&name) {
-                                extra.push(Digest {
-                                    algorithm: algorithm.name(),
-                                    bytes,
-                                });
-                            }
-                        }
-                        Some(Hashed {
-                            content: Content { size, blake3 },
-                            stamp,
-                            extra,
+            })
+    }
+
+    fn hashed_strategy() -> impl Strategy<Value = Hashed> {
+        (
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            (any::<u64>(), any::<u64>(), any::<u64>()),
+            (any::<i64>(), any::<i64>()),
+            proptest::option::of(bytes()),
+        )
+            .prop_map(
+                |(size, blake3, (device, inode, stamp_size), (mtime, ctime), sha)| Hashed {
+                    content: Content { size, blake3 },
+                    stamp: FileStamp {
+                        device,
+                        inode,
+                        size: stamp_size,
+                        mtime_ns: mtime,
+                        ctime_ns: ctime,
+                    },
+                    extra: sha
+                        .map(|bytes| Digest {
+                            algorithm: "sha256",
+                            bytes,
                         })
-                    }
-                };
-                files.push(FileAccess {
+                        .into_iter()
+                        .collect(),
+                },
+            )
+    }
+
+    fn access_strategy() -> impl Strategy<Value = FileAccess> {
+        (
+            bytes(),
+            proptest::option::of(bytes()),
+            any::<bool>(),
+            proptest::option::of(hashed_strategy()),
+            proptest::option::of((any::<u64>(), any::<u64>())),
+            (proptest::option::of(bytes()), proptest::option::of(bytes())),
+        )
+            .prop_map(|(path, named, output, pre_image, identity, (link, hard))| {
+                FileAccess {
                     path,
                     named,
-                    role,
+                    role: if output { Role::Output } else { Role::Input },
                     pre_image,
                     identity,
-                    link_target,
-                    hard_link_of,
-                });
-            }
-            Frame::Outcome(TraceOutcome {
-                processes,
-                files,
-                lingering,
-                root_exit,
-                gaps,
+                    link_target: link,
+                    hard_link_of: hard,
+                }
             })
-        }
-        tag => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unknown frame {tag}"),
-            ));
-        }
-    };
-    Ok(Some(frame))
-}
+    }
 
-struct Encoder(Vec<u8>);
+    fn gap_strategy() -> impl Strategy<Value = TraceGap> {
+        (0..GapKind::ALL.len(), any::<i32>(), bytes(), any::<u64>()).prop_map(
+            |(kind, pid, detail, count)| TraceGap {
+                kind: GapKind::ALL[kind],
+                pid,
+                detail,
+                count,
+            },
+        )
+    }
 
-impl Encoder {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
+    fn outcome_strategy() -> impl Strategy<Value = TraceOutcome> {
+        (
+            proptest::collection::vec(process_strategy(), 0..4),
+            proptest::collection::vec(access_strategy(), 0..6),
+            any::<u32>(),
+            exit_strategy(),
+            proptest::collection::vec(gap_strategy(), 0..3),
+        )
+            .prop_map(
+                |(processes, files, lingering, root_exit, gaps)| TraceOutcome {
+                    processes,
+                    files,
+                    lingering: lingering as usize,
+                    root_exit,
+                    gaps,
+                },
+            )
     }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn bytes(&mut self, v: &[u8]) {
-        self.u64(v.len() as u64);
-        self.0.extend_from_slice(v);
-    }
-    fn opt_bytes(&mut self, v: Option<&[u8]>) {
-        match v {
-            None => self.u8(0),
-            Some(v) => {
-                self.u8(1);
-                self.bytes(v);
-            }
-        }
-    }
-    fn opt_i64(&mut self, v: Option<i64>) {
-        match v {
-            None => self.u8(0),
-            Some(v) => {
-                self.u8(1);
-                self.i64(v);
-            }
-        }
-    }
-    fn exit(&mut self, v: Option<Exit>) {
-        match v {
-            None => self.u8(0),
-            Some(Exit::Code(c)) => {
-                self.u8(1);
-                self.i64(i64::from(c));
-            }
-            Some(Exit::Signal(s)) => {
-                self.u8(2);
-                self.i64(i64::from(s));
-            }
-        }
-    }
-    fn image(&mut self, image: &Image) {
-        self.u64(image.argv.len() as u64);
-        for arg in &image.argv {
-            self.bytes(arg);
-        }
-        self.bytes(&image.exe);
-        self.bytes(&image.cwd);
-    }
-}
 
-struct Decoder<'a>(&'a [u8]);
+    fn round_trip(frame: &Frame) -> Frame {
+        let mut stream = Vec::new();
+        write_frame(&mut stream, frame).unwrap();
+        write_frame(&mut stream, frame).unwrap();
+        let mut input = stream.as_slice();
+        let first = read_frame(&mut input).unwrap().unwrap();
+        assert!(
+            read_frame(&mut input).unwrap().is_some(),
+            "two frames in a row"
+        );
+        assert!(
+            read_frame(&mut input).unwrap().is_none(),
+            "then a clean end"
+        );
+        first
+    }
 
-impl<'a> Decoder<'a> {
-    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
-        if self.0.len() < n {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "truncated frame",
-            ));
+    proptest! {
+        #[test]
+        fn outcomes_round_trip(outcome in outcome_strategy()) {
+            let before = format!("{outcome:?}");
+            let Frame::Outcome(after) = round_trip(&Frame::Outcome(outcome)) else {
+                panic!("not an outcome");
+            };
+            prop_assert_eq!(before, format!("{after:?}"));
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> io::Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u64(&mut self) -> io::Result<u64> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(b))
-    }
-    fn i64(&mut self) -> io::Result<i64> {
-        Ok(self.u64()? as i64)
-    }
-    fn bytes(&mut self) -> io::Result<&'a [u8]> {
-        let n = usize::try_from(self.u64()?)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "length"))?;
-        self.take(n)
-    }
-    fn opt_bytes(&mut self) -> io::Result<Option<Vec<u8>>> {
-        Ok(match self.u8()? {
-            0 => None,
-            _ => Some(self.bytes()?.to_vec()),
-        })
-    }
-    fn opt_i64(&mut self) -> io::Result<Option<i64>> {
-        Ok(match self.u8()? {
-            0 => None,
-            _ => Some(self.i64()?),
-        })
-    }
-    fn exit(&mut self) -> io::Result<Option<Exit>> {
-        Ok(match self.u8()? {
-            0 => None,
-            1 => Some(Exit::Code(self.i64()? as i32)),
-            _ => Some(Exit::Signal(self.i64()? as i32)),
-        })
-    }
-    fn image(&mut self) -> io::Result<Image> {
-        let mut argv = Vec::new();
-        for _ in 0..self.u64()? {
-            argv.push(self.bytes()?.to_vec());
+
+        #[test]
+        fn exec_events_round_trip(pid in any::<i32>(), image in image_strategy()) {
+            let event = Frame::Event(TraceEvent::Exec { pid: Pid::from_raw(pid), image: Arc::new(image) });
+            prop_assert_eq!(format!("{event:?}"), format!("{:?}", round_trip(&event)));
         }
-        Ok(Image {
-            argv,
-            exe: self.bytes()?.to_vec(),
-            cwd: self.bytes()?.to_vec(),
-        })
+    }
+
+    #[test]
+    fn attach_results_round_trip() {
+        for result in [
+            Ok(()),
+            Err(AttachError::NoSuchProcess(Pid::from_raw(42))),
+            Err(AttachError::NotPermitted {
+                cause: "ptrace_scope is 3".into(),
+            }),
+            Err(AttachError::Thread("no helper".into())),
+            Err(AttachError::Other {
+                pid: Pid::from_raw(7),
+                errno: Errno::EIO,
+            }),
+        ] {
+            let frame = Frame::Attached(result);
+            assert_eq!(format!("{frame:?}"), format!("{:?}", round_trip(&frame)));
+        }
+        let exited = Frame::Event(TraceEvent::RootExited { remaining: 3 });
+        assert_eq!(format!("{exited:?}"), format!("{:?}", round_trip(&exited)));
+    }
+
+    #[test]
+    fn a_truncated_stream_is_an_error_not_a_frame() {
+        let mut stream = Vec::new();
+        let frame = Frame::Event(TraceEvent::RootExited { remaining: 1 });
+        write_frame(&mut stream, &frame).unwrap();
+        stream.pop();
+        assert!(read_frame(&mut stream.as_slice()).is_err());
+        assert!(read_frame(&mut [0xffu8; 11].as_slice()).is_err());
     }
 }
