@@ -128,10 +128,7 @@ pub fn dag_hash(graph: &pb::Graph) -> String {
     let digests: HashMap<u64, &str> = graph
         .artifacts
         .iter()
-        .filter_map(|a| {
-            let hex = a.hashes.iter().find(|d| d.algorithm == "blake3")?;
-            Some((a.id, hex.hex.as_str()))
-        })
+        .filter_map(|a| Some((a.id, crate::vocabulary::blake3(&a.hashes)?)))
         .collect();
     let digest_of = |id: u64| digests.get(&id).copied().unwrap_or_default().to_string();
     let mut jobs: Vec<&pb::GraphJob> = graph.jobs.iter().collect();

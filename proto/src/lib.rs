@@ -6,6 +6,7 @@ pub mod config;
 pub mod graph;
 pub mod project;
 pub mod socket_path;
+pub mod vocabulary;
 
 /// Generated protobuf messages and tonic client/server for `roar.v1`.
 pub mod pb {

@@ -68,10 +68,10 @@ impl<'a> GraphView<'a> {
     /// The first 12 digits of the artifact's BLAKE3.
     pub fn short_hash(&self, id: u64) -> String {
         self.artifact(id)
-            .and_then(|a| a.hashes.iter().find(|d| d.algorithm == "blake3"))
+            .and_then(|a| roar_proto::vocabulary::blake3(&a.hashes))
             .map_or_else(
                 || "?".to_string(),
-                |d| d.hex[..d.hex.len().min(12)].to_string(),
+                |hex| hex[..hex.len().min(12)].to_string(),
             )
     }
 }
@@ -80,5 +80,5 @@ impl<'a> GraphView<'a> {
 pub fn label(job: &pb::GraphJob) -> String {
     job.job
         .as_ref()
-        .map_or_else(String::new, |s| step_label(&s.kind, s.step))
+        .map_or_else(String::new, |s| step_label(s.kind(), s.step))
 }

@@ -24,7 +24,7 @@ fn hashes(digests: &[pb::Digest]) -> Value {
     Value::Object(
         digests
             .iter()
-            .map(|d| (d.algorithm.clone(), Value::String(d.hex.clone())))
+            .map(|d| (d.algorithm_name().to_string(), Value::String(d.hex.clone())))
             .collect(),
     )
 }
@@ -38,15 +38,15 @@ pub fn summary(job: &pb::JobSummary) -> Value {
         "project": escape_bytes(&job.project),
         "argv": strings(&job.argv),
         "cwd": escape_bytes(&job.cwd),
-        "state": job.state,
+        "state": job.state().name(),
         "exit_code": exit_code,
         "exit_signal": exit_signal,
         "started_at": rfc3339(job.started_at_ms),
         "ended_at": ended(job.ended_at_ms),
         "duration_ms": job.ended_at_ms.map(|end| end - job.started_at_ms),
         "lingering_processes": job.lingering_processes,
-        "job_kind": job.kind,
-        "step_label": (job.step > 0).then(|| step_label(&job.kind, job.step)),
+        "job_kind": job.kind().name(),
+        "step_label": (job.step > 0).then(|| step_label(job.kind(), job.step)),
         "session": job.session_id,
         "git": job.git.as_ref().map(git),
         "dirty": job.git.as_ref().is_some_and(|g| g.dirty_count > 0),
@@ -117,7 +117,7 @@ pub fn file(record: &pb::FileRecord, is_input: bool) -> Value {
     if !record.named_path.is_empty() {
         object.insert("named_path".into(), json!(escape_bytes(&record.named_path)));
     }
-    object.insert("class".into(), json!(record.class));
+    object.insert("class".into(), json!(record.class().name()));
     object.insert("size".into(), json!(record.size));
     object.insert("hashes".into(), hashes(&record.hashes));
     if !record.link_target.is_empty() {
@@ -149,7 +149,7 @@ pub fn artifact(artifact: &pb::Artifact) -> Value {
         .iter()
         .map(|u| {
             json!({
-                "role": u.role,
+                "role": u.role().name(),
                 "path": escape_bytes(&u.path),
                 "pre_image": u.pre_image,
                 "job": u.job.as_ref().map(summary),
@@ -172,7 +172,7 @@ pub fn artifact(artifact: &pb::Artifact) -> Value {
 fn repo_file(file: &pb::RepoFile, uses: &[pb::ArtifactUse]) -> Value {
     let uses: Vec<Value> = uses
         .iter()
-        .map(|u| json!({"role": u.role, "path": escape_bytes(&u.path), "job": u.job.as_ref().map(summary)}))
+        .map(|u| json!({"role": u.role().name(), "path": escape_bytes(&u.path), "job": u.job.as_ref().map(summary)}))
         .collect();
     json!({
         "kind": "repo_file",

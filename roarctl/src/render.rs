@@ -10,10 +10,10 @@ use std::fmt::Write;
 use roar_proto::pb;
 
 /// `@3` for pipeline step 3, `@B3` for build step 3.
-pub fn step_label(kind: &str, step: u32) -> String {
+pub fn step_label(kind: pb::JobKind, step: u32) -> String {
     if step == 0 {
         "(no step)".to_string()
-    } else if kind == "build" {
+    } else if kind == pb::JobKind::Build {
         format!("@B{step}")
     } else {
         format!("@{step}")

@@ -156,8 +156,8 @@ impl Plan {
         let blake3 = |id: u64| {
             artifacts
                 .get(&id)
-                .and_then(|a| a.hashes.iter().find(|d| d.algorithm == "blake3"))
-                .map_or_else(String::new, |d| d.hex.clone())
+                .and_then(|a| roar_proto::vocabulary::blake3(&a.hashes))
+                .map_or_else(String::new, str::to_string)
         };
         let mut steps: Vec<Step> = graph
             .jobs
@@ -179,7 +179,12 @@ impl Plan {
             })
             .collect();
         // Edges always point forward in time, so start order is a topological order.
-        steps.sort_by_key(|s| (s.summary.kind != "build", s.summary.started_at_ms));
+        steps.sort_by_key(|s| {
+            (
+                s.summary.kind() != pb::JobKind::Build,
+                s.summary.started_at_ms,
+            )
+        });
         let mut sources: Vec<Source> = Vec::new();
         for step in &steps {
             for input in &step.job.inputs {
@@ -291,7 +296,7 @@ impl Plan {
                 json!({
                     "uid": step.summary.uid,
                     "step_label": label(&step.job),
-                    "job_kind": step.summary.kind,
+                    "job_kind": step.summary.kind().name(),
                     "repository": step.git.as_ref().map(|g| g.repository.clone()),
                     "commit": step.git.as_ref().map(|g| g.commit.clone()).filter(|c| !c.is_empty()),
                     "cwd": step.relative_cwd().map(|p| p.display().to_string()),

@@ -113,10 +113,7 @@ pub async fn session_dag(
     let blake3: HashMap<u64, String> = graph
         .artifacts
         .iter()
-        .filter_map(|a| {
-            let hex = a.hashes.iter().find(|d| d.algorithm == "blake3")?;
-            Some((a.id, hex.hex.clone()))
-        })
+        .filter_map(|a| Some((a.id, roar_proto::vocabulary::blake3(&a.hashes)?.to_string())))
         .collect();
     let on_disk = check_inputs(store, cache, &owned, &blake3).await;
     let code = check_code(store, &owned).await?;

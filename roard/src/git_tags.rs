@@ -67,11 +67,8 @@ fn message(graph: &pb::Graph, dag_hash: &str) -> String {
     }
     text.push_str("\nArtifacts:\n");
     for artifact in graph.artifacts.iter().take(LISTED) {
-        if let Some(digest) = artifact.hashes.iter().find(|d| d.algorithm == "blake3") {
-            text.push_str(&format!(
-                "  blake3:{}  {} bytes\n",
-                digest.hex, artifact.size
-            ));
+        if let Some(hex) = roar_proto::vocabulary::blake3(&artifact.hashes) {
+            text.push_str(&format!("  blake3:{hex}  {} bytes\n", artifact.size));
         }
     }
     if graph.artifacts.len() > LISTED {

@@ -33,6 +33,13 @@ pub struct Digest {
 }
 
 impl Digest {
+    /// As the protocol carries it.
+    pub fn to_proto(&self) -> roar_proto::pb::Digest {
+        let algorithm =
+            roar_proto::pb::HashAlgorithm::from_name(self.algorithm).unwrap_or_default();
+        roar_proto::pb::Digest::new(algorithm, self.hex())
+    }
+
     pub fn hex(&self) -> String {
         self.bytes.iter().map(|b| format!("{b:02x}")).collect()
     }

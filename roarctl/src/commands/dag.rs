@@ -78,7 +78,7 @@ fn text(view: &GraphView, style: &Style) {
     for job in &graph.jobs {
         let Some(summary) = &job.job else { continue };
         let took = summary.ended_at_ms.map_or_else(
-            || summary.state.clone(),
+            || summary.state().name().to_string(),
             |end| duration(end - summary.started_at_ms),
         );
         let state = if job.stale {

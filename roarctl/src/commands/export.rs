@@ -71,11 +71,8 @@ pub async fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<ExitCode>
 }
 
 fn blake3_of(artifact: &pb::GraphArtifact) -> String {
-    artifact
-        .hashes
-        .iter()
-        .find(|d| d.algorithm == "blake3")
-        .map_or_else(|| format!("id{}", artifact.id), |d| d.hex.clone())
+    roar_proto::vocabulary::blake3(&artifact.hashes)
+        .map_or_else(|| format!("id{}", artifact.id), str::to_string)
 }
 
 /// PROV identifiers of artifacts, by id: named by content.
@@ -108,7 +105,10 @@ pub fn prov_json(graph: &pb::Graph) -> Value {
         attributes.insert("prov:type".into(), json!("roar:Artifact"));
         attributes.insert("roar:size".into(), json!(artifact.size));
         for digest in &artifact.hashes {
-            attributes.insert(format!("roar:{}", digest.algorithm), json!(digest.hex));
+            attributes.insert(
+                format!("roar:{}", digest.algorithm_name()),
+                json!(digest.hex),
+            );
         }
         attributes.insert("roar:source".into(), json!(artifact.source));
         entities.insert(entity_id(&ids, artifact.id), Value::Object(attributes));
@@ -207,7 +207,7 @@ fn dataset(artifacts: &HashMap<u64, &pb::GraphArtifact>, file: &pb::FileRef) -> 
     if let Some(artifact) = artifacts.get(&file.artifact_id) {
         content.insert("size".into(), json!(artifact.size));
         for digest in &artifact.hashes {
-            content.insert(digest.algorithm.clone(), json!(digest.hex));
+            content.insert(digest.algorithm_name().to_string(), json!(digest.hex));
         }
     }
     json!({

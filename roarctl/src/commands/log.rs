@@ -59,7 +59,7 @@ pub async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<ExitCode> {
     );
     for job in &jobs {
         let took = job.ended_at_ms.map_or_else(
-            || job.state.clone(),
+            || job.state().name().to_string(),
             |end| duration(end - job.started_at_ms),
         );
         let project = if args.all {
@@ -70,7 +70,7 @@ pub async fn log(ctx: &Context, args: LogArgs) -> anyhow::Result<ExitCode> {
         outln!(
             "{:<12}  {:>5}  {:<19}  {:>8}  {:>7}  {}{}",
             job.uid,
-            step_label(&job.kind, job.step),
+            step_label(job.kind(), job.step),
             local_time(job.started_at_ms),
             took,
             exit_text(job.exit.as_ref()),

@@ -100,11 +100,9 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let blake3_of = |file: &pb::HashedFile| {
-        file.hashes
-            .iter()
-            .find(|d| d.algorithm == "blake3")
-            .map(|d| d.hex.clone())
+        roar_proto::vocabulary::blake3(&file.hashes)
             .unwrap_or_default()
+            .to_string()
     };
     let entry = |source: &Source, file: &pb::HashedFile, target: &Location, sent: Option<bool>| {
         serde_json::json!({
@@ -289,7 +287,7 @@ async fn step_outputs(
     Ok(existing(
         job.outputs
             .into_iter()
-            .filter(|f| f.class == "artifact")
+            .filter(|f| f.class() == pb::FileClass::Artifact)
             .map(|f| f.path),
         &root,
     ))

@@ -65,10 +65,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    fn job_kind(self) -> pb::JobKind {
         match self {
-            Kind::Run => "run",
-            Kind::Build => "build",
+            Kind::Run => pb::JobKind::Run,
+            Kind::Build => pb::JobKind::Build,
         }
     }
 }
@@ -127,7 +127,7 @@ async fn plan(ctx: &Context, args: &RunArgs, kind: Kind) -> anyhow::Result<Plan>
     })?;
     Ok(Plan {
         command,
-        kind: if summary.kind == "build" {
+        kind: if summary.kind() == pb::JobKind::Build {
             Kind::Build
         } else {
             Kind::Run
@@ -196,7 +196,7 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
             .clone()
             .map(|p| p.into_os_string().into_vec())
             .unwrap_or_default(),
-        kind: plan.kind.name().to_string(),
+        kind: plan.kind.job_kind().into(),
         rerun_step: plan.rerun_step,
         allow_dirty: args.allow_dirty,
         reproduces: args.reproduces.clone().unwrap_or_default(),
@@ -296,7 +296,7 @@ async fn supervise(
                 let place = done
                     .job
                     .as_ref()
-                    .map_or_else(|| step_label(kind.name(), attached.step), placement);
+                    .map_or_else(|| step_label(kind.job_kind(), attached.step), placement);
                 eprintln!(
                     "roar: recorded job {} ({place}){took}: {} input(s), {} output(s), {} \
                      package(s), {} process(es); {} file(s) hashed ({}), {} from the hash cache",
@@ -327,10 +327,10 @@ async fn supervise(
 fn placement(job: &pb::JobSummary) -> String {
     let ended = how_it_ended(job.exit.as_ref());
     if job.placed {
-        return format!("{}, {ended}", step_label(&job.kind, job.step));
+        return format!("{}, {ended}", step_label(job.kind(), job.step));
     }
     if job.step > 0 {
-        let step = step_label(&job.kind, job.step);
+        let step = step_label(job.kind(), job.step);
         return format!(
             "{ended}: this re-run of {step} failed, so {step} keeps its current job; \
              --keep-failed would place it"
@@ -366,21 +366,14 @@ async fn report_files(ctx: &Context, uid: &str) {
         .map(|s| s.cwd.clone())
         .unwrap_or_default();
     for (arrow, files) in [("<-", &job.inputs), ("->", &job.outputs)] {
-        let data: Vec<&pb::FileRecord> = files
-            .iter()
-            .filter(|f| matches!(f.class.as_str(), "artifact" | "repo"))
-            .collect();
+        let data: Vec<&pb::FileRecord> = files.iter().filter(|f| f.class().is_data()).collect();
         for file in data.iter().take(REPORTED_FILES) {
             let path = file
                 .path
                 .strip_prefix(base.as_slice())
                 .and_then(|p| p.strip_prefix(b"/"))
                 .unwrap_or(&file.path);
-            let short = file
-                .hashes
-                .iter()
-                .find(|d| d.algorithm == "blake3")
-                .map_or("-", |d| &d.hex[..12]);
+            let short = roar_proto::vocabulary::blake3(&file.hashes).map_or("-", |hex| &hex[..12]);
             eprintln!(
                 "  {arrow} {}  {short}  {}",
                 escape_for_terminal(path),
@@ -411,7 +404,7 @@ async fn report_files(ctx: &Context, uid: &str) {
     if job
         .summary
         .as_ref()
-        .is_some_and(|s| s.state == "interrupted")
+        .is_some_and(|s| s.state() == pb::JobState::Interrupted)
     {
         warn(
             ctx,

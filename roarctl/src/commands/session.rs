@@ -65,7 +65,7 @@ pub async fn pop(ctx: &Context, args: PopArgs) -> anyhow::Result<ExitCode> {
     let Some(last) = dag
         .jobs
         .iter()
-        .filter(|j| j.job.as_ref().is_some_and(|s| s.kind == "run"))
+        .filter(|j| j.job.as_ref().is_some_and(|s| s.kind() == pb::JobKind::Run))
         .max_by_key(|j| j.job.as_ref().map_or(0, |s| s.step))
     else {
         anyhow::bail!("this project's session has no steps to remove");

@@ -130,7 +130,7 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
     }
     outln!("artifact  {}", human_size(artifact.size));
     for digest in &artifact.hashes {
-        outln!("  {:<7} {}", digest.algorithm, digest.hex);
+        outln!("  {:<7} {}", digest.algorithm_name(), digest.hex);
     }
     for url in &artifact.downloaded_from {
         outln!("downloaded from {url}");
@@ -138,8 +138,12 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
     for url in &artifact.uploaded_to {
         outln!("uploaded to {url}");
     }
-    for (role, title) in [("output", "written by"), ("input", "read by")] {
-        let uses: Vec<&pb::ArtifactUse> = artifact.uses.iter().filter(|u| u.role == role).collect();
+    for (role, title) in [
+        (pb::Role::Output, "written by"),
+        (pb::Role::Input, "read by"),
+    ] {
+        let uses: Vec<&pb::ArtifactUse> =
+            artifact.uses.iter().filter(|u| u.role() == role).collect();
         outln!("{title} ({}):", uses.len());
         for artifact_use in uses {
             let Some(job) = &artifact_use.job else {
@@ -148,7 +152,7 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
             outln!(
                 "  {} ({})  {}  {}  {}",
                 job.uid,
-                step_label(&job.kind, job.step),
+                step_label(job.kind(), job.step),
                 local_time(job.started_at_ms),
                 escape_for_terminal(&artifact_use.path),
                 command_line(&job.argv)
@@ -186,7 +190,7 @@ fn show_repo_file(file: &pb::RepoFile, uses: &[pb::ArtifactUse]) {
         outln!(
             "  {} ({})  {}{commit}  {}",
             job.uid,
-            step_label(&job.kind, job.step),
+            step_label(job.kind(), job.step),
             local_time(job.started_at_ms),
             command_line(&job.argv)
         );
@@ -212,7 +216,7 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     outln!(
         "job      {} ({})",
         summary.uid,
-        step_label(&summary.kind, summary.step)
+        step_label(summary.kind(), summary.step)
     );
     if !summary.placed {
         outln!("note     it failed, so it was kept out of the session's steps");
@@ -256,7 +260,7 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     }
     outln!(
         "state    {} (exit {})",
-        summary.state,
+        summary.state().name(),
         exit_text(summary.exit.as_ref())
     );
     if summary.lingering_processes > 0 {
@@ -359,20 +363,17 @@ fn process_tree(processes: &[pb::Process]) -> Vec<(usize, &pb::Process)> {
 /// Artifacts and repository files: what the job's record is about. (An empty class
 /// comes from records made before files were classified: all were data then.)
 fn is_data(file: &pb::FileRecord) -> bool {
-    matches!(file.class.as_str(), "artifact" | "repo" | "")
+    file.class().is_data() || file.class() == pb::FileClass::Unspecified
 }
 
 /// `12ab34cd  1.2 KiB  /path (as named)`: short hash, size, path; with `with_class`,
 /// the class first.
 fn file_line(file: &pb::FileRecord, with_class: bool) -> String {
-    let short = file
-        .hashes
-        .iter()
-        .find(|d| d.algorithm == "blake3")
-        .map_or("-", |d| &d.hex[..d.hex.len().min(12)]);
+    let short =
+        roar_proto::vocabulary::blake3(&file.hashes).map_or("-", |hex| &hex[..hex.len().min(12)]);
     let size = file.size.map_or_else(|| "?".to_string(), human_size);
     let mut line = if with_class {
-        format!("{:<8}  ", file.class)
+        format!("{:<8}  ", file.class().name())
     } else {
         String::new()
     };

@@ -20,6 +20,17 @@ const JOB_COLUMNS: &str = "id, uid, project, kind, step, argv, cwd, started_at_m
      exit_code, exit_signal, state, git_repository, git_root, git_branch, git_commit, \
      git_dirty_count";
 
+/// A registry column holding an enum's name (`"finished"`), as the protocol's value;
+/// a name this build does not know reads as unspecified.
+fn named<T: Into<i32>>(
+    row: &PgRow,
+    column: &str,
+    from_name: fn(&str) -> Option<T>,
+) -> Result<i32, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    Ok(from_name(&name).map_or(0, Into::into))
+}
+
 fn summary(row: &PgRow) -> Result<pb::JobSummary, sqlx::Error> {
     let code: Option<i32> = row.try_get("exit_code")?;
     let signal: Option<i32> = row.try_get("exit_signal")?;
@@ -57,9 +68,9 @@ fn summary(row: &PgRow) -> Result<pb::JobSummary, sqlx::Error> {
         started_at_ms: row.try_get("started_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
         exit: status.map(|s| pb::ExitStatus { status: Some(s) }),
-        state: row.try_get("state")?,
+        state: named(row, "state", pb::JobState::from_name)?,
         lingering_processes: 0,
-        kind: row.try_get("kind")?,
+        kind: named(row, "kind", pb::JobKind::from_name)?,
         session_id: 0,
         git,
         // The registry keeps placed jobs of ordinary sessions only.
@@ -131,7 +142,7 @@ impl Registry {
         .iter()
         .map(|row| {
             Ok(pb::ArtifactUse {
-                role: row.try_get("role")?,
+                role: named(row, "role", pb::Role::from_name)?,
                 path: row.try_get("file_path")?,
                 pre_image: row.try_get("pre_image")?,
                 job: Some(summary(row)?),
@@ -305,10 +316,10 @@ impl Registry {
         .fetch_all(&self.pool)
         .await?
         {
-            hashes
-                .entry(id)
-                .or_default()
-                .push(pb::Digest { algorithm, hex });
+            hashes.entry(id).or_default().push(pb::Digest {
+                algorithm: pb::HashAlgorithm::from_name(&algorithm).map_or(0, Into::into),
+                hex,
+            });
         }
         Ok(hashes)
     }

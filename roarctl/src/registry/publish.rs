@@ -40,11 +40,7 @@ fn is_retryable(error: &sqlx::Error) -> bool {
 }
 
 fn blake3_of(artifact: &pb::GraphArtifact) -> Option<&str> {
-    artifact
-        .hashes
-        .iter()
-        .find(|d| d.algorithm == "blake3")
-        .map(|d| d.hex.as_str())
+    roar_proto::vocabulary::blake3(&artifact.hashes)
 }
 
 async fn publish_once(
@@ -162,7 +158,7 @@ async fn insert_jobs(
         };
         c.uid.push(summary.uid.clone());
         c.project.push(summary.project.clone());
-        c.kind.push(summary.kind.clone());
+        c.kind.push(summary.kind().name().to_string());
         c.step.push(i32::try_from(summary.step).unwrap_or(i32::MAX));
         c.argv.push(summary.argv.join(&0u8));
         c.cwd.push(summary.cwd.clone());
@@ -170,7 +166,7 @@ async fn insert_jobs(
         c.ended.push(summary.ended_at_ms);
         c.code.push(code);
         c.signal.push(signal);
-        c.state.push(summary.state.clone());
+        c.state.push(summary.state().name().to_string());
         c.repository.push(git.map(|g| g.repository.clone()));
         c.root.push(git.map(|g| g.root.clone()));
         c.branch
@@ -232,7 +228,7 @@ async fn insert_hashes(
             continue;
         };
         for digest in &artifact.hashes {
-            rows.insert((digest.algorithm.clone(), digest.hex.clone(), id));
+            rows.insert((digest.algorithm_name().to_string(), digest.hex.clone(), id));
         }
         for url in &artifact.origins {
             origins.insert((id, url.clone()));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use roar_proto::pb;
 use tonic::Status;
 
+use crate::hash_algorithms::Digest;
 use crate::hash_cache::{HashStats, content_of};
 use crate::state::DaemonState;
 
@@ -32,14 +33,11 @@ pub async fn hash_files(
         for path in paths {
             let (entry, is_fresh) = content_of(&cache, &path, &known, &mut stats, None)
                 .map_err(|e| format!("cannot hash {}: {e}", String::from_utf8_lossy(&path)))?;
-            let mut hashes = vec![pb::Digest {
-                algorithm: "blake3".into(),
-                hex: entry.content.blake3_hex(),
-            }];
-            hashes.extend(entry.extra.iter().map(|d| pb::Digest {
-                algorithm: d.algorithm.to_string(),
-                hex: d.hex(),
-            }));
+            let mut hashes = vec![pb::Digest::new(
+                pb::HashAlgorithm::Blake3,
+                entry.content.blake3_hex(),
+            )];
+            hashes.extend(entry.extra.iter().map(Digest::to_proto));
             files.push(pb::HashedFile {
                 path: path.clone(),
                 size: entry.content.size,

@@ -55,14 +55,8 @@ pub async fn record_download(
         .map_err(|e| Status::unavailable(format!("cannot record the download: {e}")))?;
     Ok(pb::RecordDownloadReply {
         hashes: vec![
-            pb::Digest {
-                algorithm: "blake3".into(),
-                hex: hashed.content.blake3_hex(),
-            },
-            pb::Digest {
-                algorithm: "sha256".into(),
-                hex: sha256_hex,
-            },
+            pb::Digest::new(pb::HashAlgorithm::Blake3, hashed.content.blake3_hex()),
+            pb::Digest::new(pb::HashAlgorithm::Sha256, sha256_hex),
         ],
     })
 }

@@ -83,12 +83,13 @@ pub async fn run(
         hostname: &hostname,
         user_uid: nix::unistd::geteuid().as_raw(),
         started_at_ms: now_ms(),
-        kind: match request.kind.as_str() {
-            "" | "run" => JobKind::Run,
-            "build" => JobKind::Build,
-            other => {
+        kind: match pb::JobKind::try_from(request.kind).map(pb::JobKind::or_run) {
+            Ok(pb::JobKind::Build) => JobKind::Build,
+            Ok(_) => JobKind::Run,
+            Err(_) => {
                 return Err(Status::invalid_argument(format!(
-                    "unknown job kind '{other}': 'run' or 'build'"
+                    "unknown job kind {}: a pipeline step or a build step",
+                    request.kind
                 )));
             }
         },

@@ -128,12 +128,7 @@ impl Store {
         .fetch_all(&self.reader)
         .await?
         .iter()
-        .map(|row| {
-            Ok(pb::Digest {
-                algorithm: row.try_get("algorithm")?,
-                hex: row.try_get("digest")?,
-            })
-        })
+        .map(super::columns::digest)
         .collect::<sqlx::Result<Vec<_>>>()?;
         let columns = prefixed_summary_columns();
         let uses = sqlx::query(&format!(
@@ -181,7 +176,7 @@ fn prefixed_summary_columns() -> String {
 
 fn use_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::ArtifactUse> {
     Ok(pb::ArtifactUse {
-        role: row.try_get("role")?,
+        role: super::columns::role(row, "role")?,
         path: row.try_get("file_path")?,
         pre_image: row.try_get("file_pre_image")?,
         job: Some(summary_from_row(row)?),

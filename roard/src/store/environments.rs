@@ -92,7 +92,7 @@ impl Store {
                 let summary = summary_from_row(&row)?;
                 let reproduced: Option<String> = row.try_get("reproduced")?;
                 let recorded: Option<String> = row.try_get("recorded")?;
-                let finished = summary.state == "finished" && summary.placed;
+                let finished = summary.state() == pb::JobState::Finished && summary.placed;
                 found
                     .entry(summary.reproduces_job.clone())
                     .or_default()

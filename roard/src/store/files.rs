@@ -200,15 +200,13 @@ impl Store {
         let mut last_id = None;
         for row in &rows {
             let id: i64 = row.try_get("id")?;
-            let hash = match (
-                row.try_get::<Option<String>, _>("algorithm")?,
-                row.try_get::<Option<String>, _>("digest")?,
-            ) {
-                (Some(algorithm), Some(hex)) => Some(pb::Digest { algorithm, hex }),
-                _ => None,
+            // No hash row: a file that is not hashed (the join found nothing).
+            let hash = match row.try_get::<Option<String>, _>("digest")? {
+                Some(_) => Some(super::columns::digest(row)?),
+                None => None,
             };
-            let role: String = row.try_get("role")?;
-            let list = if role == "input" {
+            let role = super::columns::role(row, "role")?;
+            let list = if role == i32::from(pb::Role::Input) {
                 &mut inputs
             } else {
                 &mut outputs
@@ -230,7 +228,7 @@ impl Store {
                     .map(|s| s.max(0) as u64),
                 hashes: hash.into_iter().collect(),
                 pre_image: row.try_get("pre_image")?,
-                class: row.try_get("class")?,
+                class: super::columns::file_class(row, "class")?,
                 link_target: row
                     .try_get::<Option<Vec<u8>>, _>("link_target")?
                     .unwrap_or_default(),

@@ -588,7 +588,7 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         uid: row.try_get("uid")?,
         project: row.try_get("project")?,
         step: row.try_get("step")?,
-        kind: row.try_get("kind")?,
+        kind: super::columns::job_kind(row, "kind")?,
         session_id: row.try_get::<i64, _>("session_id")?.max(0) as u64,
         git: git_from_row(row)?,
         argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
@@ -596,7 +596,7 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         started_at_ms: row.try_get("started_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
         exit: exit_from_row(row)?,
-        state: row.try_get("state")?,
+        state: super::columns::job_state(row, "state")?,
         lingering_processes: row.try_get("lingering_processes")?,
         placed: row.try_get("placed")?,
         reproduces: row
@@ -731,7 +731,7 @@ mod tests {
         // Killed: recorded, but it takes no step.
         assert_eq!(stored.step, 0);
         assert!(!stored.placed);
-        assert_eq!(stored.state, "finished");
+        assert_eq!(stored.state(), pb::JobState::Finished);
         assert_eq!(stored.ended_at_ms, Some(5));
 
         let last = store
@@ -741,7 +741,7 @@ mod tests {
         let summary = last.summary.unwrap();
         assert_eq!(summary.uid, "aaaa00000002");
         assert_eq!(summary.argv, argv);
-        assert_eq!(summary.state, "finished");
+        assert_eq!(summary.state(), pb::JobState::Finished);
         assert_eq!(
             summary.exit.unwrap().status,
             Some(pb::exit_status::Status::Signal(15))

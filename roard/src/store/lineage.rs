@@ -276,10 +276,7 @@ impl Store {
                     source: false,
                     origins: Vec::new(),
                 });
-                artifact.hashes.push(pb::Digest {
-                    algorithm: row.try_get("algorithm")?,
-                    hex: row.try_get("digest")?,
-                });
+                artifact.hashes.push(super::columns::digest(&row)?);
             }
         }
         let origins = self.origins(ids).await?;

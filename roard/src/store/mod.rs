@@ -5,6 +5,7 @@ pub mod artifacts;
 mod attributes;
 mod batch;
 mod byte_lists;
+mod columns;
 mod environments;
 mod files;
 mod gaps;

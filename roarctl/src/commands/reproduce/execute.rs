@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, bail};
+use roar_proto::pb;
 
 use crate::context::Context;
 use crate::graph::label;
@@ -163,7 +164,7 @@ fn prepare<'a>(
             path_var: run.path_var.clone(),
         }
         .check(trees, args.setup_python, after_build)?;
-        after_build |= step.summary.kind == "build";
+        after_build |= step.summary.kind() == pb::JobKind::Build;
         prepared.push(run);
     }
     Ok(prepared)
@@ -253,7 +254,7 @@ fn run_step(ctx: &Context, plan: &Plan, run: &Prepared, trees: &Worktrees) -> an
     let roarctl = std::env::current_exe().context("cannot find roarctl itself")?;
     let cwd = trees.map(step, &step.cwd());
     let mut command = Command::new(&roarctl);
-    command.arg(if step.summary.kind == "build" {
+    command.arg(if step.summary.kind() == pb::JobKind::Build {
         "build"
     } else {
         "run"

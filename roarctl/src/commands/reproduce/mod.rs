@@ -186,8 +186,8 @@ async fn job_output(
         Err(status) => return Err(status_error(status)),
     };
     let output = job.outputs.iter().find_map(|o| {
-        let blake3 = o.hashes.iter().find(|d| d.algorithm == "blake3")?;
-        (o.class == "artifact").then(|| blake3.hex.clone())
+        let blake3 = roar_proto::vocabulary::blake3(&o.hashes)?;
+        (o.class() == pb::FileClass::Artifact).then(|| blake3.to_string())
     });
     match output {
         Some(hex) => Ok(Some(Target::Hash(format!("blake3:{hex}")))),
@@ -310,14 +310,13 @@ async fn local_copies(
 ) -> anyhow::Result<BTreeMap<u64, PathBuf>> {
     let mut found = BTreeMap::new();
     for artifact in graph.artifacts.iter().filter(|a| a.source) {
-        let Some(blake3) = artifact.hashes.iter().find(|d| d.algorithm == "blake3") else {
+        let Some(blake3) = roar_proto::vocabulary::blake3(&artifact.hashes) else {
             continue;
         };
         let known = match client
             .get_artifact(pb::GetArtifactRequest {
                 by: Some(pb::get_artifact_request::By::Hash(format!(
-                    "blake3:{}",
-                    blake3.hex
+                    "blake3:{blake3}"
                 ))),
             })
             .await
@@ -332,7 +331,7 @@ async fn local_copies(
             .iter()
             .map(|u| PathBuf::from(std::ffi::OsString::from_vec(u.path.clone())))
         {
-            if path.is_file() && hash_file(&path).is_ok_and(|h| h == blake3.hex) {
+            if path.is_file() && hash_file(&path).is_ok_and(|h| h == blake3) {
                 found.insert(artifact.id, path);
                 break;
             }
