@@ -42,6 +42,14 @@ names!(pb::FileClass {
 });
 names!(pb::Role { Input => "input", Output => "output" });
 names!(pb::HashAlgorithm { Blake3 => "blake3", Sha256 => "sha256" });
+names!(pb::EnvironmentKind { Venv => "venv", Conda => "conda", System => "system" });
+names!(pb::GapKind {
+    UndecodedSyscalls => "undecoded_syscalls",
+    ExecWithoutPath => "exec_without_path",
+    OpenByHandle => "open_by_handle",
+    IoUring => "io_uring",
+    ForeignNamespace => "foreign_namespace",
+});
 
 impl pb::FileClass {
     /// Data: what `roarctl run` lists and `show` shows without `--all`.

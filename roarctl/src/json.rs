@@ -69,7 +69,7 @@ fn text_or_null(text: &str) -> Value {
 fn environments(list: &[pb::PythonEnvironment]) -> Value {
     list.iter()
         .map(|e| {
-            json!({"kind": e.kind, "root": escape_bytes(&e.root),
+            json!({"kind": e.kind().name(), "root": escape_bytes(&e.root),
                    "interpreter": escape_bytes(&e.interpreter), "version": e.version})
         })
         .collect()
@@ -79,7 +79,7 @@ fn environments(list: &[pb::PythonEnvironment]) -> Value {
 fn gaps(list: &[pb::TraceGap]) -> Value {
     list.iter()
         .map(|g| {
-            json!({"kind": crate::render::gap_kind_name(g.kind), "pid": g.pid,
+            json!({"kind": g.kind().name(), "pid": g.pid,
                    "detail": escape_bytes(&g.detail), "count": g.count,
                    "message": crate::render::gap_text(g)})
         })

@@ -259,7 +259,7 @@ pub fn gap_text(gap: &pb::TraceGap) -> String {
         1 => String::new(),
         n => format!(" ({n} times)"),
     };
-    match pb::GapKind::try_from(gap.kind).unwrap_or(pb::GapKind::Unspecified) {
+    match gap.kind() {
         pb::GapKind::UndecodedSyscalls => format!(
             "{who} made {} system call(s) in the {detail} ABI, which roard has no table \
              for: files they named are not in the record",
@@ -283,18 +283,6 @@ pub fn gap_text(gap: &pb::TraceGap) -> String {
             gap.count
         ),
         pb::GapKind::Unspecified => format!("{who}: {detail}{times} was not seen"),
-    }
-}
-
-/// The JSON name of a gap kind.
-pub fn gap_kind_name(kind: i32) -> &'static str {
-    match pb::GapKind::try_from(kind).unwrap_or(pb::GapKind::Unspecified) {
-        pb::GapKind::UndecodedSyscalls => "undecoded_syscalls",
-        pb::GapKind::ExecWithoutPath => "exec_without_path",
-        pb::GapKind::OpenByHandle => "open_by_handle",
-        pb::GapKind::IoUring => "io_uring",
-        pb::GapKind::ForeignNamespace => "foreign_namespace",
-        pb::GapKind::Unspecified => "unknown",
     }
 }
 

@@ -94,7 +94,7 @@ impl Step {
                 };
                 format!(
                     "python {version} ({} {})",
-                    env.kind,
+                    env.kind().name(),
                     self.show_path(&env.root)
                 )
             })
@@ -306,7 +306,7 @@ impl Plan {
                     })).collect::<Vec<_>>(),
                     "requirements": step.requirements,
                     "environments": step.job.environments.iter().map(|e| json!({
-                        "kind": e.kind,
+                        "kind": e.kind().name(),
                         "root": escape_bytes(&e.root),
                         "interpreter": escape_bytes(&e.interpreter),
                         "version": e.version,

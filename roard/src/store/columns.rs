@@ -32,6 +32,10 @@ pub(super) fn role(row: &SqliteRow, column: &str) -> sqlx::Result<i32> {
     named(row, column, pb::Role::from_name)
 }
 
+pub(super) fn environment_kind(row: &SqliteRow, column: &str) -> sqlx::Result<i32> {
+    named(row, column, pb::EnvironmentKind::from_name)
+}
+
 /// A digest from its `algorithm` and `digest` columns.
 pub(super) fn digest(row: &SqliteRow) -> sqlx::Result<pb::Digest> {
     Ok(pb::Digest {

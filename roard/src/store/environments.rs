@@ -52,7 +52,7 @@ impl Store {
                     .entry(row.try_get("job_id")?)
                     .or_default()
                     .push(pb::PythonEnvironment {
-                        kind: row.try_get("kind")?,
+                        kind: super::columns::environment_kind(&row, "kind")?,
                         root: row.try_get("root")?,
                         interpreter: row.try_get("interpreter")?,
                         version: row.try_get("version")?,

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::Store;
 use super::batch::Batch;
-use crate::tracer::gaps::{GapKind, TraceGap};
+use crate::tracer::gaps::TraceGap;
 
 /// Adds a job's gaps to `batch`.
 pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a [TraceGap]) {
@@ -23,17 +23,6 @@ pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a 
     }
 }
 
-/// The protocol's name for a gap kind.
-fn kind_to_proto(kind: GapKind) -> pb::GapKind {
-    match kind {
-        GapKind::UndecodedSyscalls => pb::GapKind::UndecodedSyscalls,
-        GapKind::ExecWithoutPath => pb::GapKind::ExecWithoutPath,
-        GapKind::OpenByHandle => pb::GapKind::OpenByHandle,
-        GapKind::IoUring => pb::GapKind::IoUring,
-        GapKind::ForeignNamespace => pb::GapKind::ForeignNamespace,
-    }
-}
-
 impl Store {
     /// What the trace of job `job_id` could not see, in recording order.
     pub(super) async fn trace_gaps(&self, job_id: i64) -> sqlx::Result<Vec<pb::TraceGap>> {
@@ -47,7 +36,7 @@ impl Store {
         for row in rows {
             let name: String = row.try_get("kind")?;
             // A kind this roard does not know (a newer one wrote it) is still shown.
-            let kind = GapKind::from_name(&name).map_or(pb::GapKind::Unspecified, kind_to_proto);
+            let kind = pb::GapKind::from_name(&name).unwrap_or_default();
             gaps.push(pb::TraceGap {
                 kind: kind.into(),
                 pid: row.try_get::<i64, _>("pid")?.clamp(0, i64::from(u32::MAX)) as u32,
@@ -56,5 +45,18 @@ impl Store {
             });
         }
         Ok(gaps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracer::gaps::GapKind;
+
+    #[test]
+    fn every_gap_the_tracer_notes_has_a_protocol_name() {
+        for kind in GapKind::ALL {
+            assert!(pb::GapKind::from_name(kind.name()).is_some(), "{kind:?}");
+        }
     }
 }

@@ -178,7 +178,7 @@ pub fn map_argv(step: &Step, argv: &[OsString], venv: &FreshVenv) -> Vec<OsStrin
             for env in &step.job.environments {
                 let root = Path::new(OsStr::from_bytes(&env.root));
                 let interpreter = Path::new(OsStr::from_bytes(&env.interpreter));
-                if env.kind != "system" && !root.as_os_str().is_empty() {
+                if env.kind() != pb::EnvironmentKind::System && !root.as_os_str().is_empty() {
                     if let Ok(inside) = path.strip_prefix(root) {
                         return venv.dir.join(inside).into_os_string();
                     }
@@ -254,14 +254,14 @@ impl Interpreter<'_> {
             .job
             .environments
             .iter()
-            .filter(|e| e.kind != "system")
+            .filter(|e| e.kind() != pb::EnvironmentKind::System)
         {
             let root = Path::new(OsStr::from_bytes(&env.root));
             if found.starts_with(root) {
                 eprintln!(
                     "roar: note: {} uses your {} {} as recorded; --setup-python builds a fresh one",
                     label(&self.step.job),
-                    if env.kind == "venv" {
+                    if env.kind() == pb::EnvironmentKind::Venv {
                         "virtualenv"
                     } else {
                         "conda environment"
@@ -325,7 +325,7 @@ mod tests {
 
     fn venv_env(root: &str) -> pb::PythonEnvironment {
         pb::PythonEnvironment {
-            kind: "venv".into(),
+            kind: pb::EnvironmentKind::Venv.into(),
             root: root.as_bytes().to_vec(),
             interpreter: format!("{root}/bin/python").into_bytes(),
             version: "3.11.7".into(),
@@ -358,7 +358,7 @@ mod tests {
             dir: PathBuf::from("/f"),
         };
         let system = pb::PythonEnvironment {
-            kind: "system".into(),
+            kind: pb::EnvironmentKind::System.into(),
             root: b"/usr".to_vec(),
             interpreter: b"/usr/bin/python3.11".to_vec(),
             version: "3.11.2".into(),
