@@ -265,12 +265,42 @@ fn main() -> ExitCode {
 
 /// A gRPC error as the daemon's own message, without transport noise.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    if is_lost_connection(&status) {
+        return anyhow::anyhow!("lost the connection to roard: {}", status.message());
+    }
     match status.code() {
-        tonic::Code::Unavailable if status.message().contains("transport") => {
-            anyhow::anyhow!("lost the connection to roard: {}", status.message())
-        }
         // roard's word for a bad selector or prefix the user typed.
         tonic::Code::InvalidArgument => usage::usage(status.message()),
         _ => anyhow::anyhow!("{}", status.message()),
+    }
+}
+
+/// Whether a status is the client's own report of a broken connection rather than an
+/// answer from roard: tonic keeps the transport's error as its source, and a status
+/// roard sent has none (its own `Unavailable` means "roard cannot do that now").
+fn is_lost_connection(status: &tonic::Status) -> bool {
+    std::error::Error::source(status).is_some()
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_is_told_from_roards_own_answers() {
+        let cut = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection reset");
+        let transport = tonic::Status::from_error(Box::new(cut));
+        assert!(is_lost_connection(&transport));
+        assert!(
+            status_error(transport)
+                .to_string()
+                .starts_with("lost the connection")
+        );
+        let answer = tonic::Status::unavailable("roard is shutting down and takes no new jobs");
+        assert!(!is_lost_connection(&answer));
+        assert_eq!(
+            status_error(answer).to_string(),
+            "roard is shutting down and takes no new jobs"
+        );
     }
 }

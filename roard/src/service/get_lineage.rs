@@ -55,7 +55,7 @@ pub async fn get_lineage(
             let id = store
                 .job_id(&uid)
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::internal(format!("cannot read job {uid}: {e}")))?
                 .ok_or_else(|| Status::not_found(format!("job {uid} is gone")))?;
             Start::Job(id)
         }

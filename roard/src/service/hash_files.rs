@@ -51,7 +51,7 @@ pub async fn hash_files(
         Ok::<_, String>((files, fresh))
     })
     .await
-    .map_err(|e| Status::internal(e.to_string()))?
+    .map_err(|e| Status::internal(format!("the hashing of the files failed: {e}")))?
     .map_err(Status::failed_precondition)?;
     let (files, fresh): (Vec<pb::HashedFile>, Vec<_>) = hashed;
     if let Err(e) = state.store.save_hash_cache(&fresh).await {

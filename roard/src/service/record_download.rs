@@ -28,7 +28,7 @@ pub async fn record_download(
     let path = PathBuf::from(OsStr::from_bytes(&request.path));
     let hashed = tokio::task::spawn_blocking(move || hash_regular_file(&path, &[sha256], None))
         .await
-        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(format!("the hashing of the download failed: {e}")))?
         .map_err(|e| {
             Status::failed_precondition(format!(
                 "cannot read the downloaded file {}: {e}",
