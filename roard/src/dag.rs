@@ -115,66 +115,17 @@ pub async fn session_dag(
         .iter()
         .filter_map(|a| Some((a.id, roar_proto::vocabulary::blake3(&a.hashes)?.to_string())))
         .collect();
-    let on_disk = check_inputs(store, cache, &owned, &blake3).await;
-    let code = check_code(store, &owned).await?;
-    let shown = |path: &[u8]| {
-        let relative = path
-            .strip_prefix(session.project.as_slice())
-            .and_then(|rest| rest.strip_prefix(b"/"));
-        String::from_utf8_lossy(relative.unwrap_or(path)).into_owned()
+    let checks = Checks {
+        on_disk: check_inputs(store, cache, &owned, &blake3).await,
+        code: check_code(store, &owned).await?,
+        writers: writers_by_content(&steps),
+        steps: &steps,
+        project: &session.project,
     };
-    // Who wrote each content: the session's runs that did not fail.
-    let mut writers: HashMap<u64, Vec<&JobNode>> = HashMap::new();
-    for node in steps.nodes.iter().filter(|n| n.summary.placed) {
-        for output in &node.outputs {
-            writers.entry(output.artifact_id).or_default().push(node);
-        }
-    }
     let mut edges = Vec::new();
     let mut stale: HashMap<i64, String> = HashMap::new();
     for reader in &owned {
-        let mut reasons: Vec<String> = code
-            .get(&reader.id)
-            .into_iter()
-            .flatten()
-            .map(|(path, change)| code_reason(&String::from_utf8_lossy(path), *change))
-            .collect();
-        let place = JobPlace::of(&reader.summary);
-        for input in &reader.inputs {
-            let candidates = writers
-                .get(&input.artifact_id)
-                .into_iter()
-                .flatten()
-                .filter(|w| w.id != reader.id)
-                .map(|w| (w.id, JobPlace::of(&w.summary)));
-            if let Some(producer) = producer(&place, candidates)
-                && let Some((p, current_producer)) = steps.current_of(producer)
-            {
-                edges.push(pb::Edge {
-                    from_job: current_producer.summary.uid.clone(),
-                    to_job: reader.summary.uid.clone(),
-                    artifact_id: input.artifact_id,
-                });
-                let still_written = current_producer
-                    .outputs
-                    .iter()
-                    .any(|o| o.artifact_id == input.artifact_id);
-                if !still_written {
-                    reasons.push(format!(
-                        "upstream {} re-run: it no longer writes what this step read from {}",
-                        step_label(p),
-                        shown(&input.path)
-                    ));
-                }
-            }
-            match on_disk.get(&(reader.id, input.path.clone())) {
-                Some(OnDisk::Changed) => {
-                    reasons.push(format!("input changed: {}", shown(&input.path)))
-                }
-                Some(OnDisk::Gone) => reasons.push(format!("input gone: {}", shown(&input.path))),
-                _ => {}
-            }
-        }
+        let mut reasons = checks.examine(reader, &mut edges);
         if !reasons.is_empty() {
             reasons.dedup();
             stale.insert(reader.id, reasons.join("; "));
@@ -195,6 +146,89 @@ pub async fn session_dag(
     graph.edges = edges;
     graph.session = Some(session);
     Ok(graph)
+}
+
+/// Who wrote each content: the session's runs that did not fail.
+fn writers_by_content(steps: &Steps) -> HashMap<u64, Vec<&JobNode>> {
+    let mut writers: HashMap<u64, Vec<&JobNode>> = HashMap::new();
+    for node in steps.nodes.iter().filter(|n| n.summary.placed) {
+        for output in &node.outputs {
+            writers.entry(output.artifact_id).or_default().push(node);
+        }
+    }
+    writers
+}
+
+/// What a step's staleness is judged by.
+struct Checks<'a> {
+    on_disk: HashMap<(i64, Vec<u8>), OnDisk>,
+    code: HashMap<i64, Vec<(Vec<u8>, CodeChange)>>,
+    writers: HashMap<u64, Vec<&'a JobNode>>,
+    steps: &'a Steps,
+    project: &'a [u8],
+}
+
+impl Checks<'_> {
+    /// The edges into `reader` (added to `edges`) and why it is stale: code it read
+    /// changed, an upstream step re-ran and no longer writes what it read, an input
+    /// changed or is gone.
+    fn examine(&self, reader: &JobNode, edges: &mut Vec<pb::Edge>) -> Vec<String> {
+        let mut reasons: Vec<String> = self
+            .code
+            .get(&reader.id)
+            .into_iter()
+            .flatten()
+            .map(|(path, change)| code_reason(&String::from_utf8_lossy(path), *change))
+            .collect();
+        let place = JobPlace::of(&reader.summary);
+        for input in &reader.inputs {
+            let candidates = self
+                .writers
+                .get(&input.artifact_id)
+                .into_iter()
+                .flatten()
+                .filter(|w| w.id != reader.id)
+                .map(|w| (w.id, JobPlace::of(&w.summary)));
+            if let Some(producer) = producer(&place, candidates)
+                && let Some((p, current_producer)) = self.steps.current_of(producer)
+            {
+                edges.push(pb::Edge {
+                    from_job: current_producer.summary.uid.clone(),
+                    to_job: reader.summary.uid.clone(),
+                    artifact_id: input.artifact_id,
+                });
+                let still_written = current_producer
+                    .outputs
+                    .iter()
+                    .any(|o| o.artifact_id == input.artifact_id);
+                if !still_written {
+                    reasons.push(format!(
+                        "upstream {} re-run: it no longer writes what this step read from {}",
+                        step_label(p),
+                        self.shown(&input.path)
+                    ));
+                }
+            }
+            match self.on_disk.get(&(reader.id, input.path.clone())) {
+                Some(OnDisk::Changed) => {
+                    reasons.push(format!("input changed: {}", self.shown(&input.path)))
+                }
+                Some(OnDisk::Gone) => {
+                    reasons.push(format!("input gone: {}", self.shown(&input.path)))
+                }
+                _ => {}
+            }
+        }
+        reasons
+    }
+
+    /// A path as reasons show it: relative to the project when it is inside.
+    fn shown(&self, path: &[u8]) -> String {
+        let relative = path
+            .strip_prefix(self.project)
+            .and_then(|rest| rest.strip_prefix(b"/"));
+        String::from_utf8_lossy(relative.unwrap_or(path)).into_owned()
+    }
 }
 
 /// Staleness flows downstream, in step order (edges always point forward in time).

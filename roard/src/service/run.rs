@@ -23,7 +23,7 @@ use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
 use crate::python_env;
 use crate::state::DaemonState;
-use crate::store::jobs::{JobEnd, JobKind, NewJob, StartJobError};
+use crate::store::jobs::{JobEnd, JobKind, NewJob, Placement, StartJobError};
 use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 use roar_proto::project::project_root;
@@ -53,24 +53,9 @@ pub async fn run(
     let git = code_state(cwd, &git_config, request.allow_dirty).await?;
 
     let job = state.active_jobs.enter();
-    let settings = tracer::TraceSettings {
-        linger: state.linger,
-        extra_algorithms: state.hash_cache.extra_algorithms().to_vec(),
-    };
     let uid = new_job_uid();
     let project = file_context.project.as_os_str().as_bytes().to_vec();
-    let env: Vec<Vec<u8>> = request
-        .env
-        .iter()
-        .map(|var| {
-            [
-                &var.name[..],
-                b"=",
-                state.redactor.redact(&var.name, &var.value),
-            ]
-            .concat()
-        })
-        .collect();
+    let env = redacted_env(&state, &request);
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -83,69 +68,22 @@ pub async fn run(
         hostname: &hostname,
         user_uid: nix::unistd::geteuid().as_raw(),
         started_at_ms: now_ms(),
-        kind: match pb::JobKind::try_from(request.kind).map(pb::JobKind::or_run) {
-            Ok(pb::JobKind::Build) => JobKind::Build,
-            Ok(_) => JobKind::Run,
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown job kind {}: a pipeline step or a build step",
-                    request.kind
-                )));
-            }
-        },
+        kind: job_kind(&request)?,
         rerun_step: (request.rerun_step > 0).then_some(request.rerun_step),
         git: git.as_ref(),
         reproduces: Some(request.reproduces.as_str()).filter(|r| !r.is_empty()),
         reproduces_job: Some(request.reproduces_job.as_str()).filter(|r| !r.is_empty()),
     };
-    // The attach and the job's first row go ahead together: the command runs only
-    // once both succeeded. If the row cannot be written, the tracer still follows the
-    // (held) child until roarctl, seeing the error, kills it before it ever execs the
-    // user's command; if the attach fails, the row goes again.
     let spare_refill = tracer::SpareRefill;
-    let (tracing, placement) = tokio::join!(
-        tracer::trace(pid, settings),
-        state.store.start_job(&new_job)
-    );
-    let tracing = match tracing {
-        Ok(tracing) => tracing,
-        Err(e) => {
-            if let Ok(placement) = &placement
-                && let Err(e) = state.store.discard_job(placement.job_id).await
-            {
-                tracing::warn!("cannot remove the record of job {uid}, never run: {e}");
-            }
-            return Err(match e {
-                AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
-                AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
-                _ => Status::internal(e.to_string()),
-            });
-        }
-    };
-    let placement = placement.map_err(|e| match e {
-        StartJobError::UnknownStep(_) => Status::not_found(e.to_string()),
-        StartJobError::Database(_) => Status::unavailable(format!(
-            "cannot record the job in {}: {e}",
-            state.database.display()
-        )),
-    })?;
-    let step = placement.step;
+    let (tracing, placement) = attach_and_place(&state, pid, &new_job).await?;
     tracing::info!(
         "job {uid} ({}) attached to pid {pid}",
-        new_job.kind.step_label(step)
+        new_job.kind.step_label(placement.step)
     );
 
     let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
-    let attached = pb::run_event::Event::Attached(pb::Attached {
-        job_uid: uid.clone(),
-        seccomp_filter: tracer::native_seccomp_filter(
-            tracer_config.io_uring == config::IoUringPolicy::Refuse,
-        ),
-        step,
-    });
-    let _ = sender.try_send(Ok(pb::RunEvent {
-        event: Some(attached),
-    }));
+    let refuse_io_uring = tracer_config.io_uring == config::IoUringPolicy::Refuse;
+    let _ = sender.try_send(Ok(attached_event(&uid, placement.step, refuse_io_uring)));
     let job_settings = JobSettings {
         files: file_context,
         search_path: search_path(&request.env),
@@ -171,6 +109,89 @@ pub async fn run(
         drop(job);
     });
     Ok(ReceiverStream::new(receiver))
+}
+
+/// The job's environment as recorded: `NAME=value`, secrets redacted.
+fn redacted_env(state: &DaemonState, request: &pb::RunRequest) -> Vec<Vec<u8>> {
+    request
+        .env
+        .iter()
+        .map(|var| {
+            [
+                &var.name[..],
+                b"=",
+                state.redactor.redact(&var.name, &var.value),
+            ]
+            .concat()
+        })
+        .collect()
+}
+
+/// A pipeline step unless the request asks for a build step.
+fn job_kind(request: &pb::RunRequest) -> Result<JobKind, Status> {
+    match pb::JobKind::try_from(request.kind).map(pb::JobKind::or_run) {
+        Ok(pb::JobKind::Build) => Ok(JobKind::Build),
+        Ok(_) => Ok(JobKind::Run),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "unknown job kind {}: a pipeline step or a build step",
+            request.kind
+        ))),
+    }
+}
+
+/// Attaches the tracer and writes the job's first row, together: the command runs only
+/// once both succeeded. If the row cannot be written, the tracer still follows the
+/// (held) child until roarctl, seeing the error, kills it before it ever execs the
+/// user's command; if the attach fails, the row goes again.
+async fn attach_and_place(
+    state: &DaemonState,
+    pid: Pid,
+    new_job: &NewJob<'_>,
+) -> Result<(Tracing, Placement), Status> {
+    let settings = tracer::TraceSettings {
+        linger: state.linger,
+        extra_algorithms: state.hash_cache.extra_algorithms().to_vec(),
+    };
+    let (tracing, placement) =
+        tokio::join!(tracer::trace(pid, settings), state.store.start_job(new_job));
+    let tracing = match tracing {
+        Ok(tracing) => tracing,
+        Err(e) => {
+            if let Ok(placement) = &placement
+                && let Err(e) = state.store.discard_job(placement.job_id).await
+            {
+                tracing::warn!(
+                    "cannot remove the record of job {}, never run: {e}",
+                    new_job.uid
+                );
+            }
+            return Err(match e {
+                AttachError::NotPermitted { .. } => Status::failed_precondition(e.to_string()),
+                AttachError::NoSuchProcess(_) => Status::not_found(e.to_string()),
+                _ => Status::internal(e.to_string()),
+            });
+        }
+    };
+    let placement = placement.map_err(|e| match e {
+        StartJobError::UnknownStep(_) => Status::not_found(e.to_string()),
+        StartJobError::Database(_) => Status::unavailable(format!(
+            "cannot record the job in {}: {e}",
+            state.database.display()
+        )),
+    })?;
+    Ok((tracing, placement))
+}
+
+/// The first event of the stream: the job's uid and step, and the seccomp filter the
+/// child installs before it execs.
+fn attached_event(uid: &str, step: u32, refuse_io_uring: bool) -> pb::RunEvent {
+    pb::RunEvent {
+        event: Some(pb::run_event::Event::Attached(pb::Attached {
+            job_uid: uid.to_string(),
+            seccomp_filter: tracer::native_seccomp_filter(refuse_io_uring),
+            step,
+        })),
+    }
 }
 
 /// Checks what the tracer will act on. Only the process that forked the child may ask
@@ -320,33 +341,7 @@ async fn record(
     settings: JobSettings,
     sender: EventSender,
 ) {
-    let Tracing {
-        mut events,
-        outcome: mut outcome_receiver,
-    } = tracing;
-    // The outcome can arrive while the tracer still runs (the linger bound closed the
-    // record): stop forwarding then. Pending events go first (`biased`), so
-    // `RootExited` always precedes `Finished`.
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            event = events.recv() => match event {
-                Some(event) => forward(&sender, event).await,
-                None => break (&mut outcome_receiver).await,
-            },
-            outcome = &mut outcome_receiver => break outcome,
-        }
-    };
-    let Ok(outcome) = outcome else {
-        tracing::error!("tracer of job {uid} ended without a result; marking it interrupted");
-        if let Err(e) = state.store.mark_job_interrupted(uid, now_ms()).await {
-            tracing::error!("cannot mark job {uid} interrupted: {e}");
-        }
-        let _ = sender
-            .send(Err(Status::internal(
-                "the tracer stopped unexpectedly; provenance of this run is incomplete",
-            )))
-            .await;
+    let Some(outcome) = await_outcome(state, uid, tracing, &sender).await else {
         return;
     };
     for gap in &outcome.gaps {
@@ -359,7 +354,6 @@ async fn record(
         );
     }
     let trace_ended = std::time::Instant::now();
-    let process_count = outcome.processes.len();
     let progress = Arc::new(HashProgress::default());
     let recording = artifacts::record_files(
         &state.hash_cache,
@@ -371,10 +365,6 @@ async fn record(
     );
     let files = report_progress(recording, &progress, &sender).await;
     let hashed = std::time::Instant::now();
-    let (inputs, outputs) = (
-        files.count_data(Role::Input),
-        files.count_data(Role::Output),
-    );
     let (environments, head) = read_after_trace(
         state,
         &outcome.processes,
@@ -395,8 +385,7 @@ async fn record(
         commit_made: commit_made.as_deref(),
         gaps: &outcome.gaps,
     };
-    let stored = state.store.finish_job(job_id, &end).await;
-    let summary = match stored {
+    let summary = match state.store.finish_job(job_id, &end).await {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!("cannot store job {uid}: {e}");
@@ -408,31 +397,86 @@ async fn record(
             return;
         }
     };
+    let took = (hashed - trace_ended, hashed.elapsed());
+    let finished = finished_event(uid, summary, outcome.processes.len(), &files, took);
+    let _ = sender.send(Ok(finished)).await;
+}
+
+/// Forwards the tracer's progress to the client until the outcome arrives. The outcome
+/// can arrive while the tracer still runs (the linger bound closed the record): then
+/// forwarding stops. Pending events go first (`biased`), so `RootExited` always
+/// precedes `Finished`. None when the tracer ended without an outcome: the job is then
+/// marked interrupted and the client told.
+async fn await_outcome(
+    state: &DaemonState,
+    uid: &str,
+    tracing: Tracing,
+    sender: &EventSender,
+) -> Option<tracer::TraceOutcome> {
+    let Tracing {
+        mut events,
+        outcome: mut outcome_receiver,
+    } = tracing;
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Some(event) => forward(sender, event).await,
+                None => break (&mut outcome_receiver).await,
+            },
+            outcome = &mut outcome_receiver => break outcome,
+        }
+    };
+    if outcome.is_err() {
+        tracing::error!("tracer of job {uid} ended without a result; marking it interrupted");
+        if let Err(e) = state.store.mark_job_interrupted(uid, now_ms()).await {
+            tracing::error!("cannot mark job {uid} interrupted: {e}");
+        }
+        let _ = sender
+            .send(Err(Status::internal(
+                "the tracer stopped unexpectedly; provenance of this run is incomplete",
+            )))
+            .await;
+    }
+    outcome.ok()
+}
+
+/// The last event of the stream, logged too: what was recorded and what it cost
+/// (`took`: hashing, then storing).
+fn finished_event(
+    uid: &str,
+    summary: pb::JobSummary,
+    process_count: usize,
+    files: &artifacts::HashedFiles,
+    took: (std::time::Duration, std::time::Duration),
+) -> pb::RunEvent {
+    let (inputs, outputs) = (
+        files.count_data(Role::Input),
+        files.count_data(Role::Output),
+    );
     tracing::info!(
         "job {uid} finished: {process_count} processes, {inputs} inputs, {outputs} outputs; \
          {} files from the hash cache, {} hashed ({} bytes) in {} us; stored in {} ms",
         files.stats.hits,
         files.stats.misses,
         files.stats.hashed_bytes,
-        (hashed - trace_ended).as_micros(),
-        hashed.elapsed().as_millis()
+        took.0.as_micros(),
+        took.1.as_millis()
     );
-    let finished = pb::run_event::Event::Finished(pb::JobFinished {
-        job: Some(summary),
-        processes: u32::try_from(process_count).unwrap_or(u32::MAX),
-        inputs: u32::try_from(inputs).unwrap_or(u32::MAX),
-        outputs: u32::try_from(outputs).unwrap_or(u32::MAX),
-        hash_cache_hits: files.stats.hits,
-        hash_cache_misses: files.stats.misses,
-        hashed_bytes: files.stats.hashed_bytes,
-        packages: u32::try_from(files.packages.len()).unwrap_or(u32::MAX),
-        ignored_files: u32::try_from(files.count_ignored()).unwrap_or(u32::MAX),
-    });
-    let _ = sender
-        .send(Ok(pb::RunEvent {
-            event: Some(finished),
-        }))
-        .await;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    pb::RunEvent {
+        event: Some(pb::run_event::Event::Finished(pb::JobFinished {
+            job: Some(summary),
+            processes: count(process_count),
+            inputs: count(inputs),
+            outputs: count(outputs),
+            hash_cache_hits: files.stats.hits,
+            hash_cache_misses: files.stats.misses,
+            hashed_bytes: files.stats.hashed_bytes,
+            packages: count(files.packages.len()),
+            ignored_files: count(files.count_ignored()),
+        })),
+    }
 }
 
 /// What the record needs read from disk once the trace ended: the environments of the

@@ -223,26 +223,7 @@ impl Store {
             .split(files.files.iter().filter_map(|f| f.content.as_ref()));
         artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
         let mut batch = Batch::new();
-        for chunk in processes.chunks(500) {
-            batch
-                .statement(
-                    "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, \
-                                            ended_at_ms, exit_code, exit_signal) ",
-                )
-                .push_values(chunk, |mut row, process| {
-                    let (code, signal) = exit_columns(process.exit);
-                    row.push_bind(job_id)
-                        .push_bind(process.pid.as_raw())
-                        .push_bind(process.ppid.as_raw())
-                        .push_bind(byte_lists::join(&process.image.argv))
-                        .push_bind(process.image.exe.as_slice())
-                        .push_bind(process.image.cwd.as_slice())
-                        .push_bind(process.started_at_ms)
-                        .push_bind(process.ended_at_ms)
-                        .push_bind(code)
-                        .push_bind(signal);
-                });
-        }
+        push_processes(&mut batch, job_id, processes);
         push_earlier_images(&mut batch, job_id, processes);
         super::gaps::push_trace_gaps(&mut batch, job_id, gaps);
         super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
@@ -357,6 +338,55 @@ impl Store {
         original: &str,
         project: &[u8],
     ) -> Result<pb::Job, LookupError> {
+        let row = self.job_row(selector, original, project).await?;
+        let job_id: i64 = row.try_get("id")?;
+        let processes = sqlx::query(
+            "SELECT pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code, \
+                    exit_signal FROM processes WHERE job_id = ? ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(process_from_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+        let processes = self.with_earlier_images(job_id, processes).await?;
+        let (inputs, outputs) = self.job_files(job_id).await?;
+        let packages = self.job_packages(job_id).await?;
+        let summary = summary_from_row(&row)?;
+        let environments = self
+            .environments_of_jobs(&[job_id])
+            .await?
+            .remove(&job_id)
+            .unwrap_or_default();
+        let reproductions = self
+            .reproductions_of(&[summary.uid.as_str()])
+            .await?
+            .remove(&summary.uid)
+            .unwrap_or_default();
+        let gaps = self.trace_gaps(job_id).await?;
+        Ok(pb::Job {
+            summary: Some(summary),
+            gaps,
+            environments,
+            reproductions,
+            processes,
+            env: env_from_column(&row.try_get::<Vec<u8>, _>("env")?),
+            hostname: row.try_get("hostname")?,
+            uid: row.try_get("user_uid")?,
+            inputs,
+            outputs,
+            packages,
+        })
+    }
+
+    /// The row of the job a selector names; a uid prefix two jobs share is ambiguous.
+    async fn job_row(
+        &self,
+        selector: &JobSelector<'_>,
+        original: &str,
+        project: &[u8],
+    ) -> Result<SqliteRow, LookupError> {
         let sql = match selector {
             JobSelector::Last => format!(
                 "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs WHERE project = ?1 \
@@ -377,79 +407,44 @@ impl Store {
             JobSelector::UidPrefix(p) => (0, p.to_ascii_lowercase(), ""),
             JobSelector::Last => (0, String::new(), ""),
         };
-        let rows = sqlx::query(&sql)
+        let mut rows = sqlx::query(&sql)
             .bind(project)
             .bind(step)
             .bind(&prefix)
             .bind(kind)
             .fetch_all(&self.reader)
             .await?;
-        let row = match (selector, rows.as_slice()) {
-            (_, []) => return Err(LookupError::NotFound(original.to_string())),
-            (JobSelector::UidPrefix(_), [_, _, ..]) => {
+        match (selector, rows.len()) {
+            (_, 0) => Err(LookupError::NotFound(original.to_string())),
+            (JobSelector::UidPrefix(_), 2..) => {
                 let count: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM jobs WHERE uid >= ?1 AND uid < ?1 || 'g'",
                 )
                 .bind(&prefix)
                 .fetch_one(&self.reader)
                 .await?;
-                return Err(LookupError::Ambiguous {
+                Err(LookupError::Ambiguous {
                     prefix: original.to_string(),
                     count,
-                });
+                })
             }
-            (_, [first, ..]) => first,
-        };
-        let job_id: i64 = row.try_get("id")?;
-        let processes = sqlx::query(
-            "SELECT pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code, \
-                    exit_signal FROM processes WHERE job_id = ? ORDER BY id",
-        )
-        .bind(job_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(process_from_row)
-        .collect::<sqlx::Result<Vec<_>>>()?;
-        let processes = self.with_earlier_images(job_id, processes).await?;
-        let env = byte_lists::split(&row.try_get::<Vec<u8>, _>("env")?)
-            .into_iter()
-            .map(|entry| {
-                let split = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
-                pb::EnvVar {
-                    name: entry[..split].to_vec(),
-                    value: entry.get(split + 1..).unwrap_or_default().to_vec(),
-                }
-            })
-            .collect();
-        let (inputs, outputs) = self.job_files(job_id).await?;
-        let packages = self.job_packages(job_id).await?;
-        let summary = summary_from_row(row)?;
-        let environments = self
-            .environments_of_jobs(&[job_id])
-            .await?
-            .remove(&job_id)
-            .unwrap_or_default();
-        let reproductions = self
-            .reproductions_of(&[summary.uid.as_str()])
-            .await?
-            .remove(&summary.uid)
-            .unwrap_or_default();
-        let gaps = self.trace_gaps(job_id).await?;
-        Ok(pb::Job {
-            summary: Some(summary),
-            gaps,
-            environments,
-            reproductions,
-            processes,
-            env,
-            hostname: row.try_get("hostname")?,
-            uid: row.try_get("user_uid")?,
-            inputs,
-            outputs,
-            packages,
-        })
+            _ => Ok(rows.swap_remove(0)),
+        }
     }
+}
+
+/// The environment as stored, `NAME=value` entries, split at the first `=`.
+fn env_from_column(column: &[u8]) -> Vec<pb::EnvVar> {
+    byte_lists::split(column)
+        .into_iter()
+        .map(|entry| {
+            let split = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
+            pb::EnvVar {
+                name: entry[..split].to_vec(),
+                value: entry.get(split + 1..).unwrap_or_default().to_vec(),
+            }
+        })
+        .collect()
 }
 
 /// Inserts the job's row into its project's active session: at `job.rerun_step`, or
@@ -502,6 +497,30 @@ async fn insert_job(
 }
 
 /// Rows of `process_images` for what the processes executed before their last image.
+/// Adds a job's processes to `batch`, many rows per statement.
+fn push_processes<'a>(batch: &mut Batch<'a>, job_id: i64, processes: &'a [ProcessRecord]) {
+    for chunk in processes.chunks(500) {
+        batch
+            .statement(
+                "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, \
+                                        ended_at_ms, exit_code, exit_signal) ",
+            )
+            .push_values(chunk, |mut row, process| {
+                let (code, signal) = exit_columns(process.exit);
+                row.push_bind(job_id)
+                    .push_bind(process.pid.as_raw())
+                    .push_bind(process.ppid.as_raw())
+                    .push_bind(byte_lists::join(&process.image.argv))
+                    .push_bind(process.image.exe.as_slice())
+                    .push_bind(process.image.cwd.as_slice())
+                    .push_bind(process.started_at_ms)
+                    .push_bind(process.ended_at_ms)
+                    .push_bind(code)
+                    .push_bind(signal);
+            });
+    }
+}
+
 fn push_earlier_images<'a>(batch: &mut Batch<'a>, job_id: i64, processes: &'a [ProcessRecord]) {
     let rows: Vec<(&ProcessRecord, usize, &crate::tracer::process_table::Image)> = processes
         .iter()

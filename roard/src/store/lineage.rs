@@ -80,6 +80,27 @@ pub struct JobNode {
     pub reproductions: Vec<pb::Reproduction>,
 }
 
+/// The jobs one level further: upstream, the producer of each artifact for the job
+/// that read it (the producer rule); downstream, the readers each writer's artifact
+/// reached.
+fn next_level(frontier: &[(i64, Place)], uses: &[Use], downstream: bool) -> Vec<i64> {
+    let mut next = Vec::new();
+    for (artifact, other) in frontier {
+        let candidates = uses.iter().filter(|u| u.artifact_id == *artifact);
+        if downstream {
+            next.extend(
+                candidates
+                    .filter(|u| graph::reads_from(&u.place.view(), &other.view()))
+                    .map(|u| u.job_id),
+            );
+        } else {
+            let writers = candidates.map(|u| (u.job_id, u.place.view()));
+            next.extend(graph::producer(&other.view(), writers));
+        }
+    }
+    next
+}
+
 impl Store {
     /// The jobs upstream (or downstream) of `start`, up to `depth` job levels (0: no
     /// limit), with every artifact they read or wrote and the edges between them.
@@ -124,22 +145,8 @@ impl Store {
             let artifacts: Vec<i64> = frontier.iter().map(|(a, _)| *a).collect();
             let role = if downstream { "input" } else { "output" };
             let uses = self.uses_of(&artifacts, role).await?;
-            let mut next_jobs = Vec::new();
-            for (artifact, other) in &frontier {
-                let candidates = uses.iter().filter(|u| u.artifact_id == *artifact);
-                if downstream {
-                    next_jobs.extend(
-                        candidates
-                            .filter(|u| graph::reads_from(&u.place.view(), &other.view()))
-                            .map(|u| u.job_id),
-                    );
-                } else {
-                    let writers = candidates.map(|u| (u.job_id, u.place.view()));
-                    next_jobs.extend(graph::producer(&other.view(), writers));
-                }
-            }
             let mut fresh = Vec::new();
-            for job in next_jobs {
+            for job in next_level(&frontier, &uses, downstream) {
                 if let std::collections::hash_map::Entry::Vacant(e) = depths.entry(job) {
                     e.insert(level);
                     fresh.push(job);

@@ -69,14 +69,9 @@ enum Pending {
         named: Vec<u8>,
         target: Vec<u8>,
     },
-    /// An `openat2` with `RESOLVE_*` flags, or an `open_by_handle_at` (`by_handle`):
-    /// the file is the descriptor it returns.
-    OpenedByKernel {
-        named: Vec<u8>,
-        reads: bool,
-        writes: bool,
-        by_handle: bool,
-    },
+    /// An `openat2` with `RESOLVE_*` flags, or an `open_by_handle_at`: the file is the
+    /// descriptor it returns.
+    OpenedByKernel(Opened),
     Unlink {
         path: Vec<u8>,
     },
@@ -107,6 +102,15 @@ pub struct FileTracker {
     pub gaps: Gaps,
     /// Tasks whose root or mount namespace is not roard's.
     pub views: Views,
+}
+
+/// An open the kernel resolved, as its entry left it.
+struct Opened {
+    /// The name the job passed (empty for a handle).
+    named: Vec<u8>,
+    reads: bool,
+    writes: bool,
+    by_handle: bool,
 }
 
 /// What an open's entry leaves for `settle`.
@@ -141,127 +145,147 @@ impl FileTracker {
         use TracedSyscall::*;
         let pending = match syscall {
             Open { at, flags } => return self.open_entry(tid, at, args, args[flags]),
-            OpenHow { at, how } => {
-                // `struct open_how { flags, mode, resolve }`, read in one request:
-                // RESOLVE_* flags change how the kernel walks the name, so only its
-                // answer (the descriptor) tells.
-                let Some([flags, _, resolve]) = read_u64s::<3>(tid, args[how]) else {
-                    return Resume::Continue;
-                };
-                if resolve == 0 {
-                    return self.open_entry(tid, at, args, flags);
-                }
-                match self.resolved_open_entry(tid, at, args, flags) {
-                    Some(pending) => pending,
-                    None => return Resume::Continue,
-                }
-            }
-            OpenByHandle { flags } => {
-                let flags = args[flags] as i32;
-                if flags & libc::O_PATH != 0 {
-                    return Resume::Continue;
-                }
-                let (access, truncates) = (flags & libc::O_ACCMODE, flags & libc::O_TRUNC != 0);
-                let writes = access != libc::O_RDONLY || truncates;
-                Pending::OpenedByKernel {
-                    named: Vec::new(),
-                    reads: !writes || (access == libc::O_RDWR && !truncates),
-                    writes,
-                    by_handle: true,
-                }
-            }
             Creat { at } => {
                 let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
                 return self.open_entry(tid, at, args, flags);
             }
+            OpenHow { at, how } => return self.openat2_entry(tid, at, args, how),
+            OpenByHandle { flags } => by_handle_entry(args[flags] as i32),
             Rename { from, to, flags } => {
                 let exchange = flags.is_some_and(|f| args[f] & libc::RENAME_EXCHANGE as u64 != 0);
-                let (Some(from), _) = self.resolve(tid, from, args, Name) else {
-                    return Resume::Continue;
-                };
-                let (Some(to), named_to) = self.resolve(tid, to, args, Name) else {
-                    return Resume::Continue;
-                };
-                let (from, to) = (canonical_name(&from), canonical_name(&to));
-                self.ledger.before_change(&from, false);
-                self.ledger.before_change(&to, false);
-                Pending::Rename {
-                    from,
-                    to,
-                    named_to,
-                    exchange,
-                }
+                self.rename_entry(tid, (from, to), args, exchange)
             }
             Link { from, to, flags } => {
-                let flags = flags.map_or(0, |f| args[f] as i32);
-                let (Some(to), named_to) = self.resolve(tid, to, args, Name) else {
-                    return Resume::Continue;
-                };
-                let empty_path = flags & libc::AT_EMPTY_PATH != 0;
-                let how = if empty_path { Descriptor } else { Name };
-                let from = self.resolve(tid, from, args, how).0.and_then(|from| {
-                    if flags & libc::AT_SYMLINK_FOLLOW != 0 {
-                        canonical_existing(&from)
-                    } else {
-                        Some(canonical_name(&from))
-                    }
-                });
-                // A descriptor of an unnamed file reads "/tmp/#123 (deleted)".
-                let from = from.filter(|from| !from.ends_with(b" (deleted)"));
-                Pending::Link {
-                    from,
-                    to: canonical_name(&to),
-                    named_to,
-                }
+                self.link_entry(tid, (from, to), args, flags.map_or(0, |f| args[f] as i32))
             }
-            Symlink { target, link } => {
-                let mut text = Vec::new();
-                if !read_c_string(tid, args[target], &mut text) {
-                    return Resume::Continue;
-                }
-                let (Some(link), named) = self.resolve(tid, link, args, Name) else {
-                    return Resume::Continue;
-                };
-                Pending::Symlink {
-                    link: canonical_name(&link),
-                    named,
-                    target: text,
-                }
-            }
+            Symlink { target, link } => self.symlink_entry(tid, args[target], link, args),
             Unlink { at, flags } => {
                 if flags.is_some_and(|f| args[f] & libc::AT_REMOVEDIR as u64 != 0) {
                     return Resume::Continue;
                 }
-                let (Some(path), _) = self.resolve(tid, at, args, Name) else {
-                    return Resume::Continue;
-                };
-                let path = canonical_name(&path);
-                self.ledger.before_change(&path, false);
-                Pending::Unlink { path }
+                self.unlink_entry(tid, at, args)
             }
-            Truncate { at } => {
-                let (absolute, named) = self.resolve(tid, at, args, Followed);
-                let Some(path) = absolute.as_deref().and_then(canonical_existing) else {
-                    return Resume::Continue;
-                };
-                self.ledger.before_change(&path, false);
-                Pending::Truncate { path, named }
-            }
-            IoUringSetup => Pending::IoUringSetup,
-            ViewChange => Pending::ViewChange,
+            Truncate { at } => self.truncate_entry(tid, at, args),
             Ftruncate { fd } => {
-                let Some(path) = self.descriptor(tid, args[fd] as i32) else {
-                    return Resume::Continue;
-                };
-                self.ledger.before_change(&path, false);
-                Pending::Truncate {
-                    path,
-                    named: Vec::new(),
-                }
+                let path = self.descriptor(tid, args[fd] as i32);
+                path.map(|path| self.truncated(path, Vec::new()))
             }
+            IoUringSetup => Some(Pending::IoUringSetup),
+            ViewChange => Some(Pending::ViewChange),
         };
-        self.pending.insert(tid, pending);
-        Resume::ToExit
+        match pending {
+            Some(pending) => {
+                self.pending.insert(tid, pending);
+                Resume::ToExit
+            }
+            None => Resume::Continue,
+        }
+    }
+
+    /// `struct open_how { flags, mode, resolve }`, read in one request: RESOLVE_* flags
+    /// change how the kernel walks the name, so only its answer (the descriptor) tells.
+    fn openat2_entry(&mut self, tid: Pid, at: PathArg, args: &[u64; 6], how: usize) -> Resume {
+        let Some([flags, _, resolve]) = read_u64s::<3>(tid, args[how]) else {
+            return Resume::Continue;
+        };
+        if resolve == 0 {
+            return self.open_entry(tid, at, args, flags);
+        }
+        match self.resolved_open_entry(tid, at, args, flags) {
+            Some(pending) => {
+                self.pending.insert(tid, pending);
+                Resume::ToExit
+            }
+            None => Resume::Continue,
+        }
+    }
+
+    /// A rename (or exchange): both names are captured first if the job read them.
+    fn rename_entry(
+        &mut self,
+        tid: Pid,
+        (from, to): (PathArg, PathArg),
+        args: &[u64; 6],
+        exchange: bool,
+    ) -> Option<Pending> {
+        let from = canonical_name(&self.resolve(tid, from, args, Name).0?);
+        let (to, named_to) = self.resolve(tid, to, args, Name);
+        let to = canonical_name(&to?);
+        self.ledger.before_change(&from, false);
+        self.ledger.before_change(&to, false);
+        Some(Pending::Rename {
+            from,
+            to,
+            named_to,
+            exchange,
+        })
+    }
+
+    /// A hard link: the new name, and the name (if any) of the file it links to.
+    fn link_entry(
+        &mut self,
+        tid: Pid,
+        (from, to): (PathArg, PathArg),
+        args: &[u64; 6],
+        flags: i32,
+    ) -> Option<Pending> {
+        let (to, named_to) = self.resolve(tid, to, args, Name);
+        let to = canonical_name(&to?);
+        let how = if flags & libc::AT_EMPTY_PATH != 0 {
+            Descriptor
+        } else {
+            Name
+        };
+        let from = self.resolve(tid, from, args, how).0.and_then(|from| {
+            if flags & libc::AT_SYMLINK_FOLLOW != 0 {
+                canonical_existing(&from)
+            } else {
+                Some(canonical_name(&from))
+            }
+        });
+        // A descriptor of an unnamed file reads "/tmp/#123 (deleted)".
+        let from = from.filter(|from| !from.ends_with(b" (deleted)"));
+        Some(Pending::Link { from, to, named_to })
+    }
+
+    /// A symlink: its name, and the target text as the job wrote it.
+    fn symlink_entry(
+        &mut self,
+        tid: Pid,
+        target: u64,
+        link: PathArg,
+        args: &[u64; 6],
+    ) -> Option<Pending> {
+        let mut text = Vec::new();
+        if !read_c_string(tid, target, &mut text) {
+            return None;
+        }
+        let (link, named) = self.resolve(tid, link, args, Name);
+        Some(Pending::Symlink {
+            link: canonical_name(&link?),
+            named,
+            target: text,
+        })
+    }
+
+    /// An unlink: the file is captured first if the job read it.
+    fn unlink_entry(&mut self, tid: Pid, at: PathArg, args: &[u64; 6]) -> Option<Pending> {
+        let path = canonical_name(&self.resolve(tid, at, args, Name).0?);
+        self.ledger.before_change(&path, false);
+        Some(Pending::Unlink { path })
+    }
+
+    /// A truncate by name: the file is captured first if the job read it.
+    fn truncate_entry(&mut self, tid: Pid, at: PathArg, args: &[u64; 6]) -> Option<Pending> {
+        let (absolute, named) = self.resolve(tid, at, args, Followed);
+        let path = absolute.as_deref().and_then(canonical_existing)?;
+        Some(self.truncated(path, named))
+    }
+
+    /// A truncate of `path` (by name or descriptor), its content captured first.
+    fn truncated(&mut self, path: Vec<u8>, named: Vec<u8>) -> Pending {
+        self.ledger.before_change(&path, false);
+        Pending::Truncate { path, named }
     }
 
     /// An `openat2` whose `RESOLVE_*` flags may make the kernel resolve the name
@@ -290,12 +314,12 @@ impl FileTracker {
         if writes && let Some(path) = existing {
             self.ledger.before_change(&path, reads);
         }
-        Some(Pending::OpenedByKernel {
+        Some(Pending::OpenedByKernel(Opened {
             named,
             reads,
             writes,
             by_handle: false,
-        })
+        }))
     }
 
     fn open_entry(&mut self, tid: Pid, at: PathArg, args: &[u64; 6], flags: u64) -> Resume {
@@ -473,20 +497,7 @@ impl FileTracker {
                 to,
                 named_to,
                 exchange,
-            } => {
-                self.known_reads.clear();
-                // A directory carries what the job wrote below it (one lstat tells).
-                let dir =
-                    std::fs::symlink_metadata(OsStr::from_bytes(&to)).is_ok_and(|m| m.is_dir());
-                if exchange {
-                    let dirs = dir
-                        || std::fs::symlink_metadata(OsStr::from_bytes(&from))
-                            .is_ok_and(|m| m.is_dir());
-                    self.ledger.exchanged(&from, &to, dirs);
-                } else {
-                    self.ledger.renamed(&from, &to, &named_to, dir);
-                }
-            }
+            } => self.renamed(&from, &to, &named_to, exchange),
             Pending::Link { from, to, named_to } => {
                 self.known_reads.clear();
                 self.ledger.hard_linked(&to, &named_to, from);
@@ -499,33 +510,7 @@ impl FileTracker {
                 self.known_reads.clear();
                 self.ledger.symlinked(&link, &named, target);
             }
-            Pending::OpenedByKernel {
-                named,
-                reads,
-                writes,
-                by_handle,
-            } => {
-                let target = i32::try_from(result)
-                    .ok()
-                    .and_then(|fd| self.descriptor(tid, fd))
-                    .filter(|path| !path.ends_with(b" (deleted)"));
-                let Some(path) = target else {
-                    if by_handle {
-                        self.gaps.note(GapKind::OpenByHandle, tid.as_raw(), b"");
-                    }
-                    return;
-                };
-                if is_pseudo(&path) {
-                    return;
-                }
-                if reads {
-                    self.ledger.read(&path, &named);
-                }
-                if writes {
-                    self.known_reads.clear();
-                    self.ledger.wrote(&path, &named);
-                }
-            }
+            Pending::OpenedByKernel(opened) => self.opened_by_kernel(tid, result, opened),
             Pending::Unlink { path } => {
                 self.known_reads.clear();
                 self.ledger.removed(&path);
@@ -539,6 +524,46 @@ impl FileTracker {
                 self.known_reads.clear();
                 self.views.refresh(tid);
             }
+        }
+    }
+
+    /// A rename succeeded. A directory carries what the job wrote below it (one
+    /// `lstat` tells).
+    fn renamed(&mut self, from: &[u8], to: &[u8], named_to: &[u8], exchange: bool) {
+        self.known_reads.clear();
+        let is_dir = |path: &[u8]| {
+            std::fs::symlink_metadata(OsStr::from_bytes(path)).is_ok_and(|m| m.is_dir())
+        };
+        let dir = is_dir(to);
+        if exchange {
+            self.ledger.exchanged(from, to, dir || is_dir(from));
+        } else {
+            self.ledger.renamed(from, to, named_to, dir);
+        }
+    }
+
+    /// An open whose file is the descriptor `result` the kernel returned (`openat2`
+    /// with `RESOLVE_*` flags, `open_by_handle_at`).
+    fn opened_by_kernel(&mut self, tid: Pid, result: i64, opened: Opened) {
+        let target = i32::try_from(result)
+            .ok()
+            .and_then(|fd| self.descriptor(tid, fd))
+            .filter(|path| !path.ends_with(b" (deleted)"));
+        let Some(path) = target else {
+            if opened.by_handle {
+                self.gaps.note(GapKind::OpenByHandle, tid.as_raw(), b"");
+            }
+            return;
+        };
+        if is_pseudo(&path) {
+            return;
+        }
+        if opened.reads {
+            self.ledger.read(&path, &opened.named);
+        }
+        if opened.writes {
+            self.known_reads.clear();
+            self.ledger.wrote(&path, &opened.named);
         }
     }
 
@@ -703,6 +728,21 @@ impl FileTracker {
         self.settle();
         (self.ledger.into_accesses(), self.gaps.into_list())
     }
+}
+
+/// An `open_by_handle_at`: the file is known only by the descriptor it returns.
+fn by_handle_entry(flags: i32) -> Option<Pending> {
+    if flags & libc::O_PATH != 0 {
+        return None;
+    }
+    let (access, truncates) = (flags & libc::O_ACCMODE, flags & libc::O_TRUNC != 0);
+    let writes = access != libc::O_RDONLY || truncates;
+    Some(Pending::OpenedByKernel(Opened {
+        named: Vec::new(),
+        reads: !writes || (access == libc::O_RDWR && !truncates),
+        writes,
+        by_handle: true,
+    }))
 }
 
 /// Whether `/proc/PID/exe` names no file one could read again: a memfd
