@@ -1,7 +1,6 @@
 //! roard, the per-user roar daemon. See ARCHITECTURE.md for the map.
 
 pub mod active_jobs;
-pub mod artifacts;
 pub mod auth;
 pub mod classify;
 pub mod clock;
@@ -21,6 +20,7 @@ pub mod listener;
 pub mod logging;
 pub mod packages;
 pub mod python_env;
+pub mod recording;
 pub mod sd_notify;
 pub mod service;
 pub mod state;

@@ -16,12 +16,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::artifacts::{self, FileContext, HashProgress};
 use crate::classify::{Class, JobEnv, Rules};
 use crate::clock::now_ms;
 use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
 use crate::python_env;
+use crate::recording::{self, FileContext, HashProgress};
 use crate::state::DaemonState;
 use crate::store::jobs::{JobEnd, JobKind, NewJob, Placement, StartJobError};
 use crate::tracer::file_ledger::Role;
@@ -355,7 +355,7 @@ async fn record(
     }
     let trace_ended = std::time::Instant::now();
     let progress = Arc::new(HashProgress::default());
-    let recording = artifacts::record_files(
+    let recording = recording::record_files(
         &state.hash_cache,
         &state.packages,
         &state.store,
@@ -447,7 +447,7 @@ fn finished_event(
     uid: &str,
     summary: pb::JobSummary,
     process_count: usize,
-    files: &artifacts::HashedFiles,
+    files: &recording::HashedFiles,
     took: (std::time::Duration, std::time::Duration),
 ) -> pb::RunEvent {
     let (inputs, outputs) = (
@@ -486,7 +486,7 @@ fn finished_event(
 async fn read_after_trace(
     state: &DaemonState,
     processes: &[tracer::process_table::ProcessRecord],
-    files: &artifacts::HashedFiles,
+    files: &recording::HashedFiles,
     search_path: Vec<u8>,
     cwd: PathBuf,
 ) -> (Vec<python_env::PythonEnvironment>, Option<String>) {

@@ -7,8 +7,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::Store;
 use super::batch::Batch;
-use crate::artifacts::RecordedFile;
 use crate::hashing::Content;
+use crate::recording::RecordedFile;
 use crate::tracer::file_ledger::Role;
 
 /// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound variables.

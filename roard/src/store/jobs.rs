@@ -10,9 +10,9 @@ use sqlx::sqlite::SqliteRow;
 use super::Store;
 use super::batch::Batch;
 use super::byte_lists;
-use crate::artifacts::HashedFiles;
 use crate::git_context::GitContext;
 use crate::python_env::PythonEnvironment;
+use crate::recording::HashedFiles;
 use crate::tracer::gaps::TraceGap;
 use crate::tracer::process_table::{Exit, ProcessRecord};
 

@@ -22,8 +22,10 @@ pub enum AttachError {
     NoSuchProcess(Pid),
     #[error("ptrace is not permitted here: {cause}")]
     NotPermitted { cause: String },
-    #[error("cannot start a tracer thread: {0}")]
-    Thread(String),
+    /// Neither a tracer helper process nor (as the fallback) a tracer thread could be
+    /// started, or it ended before attaching.
+    #[error("cannot start a tracer: {0}")]
+    NoTracer(String),
     #[error("PTRACE_SEIZE of {pid} failed: {errno}")]
     Other { pid: Pid, errno: Errno },
 }

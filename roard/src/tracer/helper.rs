@@ -138,10 +138,10 @@ impl Helper {
 pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, AttachError> {
     let spare = SPARE.lock().ok().and_then(|mut spare| spare.take());
     let start_fresh = || -> Result<Helper, AttachError> {
-        let mut helper = start().map_err(AttachError::Thread)?;
+        let mut helper = start().map_err(AttachError::NoTracer)?;
         if let Err(e) = helper.assign(root, settings) {
             helper.discard();
-            return Err(AttachError::Thread(format!(
+            return Err(AttachError::NoTracer(format!(
                 "cannot reach the tracer helper: {e}"
             )));
         }
@@ -197,10 +197,10 @@ pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, Attac
             drop(attached);
             helper.discard();
         })
-        .map_err(|e| AttachError::Thread(e.to_string()))?;
+        .map_err(|e| AttachError::NoTracer(e.to_string()))?;
     attached_rx
         .await
-        .map_err(|_| AttachError::Thread("the tracer helper ended before attaching".into()))??;
+        .map_err(|_| AttachError::NoTracer("the tracer helper ended before attaching".into()))??;
     Ok(Tracing { events, outcome })
 }
 

@@ -115,7 +115,7 @@ pub struct Tracing {
 /// succeeded or failed.
 pub async fn trace(root: Pid, settings: TraceSettings) -> Result<Tracing, AttachError> {
     match helper::spawn(root, &settings).await {
-        Err(AttachError::Thread(why)) => {
+        Err(AttachError::NoTracer(why)) => {
             tracing::warn!("no tracer helper ({why}); tracing job {root} from roard itself");
             trace_in_thread(root, settings).await
         }
@@ -154,10 +154,10 @@ async fn trace_in_thread(root: Pid, settings: TraceSettings) -> Result<Tracing, 
                 event_loop::serve_until_gone();
             }
         })
-        .map_err(|e| AttachError::Thread(e.to_string()))?;
+        .map_err(|e| AttachError::NoTracer(e.to_string()))?;
     attached_rx
         .await
-        .map_err(|_| AttachError::Thread("tracer thread ended before attaching".into()))??;
+        .map_err(|_| AttachError::NoTracer("tracer thread ended before attaching".into()))??;
     Ok(Tracing { events, outcome })
 }
 

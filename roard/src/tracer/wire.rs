@@ -120,11 +120,11 @@ fn attach_failure(error: &AttachError) -> pb::AttachFailure {
     let (kind, pid, errno) = match error {
         AttachError::NoSuchProcess(pid) => (Kind::NoSuchProcess, pid.as_raw(), 0),
         AttachError::NotPermitted { .. } => (Kind::NotPermitted, 0, 0),
-        AttachError::Thread(_) => (Kind::Thread, 0, 0),
+        AttachError::NoTracer(_) => (Kind::NoTracer, 0, 0),
         AttachError::Other { pid, errno } => (Kind::Other, pid.as_raw(), *errno as i32),
     };
     let cause = match error {
-        AttachError::NotPermitted { cause } | AttachError::Thread(cause) => cause.clone(),
+        AttachError::NotPermitted { cause } | AttachError::NoTracer(cause) => cause.clone(),
         other => other.to_string(),
     };
     pb::AttachFailure {
@@ -147,7 +147,7 @@ fn attach_error(failure: pb::AttachFailure) -> AttachError {
             pid,
             errno: Errno::from_raw(failure.errno),
         },
-        Kind::Thread | Kind::Unspecified => AttachError::Thread(failure.cause),
+        Kind::NoTracer | Kind::Unspecified => AttachError::NoTracer(failure.cause),
     }
 }
 
@@ -496,7 +496,7 @@ mod tests {
             Err(AttachError::NotPermitted {
                 cause: "ptrace_scope is 3".into(),
             }),
-            Err(AttachError::Thread("no helper".into())),
+            Err(AttachError::NoTracer("no helper".into())),
             Err(AttachError::Other {
                 pid: Pid::from_raw(7),
                 errno: Errno::EIO,

@@ -99,7 +99,8 @@ pub async fn record_files(
     progress: &Arc<HashProgress>,
 ) -> HashedFiles {
     let packages = Arc::clone(packages);
-    let sorted = tokio::task::spawn_blocking(move || sort(&packages, accesses, &context)).await;
+    let sorted =
+        tokio::task::spawn_blocking(move || classify_accesses(&packages, accesses, &context)).await;
     let Ok((sorted, used_packages)) = sorted else {
         tracing::error!("classifying the job's files failed; its files are not recorded");
         return HashedFiles::default();
@@ -129,7 +130,7 @@ pub async fn record_files(
 }
 
 /// Gives each access its class and notes packages.
-fn sort(
+fn classify_accesses(
     packages: &PackageIndex,
     accesses: Vec<FileAccess>,
     context: &FileContext,
