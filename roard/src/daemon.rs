@@ -1,8 +1,6 @@
 //! Start-up and shutdown of the daemon: socket, database, gRPC server, signals.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use roar_proto::pb::roar_server::RoarServer;
@@ -10,24 +8,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
-use crate::hash_algorithms::HashAlgorithm;
 use crate::listener::{self, BindError};
 use crate::service::RoarService;
 use crate::state::DaemonState;
 use crate::store::Store;
 use crate::{auth, sd_notify};
 
-pub struct Options {
-    pub socket: PathBuf,
-    pub database: PathBuf,
-    /// How long processes that outlive a job's root process are recorded.
-    pub linger: Duration,
-    /// Name fragments that mark environment variables as secret, besides the built-in
-    /// ones.
-    pub redact_env: Vec<String>,
-    /// Hash algorithms computed for every artifact besides BLAKE3.
-    pub hash_algorithms: Vec<&'static dyn HashAlgorithm>,
-}
+pub use crate::state::Options;
 
 /// Runs the daemon until SIGTERM, SIGINT or a `Shutdown` request, then waits for the
 /// jobs it traces to end so none of them loses its tracer mid-run.

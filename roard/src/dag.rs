@@ -339,8 +339,8 @@ async fn check_inputs(
             }
         }
     }
-    let paths: Vec<Vec<u8>> = wanted.iter().map(|(_, p, _)| p.clone()).collect();
-    let known = store.load_hash_cache(&paths).await.unwrap_or_default();
+    let paths = wanted.iter().map(|(_, p, _)| p.as_slice());
+    let known = cache.known_entries(store, paths).await;
     let cache = Arc::clone(cache);
     tokio::task::spawn_blocking(move || {
         let mut stats = HashStats::default();

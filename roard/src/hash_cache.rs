@@ -42,6 +42,16 @@ pub struct HashStats {
     pub hashed_bytes: u64,
 }
 
+/// Where the cache's entries outlive the daemon (the store); the cache itself knows
+/// nothing of databases.
+pub trait PersistedEntries {
+    /// The stored entries for `paths` (those it has).
+    fn load(
+        &self,
+        paths: &[Vec<u8>],
+    ) -> impl std::future::Future<Output = Result<HashMap<Vec<u8>, CacheEntry>, String>> + Send;
+}
+
 #[derive(Default)]
 pub struct HashCache {
     /// Algorithms computed besides BLAKE3; an entry lacking one of them is not used.
@@ -77,9 +87,30 @@ impl HashCache {
                 .all(|a| entry.extra.iter().any(|d| d.algorithm == a.name()))
     }
 
-    /// Entries held in memory for `paths`; the rest are returned as misses to be looked
-    /// up in the database.
-    pub fn lookup_memory<'a>(
+    /// The entries known for `paths`: from memory, then, for the rest, from where they
+    /// are persisted (remembered in memory from then on). An unreadable store costs
+    /// only hashing: the files are hashed as if never seen.
+    pub async fn known_entries<'a>(
+        &self,
+        persisted: &impl PersistedEntries,
+        paths: impl Iterator<Item = &'a [u8]>,
+    ) -> HashMap<Vec<u8>, CacheEntry> {
+        let (mut known, missing) = self.lookup_memory(paths);
+        if missing.is_empty() {
+            return known;
+        }
+        match persisted.load(&missing).await {
+            Ok(found) => {
+                self.remember(found.iter().map(|(path, entry)| (path.as_slice(), entry)));
+                known.extend(found);
+            }
+            Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),
+        }
+        known
+    }
+
+    /// Entries held in memory for `paths`; the rest are returned as misses.
+    pub(crate) fn lookup_memory<'a>(
         &self,
         paths: impl Iterator<Item = &'a [u8]>,
     ) -> (HashMap<Vec<u8>, CacheEntry>, Vec<Vec<u8>>) {

@@ -14,10 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::classify::{Class, Classifier, RepoFiles, Rules};
 use crate::hash_algorithms::Digest;
-use crate::hash_cache::{CacheEntry, HashCache, HashStats, content_of};
+use crate::hash_cache::{CacheEntry, HashCache, HashStats, PersistedEntries, content_of};
 use crate::hashing::Content;
 use crate::packages::{Package, PackageIndex};
-use crate::store::Store;
 use crate::tracer::file_ledger::{FileAccess, Role};
 
 /// An input or output ready to be stored.
@@ -93,7 +92,7 @@ struct Sorted {
 pub async fn record_files(
     cache: &Arc<HashCache>,
     packages: &Arc<PackageIndex>,
-    store: &Store,
+    persisted: &impl PersistedEntries,
     accesses: Vec<FileAccess>,
     context: FileContext,
     progress: &Arc<HashProgress>,
@@ -109,14 +108,7 @@ pub async fn record_files(
         .iter()
         .filter(|s| s.hash && s.access.pre_image.is_none())
         .map(|s| s.access.path.as_slice());
-    let (mut known, missing) = cache.lookup_memory(wanted);
-    match store.load_hash_cache(&missing).await {
-        Ok(found) => {
-            cache.remember(found.iter().map(|(path, entry)| (path.as_slice(), entry)));
-            known.extend(found);
-        }
-        Err(e) => tracing::warn!("hash cache unavailable, hashing everything: {e}"),
-    }
+    let known = cache.known_entries(persisted, wanted).await;
     let (shared, progress) = (Arc::clone(cache), Arc::clone(progress));
     let hashed =
         tokio::task::spawn_blocking(move || hash_sorted(&shared, sorted, &known, &progress)).await;
@@ -351,6 +343,7 @@ fn record_one(
 mod tests {
     use super::*;
     use crate::classify::JobEnv;
+    use crate::store::Store;
     use roar_proto::config::FilterConfig;
 
     /// After a restart of roard its memory is empty: the first job reading a file loads

@@ -8,15 +8,29 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::active_jobs::ActiveJobs;
-use crate::daemon::Options;
 use crate::env_redaction::Redactor;
+use crate::hash_algorithms::HashAlgorithm;
 use crate::hash_cache::HashCache;
 use crate::packages::PackageIndex;
 use crate::store::Store;
 
+/// How roard was started: its socket, database and the settings every job shares.
+pub struct Options {
+    pub socket: PathBuf,
+    pub database: PathBuf,
+    /// How long processes that outlive a job's root process are recorded.
+    pub linger: Duration,
+    /// Name fragments that mark environment variables as secret, besides the built-in
+    /// ones.
+    pub redact_env: Vec<String>,
+    /// Hash algorithms computed for every artifact besides BLAKE3.
+    pub hash_algorithms: Vec<&'static dyn HashAlgorithm>,
+}
+
 pub struct DaemonState {
     pub store: Store,
     pub hash_cache: Arc<HashCache>,
+
     /// Which installed packages own which files; read once, shared by every job.
     pub packages: Arc<PackageIndex>,
     pub active_jobs: ActiveJobs,

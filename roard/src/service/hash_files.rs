@@ -20,11 +20,8 @@ pub async fn hash_files(
             String::from_utf8_lossy(bad)
         )));
     }
-    let known = state
-        .store
-        .load_hash_cache(&request.paths)
-        .await
-        .unwrap_or_default();
+    let wanted = request.paths.iter().map(Vec::as_slice);
+    let known = state.hash_cache.known_entries(&state.store, wanted).await;
     let (cache, paths) = (Arc::clone(&state.hash_cache), request.paths.clone());
     let hashed = tokio::task::spawn_blocking(move || {
         let mut stats = HashStats::default();

@@ -12,6 +12,12 @@ use crate::hashing::{Content, FileStamp};
 
 const ROWS_PER_STATEMENT: usize = 1000;
 
+impl crate::hash_cache::PersistedEntries for Store {
+    async fn load(&self, paths: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, CacheEntry>, String> {
+        self.load_hash_cache(paths).await.map_err(|e| e.to_string())
+    }
+}
+
 impl Store {
     /// Stored entries for `paths`.
     pub async fn load_hash_cache(
