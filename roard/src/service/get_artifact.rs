@@ -39,7 +39,7 @@ async fn repo_file(state: &DaemonState, path: &[u8]) -> Result<Option<pb::Artifa
         .store
         .repo_file_readers(path)
         .await
-        .map_err(|e| Status::internal(format!("cannot read the artifact: {e}")))?;
+        .map_err(super::store_failed("read the artifact"))?;
     let Some(root) = uses
         .iter()
         .rev()

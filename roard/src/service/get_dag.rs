@@ -12,16 +12,16 @@ pub async fn get_dag(
     request: &pb::GetDagRequest,
 ) -> Result<pb::Graph, Status> {
     let project = project_of(&request.cwd)?;
-    let internal = |e: sqlx::Error| Status::internal(format!("cannot read the session: {e}"));
+    let internal = super::store_failed("read the session");
     let session = state
         .store
         .active_session(&project)
         .await
-        .map_err(internal)?
+        .map_err(&internal)?
         .ok_or_else(|| {
             Status::not_found("this project has no session yet: its first `roarctl run` starts one")
         })?;
     dag::session_dag(&state.store, &state.hash_cache, session)
         .await
-        .map_err(internal)
+        .map_err(&internal)
 }

@@ -37,7 +37,7 @@ pub async fn get_lineage(
             let session = store
                 .active_session(&project)
                 .await
-                .map_err(|e| Status::internal(format!("cannot read the session: {e}")))?;
+                .map_err(super::store_failed("read the session"))?;
             Start::Artifact {
                 id,
                 project,
@@ -64,7 +64,7 @@ pub async fn get_lineage(
     store
         .lineage(start, request.downstream, request.depth)
         .await
-        .map_err(|e| Status::internal(format!("cannot read the lineage: {e}")))
+        .map_err(super::store_failed("read the lineage"))
 }
 
 /// Why a path has no lineage: it is a repository file jobs read (code, not data), or

@@ -15,7 +15,7 @@ pub async fn get_session(
         .store
         .active_session(&project)
         .await
-        .map_err(|e| Status::internal(format!("cannot read the session: {e}")))?
+        .map_err(super::store_failed("read the session"))?
         .ok_or_else(|| {
             Status::not_found("this project has no session yet: its first `roarctl run` starts one")
         })

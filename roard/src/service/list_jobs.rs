@@ -28,6 +28,6 @@ pub async fn list_jobs(
         .store
         .list_jobs(project.as_deref(), limit)
         .await
-        .map_err(|e| Status::internal(format!("cannot read the job list: {e}")))?;
+        .map_err(super::store_failed("read the job list"))?;
     Ok(pb::ListJobsReply { jobs })
 }

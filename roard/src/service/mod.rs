@@ -54,13 +54,37 @@ fn project_of(cwd: &[u8]) -> Result<Vec<u8>, Status> {
         .into_vec())
 }
 
+/// The one mapping from a database error to what the client is told: what roard was
+/// doing (`doing`, as in "read the session"), and a code that says whether trying
+/// again may help: a busy or locked database, or a pool that timed out, is
+/// `Unavailable`; anything else is `Internal`.
+fn store_failed(doing: &'static str) -> impl Fn(sqlx::Error) -> Status {
+    move |error| {
+        let message = format!("cannot {doing}: {error}");
+        let busy = match &error {
+            sqlx::Error::PoolTimedOut => true,
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without extended codes.
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+            _ => false,
+        };
+        if busy {
+            Status::unavailable(message)
+        } else {
+            Status::internal(message)
+        }
+    }
+}
+
 fn job_lookup_status(error: LookupError) -> Status {
     match error {
         LookupError::BadSelector(_) | LookupError::Ambiguous { .. } => {
             Status::invalid_argument(error.to_string())
         }
         LookupError::NotFound(_) => Status::not_found(error.to_string()),
-        LookupError::Database(e) => Status::internal(format!("cannot read the job: {e}")),
+        LookupError::Database(e) => store_failed("read the job")(e),
     }
 }
 
@@ -70,9 +94,7 @@ fn artifact_lookup_status(error: ArtifactLookupError) -> Status {
             Status::invalid_argument(error.to_string())
         }
         ArtifactLookupError::NotFound(_) => Status::not_found(error.to_string()),
-        ArtifactLookupError::Database(e) => {
-            Status::internal(format!("cannot read the artifact: {e}"))
-        }
+        ArtifactLookupError::Database(e) => store_failed("read the artifact")(e),
     }
 }
 
@@ -219,5 +241,20 @@ impl Roar for RoarService {
         record_uploads::record_uploads(&self.state, request.get_ref())
             .await
             .map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod store_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_error_says_what_roard_was_doing_and_whether_to_retry() {
+        let busy = store_failed("read the session")(sqlx::Error::PoolTimedOut);
+        assert_eq!(busy.code(), tonic::Code::Unavailable);
+        assert!(busy.message().starts_with("cannot read the session: "));
+        let broken = store_failed("read the lineage")(sqlx::Error::RowNotFound);
+        assert_eq!(broken.code(), tonic::Code::Internal);
+        assert!(broken.message().starts_with("cannot read the lineage: "));
     }
 }

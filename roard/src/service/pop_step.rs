@@ -29,7 +29,7 @@ pub async fn pop_step(
             PopError::Moved { .. } | PopError::Running(_) => {
                 Status::failed_precondition(e.to_string())
             }
-            PopError::Database(_) => Status::unavailable(format!("cannot remove the step: {e}")),
+            PopError::Database(e) => super::store_failed("remove the step")(e),
         })?;
     let mut reply = pb::PopStepReply {
         step: popped.step,

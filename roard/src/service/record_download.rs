@@ -52,7 +52,7 @@ pub async fn record_download(
             now_ms(),
         )
         .await
-        .map_err(|e| Status::unavailable(format!("cannot record the download: {e}")))?;
+        .map_err(super::store_failed("record the download"))?;
     Ok(pb::RecordDownloadReply {
         hashes: vec![
             pb::Digest::new(pb::HashAlgorithm::Blake3, hashed.content.blake3_hex()),

@@ -31,6 +31,6 @@ pub async fn record_uploads(
         .store
         .record_uploads(&records, &request.message, now_ms())
         .await
-        .map_err(|e| Status::unavailable(format!("cannot record the uploads: {e}")))?;
+        .map_err(super::store_failed("record the uploads"))?;
     Ok(pb::RecordUploadsReply {})
 }

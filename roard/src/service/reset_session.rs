@@ -16,5 +16,5 @@ pub async fn reset_session(
         .store
         .reset_session(&project, now_ms())
         .await
-        .map_err(|e| Status::unavailable(format!("cannot start a new session: {e}")))
+        .map_err(super::store_failed("start a new session"))
 }
