@@ -44,6 +44,91 @@ fn digest(artifact: u64) -> String {
     blake3::hash(&artifact.to_le_bytes()).to_hex().to_string()
 }
 
+/// One project's rows, generated before they are inserted.
+#[derive(Default)]
+struct ProjectRows {
+    artifacts: Vec<(u64, String)>,
+    /// (id, step, start)
+    jobs: Vec<(u64, u64, i64)>,
+    files: Vec<FileRow>,
+}
+
+/// The generator's state across projects, and what it prints at the end.
+struct Fill {
+    rng: Rng,
+    next_artifact: u64,
+    next_job: u64,
+    deep: String,
+    source: String,
+    a_job: String,
+}
+
+impl Fill {
+    fn new_artifact(&mut self, rows: &mut ProjectRows) -> u64 {
+        let artifact = self.next_artifact;
+        self.next_artifact += 1;
+        rows.artifacts.push((artifact, digest(artifact)));
+        artifact
+    }
+
+    /// The jobs of one project: chains of `CHAIN` steps, each chain starting from a
+    /// source, each job reading its predecessor's output and two earlier ones.
+    fn project(&mut self, dir: &std::path::Path, jobs_per_project: u64) -> ProjectRows {
+        let mut rows = ProjectRows::default();
+        // Outputs of each job of the current chain, to read from.
+        let mut chain_outputs: Vec<Vec<u64>> = Vec::new();
+        for step in 1..=jobs_per_project {
+            let job = self.next_job;
+            self.next_job += 1;
+            rows.jobs.push((job, step, (job as i64) * 1000));
+            if (step - 1) % CHAIN == 0 {
+                chain_outputs.clear();
+                // A chain starts from a source: data that no job wrote.
+                let src = self.new_artifact(&mut rows);
+                chain_outputs.push(vec![src]);
+                if self.source.is_empty() {
+                    self.source = digest(src);
+                }
+            }
+            for input in self.inputs(&chain_outputs) {
+                let path = format!("{}/in/{input}.csv", dir.display()).into_bytes();
+                rows.files
+                    .push((job, "input", "artifact", path, Some(input)));
+            }
+            let mut outputs = Vec::new();
+            for n in 0..OUTPUTS_PER_JOB {
+                let artifact = self.new_artifact(&mut rows);
+                outputs.push(artifact);
+                let path = format!("{}/out/{job}-{n}.csv", dir.display()).into_bytes();
+                rows.files
+                    .push((job, "output", "artifact", path, Some(artifact)));
+            }
+            for n in 0..SYSTEM_FILES_PER_JOB {
+                let path = format!("/usr/lib/python3.11/mod{n}.py").into_bytes();
+                rows.files.push((job, "input", "system", path, None));
+            }
+            if step % CHAIN == 0 && self.deep.is_empty() {
+                self.deep = digest(outputs[0]);
+                self.a_job = format!("{job:012x}");
+            }
+            chain_outputs.push(outputs);
+        }
+        rows
+    }
+
+    /// Fan-in: the predecessor's first output, and two earlier outputs of the chain.
+    fn inputs(&mut self, chain_outputs: &[Vec<u64>]) -> Vec<u64> {
+        let mut inputs = vec![chain_outputs[chain_outputs.len() - 1][0]];
+        for _ in 0..2 {
+            let from = &chain_outputs[self.rng.below(chain_outputs.len() as u64) as usize];
+            inputs.push(from[self.rng.below(from.len() as u64) as usize]);
+        }
+        inputs.sort_unstable();
+        inputs.dedup();
+        inputs
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -63,13 +148,15 @@ async fn main() -> anyhow::Result<()> {
         .execute(&mut conn)
         .await?;
 
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let started = std::time::Instant::now();
-    let mut next_artifact: u64 = 1;
-    let mut next_job: u64 = 1;
-    let mut deep = String::new();
-    let mut source = String::new();
-    let mut a_job = String::new();
+    let mut fill = Fill {
+        rng: Rng(0x9e37_79b9_7f4a_7c15),
+        next_artifact: 1,
+        next_job: 1,
+        deep: String::new(),
+        source: String::new(),
+        a_job: String::new(),
+    };
     for project in 0..projects {
         let dir = root.join(format!("p{project}"));
         let dir_bytes = dir.to_string_lossy().into_owned().into_bytes();
@@ -81,143 +168,10 @@ async fn main() -> anyhow::Result<()> {
         .bind(&dir_bytes)
         .execute(&mut *tx)
         .await?;
-        let mut artifacts: Vec<(u64, String)> = Vec::new();
-        let mut jobs: Vec<(u64, u64, i64)> = Vec::new(); // (id, step, start)
-        let mut files: Vec<FileRow> = Vec::new();
-        // Outputs of each job of the current chain, to read from.
-        let mut chain_outputs: Vec<Vec<u64>> = Vec::new();
-        for step in 1..=jobs_per_project {
-            let job = next_job;
-            next_job += 1;
-            let start = (job as i64) * 1000;
-            jobs.push((job, step, start));
-            if (step - 1) % CHAIN == 0 {
-                chain_outputs.clear();
-                // A chain starts from a source: data that no job wrote.
-                let src = next_artifact;
-                next_artifact += 1;
-                artifacts.push((src, digest(src)));
-                chain_outputs.push(vec![src]);
-                if source.is_empty() {
-                    source = digest(src);
-                }
-            }
-            // Fan-in: the predecessor's first output, and two earlier outputs of the chain.
-            let mut inputs = vec![chain_outputs[chain_outputs.len() - 1][0]];
-            for _ in 0..2 {
-                let from = &chain_outputs[rng.below(chain_outputs.len() as u64) as usize];
-                inputs.push(from[rng.below(from.len() as u64) as usize]);
-            }
-            inputs.sort_unstable();
-            inputs.dedup();
-            for input in inputs {
-                files.push((
-                    job,
-                    "input",
-                    "artifact",
-                    format!("{}/in/{input}.csv", dir.display()).into_bytes(),
-                    Some(input),
-                ));
-            }
-            let mut outputs = Vec::new();
-            for n in 0..OUTPUTS_PER_JOB {
-                let artifact = next_artifact;
-                next_artifact += 1;
-                artifacts.push((artifact, digest(artifact)));
-                outputs.push(artifact);
-                files.push((
-                    job,
-                    "output",
-                    "artifact",
-                    format!("{}/out/{job}-{n}.csv", dir.display()).into_bytes(),
-                    Some(artifact),
-                ));
-            }
-            for n in 0..SYSTEM_FILES_PER_JOB {
-                files.push((
-                    job,
-                    "input",
-                    "system",
-                    format!("/usr/lib/python3.11/mod{n}.py").into_bytes(),
-                    None,
-                ));
-            }
-            if step % CHAIN == 0 && deep.is_empty() {
-                deep = digest(outputs[0]);
-                a_job = format!("{job:012x}");
-            }
-            chain_outputs.push(outputs);
-        }
-        for chunk in artifacts.chunks(ROWS) {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO artifacts (id, size) ");
-            q.push_values(chunk, |mut row, (id, _)| {
-                row.push_bind(*id as i64)
-                    .push_bind(1000 + (*id % 5000) as i64);
-            });
-            q.build().execute(&mut *tx).await?;
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO artifact_hashes (artifact_id, algorithm, digest) ",
-            );
-            q.push_values(chunk, |mut row, (id, hex)| {
-                row.push_bind(*id as i64)
-                    .push_bind("blake3")
-                    .push_bind(hex.as_str());
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        for chunk in jobs.chunks(ROWS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs (id, uid, project, session_id, kind, step, argv, cwd, env, hostname, \
-                 user_uid, started_at_ms, ended_at_ms, exit_code, state) ",
-            );
-            q.push_values(chunk, |mut row, (id, step, start)| {
-                row.push_bind(*id as i64)
-                    .push_bind(format!("{id:012x}"))
-                    .push_bind(&dir_bytes)
-                    .push_bind(project as i64 + 1)
-                    .push_bind("run")
-                    .push_bind(*step as i64)
-                    .push_bind(format!("python3\0step{step}.py").into_bytes())
-                    .push_bind(&dir_bytes)
-                    .push_bind(b"HOME=/home/bench".to_vec())
-                    .push_bind("bench")
-                    .push_bind(1000)
-                    .push_bind(*start)
-                    .push_bind(*start + 900)
-                    .push_bind(0)
-                    .push_bind("finished");
-            });
-            q.build().execute(&mut *tx).await?;
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code) ",
-            );
-            q.push_values(chunk, |mut row, (id, step, start)| {
-                row.push_bind(*id as i64)
-                    .push_bind(1000 + *step as i64)
-                    .push_bind(999)
-                    .push_bind(b"python3".to_vec())
-                    .push_bind(b"/usr/bin/python3.11".to_vec())
-                    .push_bind(&dir_bytes)
-                    .push_bind(*start)
-                    .push_bind(*start + 900)
-                    .push_bind(0);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        for chunk in files.chunks(ROWS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO job_files (job_id, role, class, path, artifact_id, pre_image) ",
-            );
-            q.push_values(chunk, |mut row, (job, role, class, path, artifact)| {
-                row.push_bind(*job as i64)
-                    .push_bind(*role)
-                    .push_bind(*class)
-                    .push_bind(path.as_slice())
-                    .push_bind(artifact.map(|a| a as i64))
-                    .push_bind(false);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
+        let rows = fill.project(&dir, jobs_per_project);
+        insert_artifacts(&mut tx, &rows.artifacts).await?;
+        insert_jobs(&mut tx, &rows.jobs, project as i64 + 1, &dir_bytes).await?;
+        insert_files(&mut tx, &rows.files).await?;
         tx.commit().await?;
     }
     sqlx::query("ANALYZE").execute(&mut conn).await?;
@@ -225,14 +179,104 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({
-            "jobs": next_job - 1,
-            "artifacts": next_artifact - 1,
-            "deep_artifact": deep,
-            "source_artifact": source,
-            "job": a_job,
+            "jobs": fill.next_job - 1,
+            "artifacts": fill.next_artifact - 1,
+            "deep_artifact": fill.deep,
+            "source_artifact": fill.source,
+            "job": fill.a_job,
             "project": root.join("p0"),
             "seconds": started.elapsed().as_secs_f64(),
         })
     );
+    Ok(())
+}
+
+async fn insert_artifacts(
+    tx: &mut SqliteConnection,
+    artifacts: &[(u64, String)],
+) -> sqlx::Result<()> {
+    for chunk in artifacts.chunks(ROWS) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO artifacts (id, size) ");
+        q.push_values(chunk, |mut row, (id, _)| {
+            row.push_bind(*id as i64)
+                .push_bind(1000 + (*id % 5000) as i64);
+        });
+        q.build().execute(&mut *tx).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO artifact_hashes (artifact_id, algorithm, digest) ",
+        );
+        q.push_values(chunk, |mut row, (id, hex)| {
+            row.push_bind(*id as i64)
+                .push_bind("blake3")
+                .push_bind(hex.as_str());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_jobs(
+    tx: &mut SqliteConnection,
+    jobs: &[(u64, u64, i64)],
+    session: i64,
+    dir: &[u8],
+) -> sqlx::Result<()> {
+    for chunk in jobs.chunks(ROWS) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO jobs (id, uid, project, session_id, kind, step, argv, cwd, env, hostname, \
+             user_uid, started_at_ms, ended_at_ms, exit_code, state) ",
+        );
+        q.push_values(chunk, |mut row, (id, step, start)| {
+            row.push_bind(*id as i64)
+                .push_bind(format!("{id:012x}"))
+                .push_bind(dir)
+                .push_bind(session)
+                .push_bind("run")
+                .push_bind(*step as i64)
+                .push_bind(format!("python3\0step{step}.py").into_bytes())
+                .push_bind(dir)
+                .push_bind(b"HOME=/home/bench".to_vec())
+                .push_bind("bench")
+                .push_bind(1000)
+                .push_bind(*start)
+                .push_bind(*start + 900)
+                .push_bind(0)
+                .push_bind("finished");
+        });
+        q.build().execute(&mut *tx).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO processes (job_id, pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code) ",
+        );
+        q.push_values(chunk, |mut row, (id, step, start)| {
+            row.push_bind(*id as i64)
+                .push_bind(1000 + *step as i64)
+                .push_bind(999)
+                .push_bind(b"python3".to_vec())
+                .push_bind(b"/usr/bin/python3.11".to_vec())
+                .push_bind(dir)
+                .push_bind(*start)
+                .push_bind(*start + 900)
+                .push_bind(0);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_files(tx: &mut SqliteConnection, files: &[FileRow]) -> sqlx::Result<()> {
+    for chunk in files.chunks(ROWS) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO job_files (job_id, role, class, path, artifact_id, pre_image) ",
+        );
+        q.push_values(chunk, |mut row, (job, role, class, path, artifact)| {
+            row.push_bind(*job as i64)
+                .push_bind(*role)
+                .push_bind(*class)
+                .push_bind(path.as_slice())
+                .push_bind(artifact.map(|a| a as i64))
+                .push_bind(false);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
     Ok(())
 }
