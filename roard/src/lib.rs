@@ -1,28 +1,31 @@
 //! roard, the per-user roar daemon. See ARCHITECTURE.md for the map.
+//!
+//! Public are only the modules `main.rs`, the benchmarks and the tests use: the daemon's
+//! start, the store (opened by the benchmarks), hashing and the tracer helper's entry.
 
-pub mod active_jobs;
-pub mod auth;
-pub mod classify;
-pub mod clock;
-pub mod code_changes;
-pub mod cpus;
+mod active_jobs;
+mod auth;
+mod classify;
+mod clock;
+mod code_changes;
+mod cpus;
 pub mod daemon;
-pub mod dag;
-pub mod env_redaction;
-pub mod faults;
-pub mod git_context;
-pub mod git_tags;
+mod dag;
+mod env_redaction;
+mod faults;
+mod git_context;
+mod git_tags;
 pub mod hash_algorithms;
-pub mod hash_cache;
+mod hash_cache;
 pub mod hashing;
-pub mod job_uid;
-pub mod listener;
+mod job_uid;
+mod listener;
 pub mod logging;
-pub mod packages;
-pub mod python_env;
-pub mod recording;
-pub mod sd_notify;
-pub mod service;
-pub mod state;
+mod packages;
+mod python_env;
+mod recording;
+mod sd_notify;
+mod service;
+mod state;
 pub mod store;
 pub mod tracer;
