@@ -173,6 +173,12 @@ impl FileTracker {
             IoUringSetup => Some(Pending::IoUringSetup),
             ViewChange => Some(Pending::ViewChange),
         };
+        self.follow_to_exit(tid, pending)
+    }
+
+    /// A syscall whose effect depends on its success is followed to its exit stop,
+    /// where `pending` tells what to do with the result.
+    fn follow_to_exit(&mut self, tid: Pid, pending: Option<Pending>) -> Resume {
         match pending {
             Some(pending) => {
                 self.pending.insert(tid, pending);
@@ -191,13 +197,8 @@ impl FileTracker {
         if resolve == 0 {
             return self.open_entry(tid, at, args, flags);
         }
-        match self.resolved_open_entry(tid, at, args, flags) {
-            Some(pending) => {
-                self.pending.insert(tid, pending);
-                Resume::ToExit
-            }
-            None => Resume::Continue,
-        }
+        let pending = self.resolved_open_entry(tid, at, args, flags);
+        self.follow_to_exit(tid, pending)
     }
 
     /// A rename (or exchange): both names are captured first if the job read them.

@@ -205,36 +205,43 @@ mod i386 {
     pub const SETNS: u32 = 346;
 }
 
+/// The table of a 32-bit ABI with the classic calls (i386, arm): the same calls with
+/// the same argument layout, numbered by the constants of module `$numbers`.
+macro_rules! classic_32_bit_entries {
+    ($numbers:ident) => {{
+        use $numbers::*;
+    #[rustfmt::skip]
+        const ENTRIES: &[(u32, TracedSyscall)] = &[
+            (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
+            (OPENAT, Open { at: AT_0_1, flags: 2 }),
+            (OPENAT2, OpenHow { at: AT_0_1, how: 2 }),
+            (OPEN_BY_HANDLE_AT, OpenByHandle { flags: 2 }),
+            (CREAT, Creat { at: Cwd { path: 0 } }),
+            (RENAME, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+            (RENAMEAT, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
+            (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+            (LINK, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
+            (LINKAT, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
+            (SYMLINK, Symlink { target: 0, link: Cwd { path: 1 } }),
+            (SYMLINKAT, Symlink { target: 0, link: AT_1_2 }),
+            (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
+            (UNLINKAT, Unlink { at: AT_0_1, flags: Some(2) }),
+            (TRUNCATE, Truncate { at: Cwd { path: 0 } }),
+            (TRUNCATE64, Truncate { at: Cwd { path: 0 } }),
+            (FTRUNCATE, Ftruncate { fd: 0 }),
+            (FTRUNCATE64, Ftruncate { fd: 0 }),
+            (IO_URING_SETUP, IoUringSetup),
+            (CHROOT, ViewChange),
+            (PIVOT_ROOT, ViewChange),
+            (UNSHARE, ViewChange),
+            (SETNS, ViewChange),
+                ];
+        ENTRIES
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
-#[rustfmt::skip]
-const I386_ENTRIES: &[(u32, TracedSyscall)] = {
-    use i386::*;
-    &[
-        (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
-        (OPENAT, Open { at: AT_0_1, flags: 2 }),
-        (OPENAT2, OpenHow { at: AT_0_1, how: 2 }),
-        (OPEN_BY_HANDLE_AT, OpenByHandle { flags: 2 }),
-        (CREAT, Creat { at: Cwd { path: 0 } }),
-        (RENAME, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-        (RENAMEAT, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-        (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (LINK, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-        (LINKAT, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-        (SYMLINK, Symlink { target: 0, link: Cwd { path: 1 } }),
-        (SYMLINKAT, Symlink { target: 0, link: AT_1_2 }),
-        (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
-        (UNLINKAT, Unlink { at: AT_0_1, flags: Some(2) }),
-        (TRUNCATE, Truncate { at: Cwd { path: 0 } }),
-        (TRUNCATE64, Truncate { at: Cwd { path: 0 } }),
-        (FTRUNCATE, Ftruncate { fd: 0 }),
-        (FTRUNCATE64, Ftruncate { fd: 0 }),
-        (IO_URING_SETUP, IoUringSetup),
-        (CHROOT, ViewChange),
-        (PIVOT_ROOT, ViewChange),
-        (UNSHARE, ViewChange),
-        (SETNS, ViewChange),
-    ]
-};
+const I386_ENTRIES: &[(u32, TracedSyscall)] = classic_32_bit_entries!(i386);
 
 /// `__X32_SYSCALL_BIT`.
 #[cfg(target_arch = "x86_64")]
@@ -299,34 +306,7 @@ pub const ARM: SyscallTable = SyscallTable {
     name: "arm",
     audit_arch: 0x4000_0028,
     nr_bit: 0,
-    entries: {
-        use arm::*;
-        &[
-            (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
-            (OPENAT, Open { at: AT_0_1, flags: 2 }),
-            (OPENAT2, OpenHow { at: AT_0_1, how: 2 }),
-            (OPEN_BY_HANDLE_AT, OpenByHandle { flags: 2 }),
-            (CREAT, Creat { at: Cwd { path: 0 } }),
-            (RENAME, Rename { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-            (RENAMEAT, Rename { from: AT_0_1, to: AT_2_3, flags: None }),
-            (RENAMEAT2, Rename { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-            (LINK, Link { from: Cwd { path: 0 }, to: Cwd { path: 1 }, flags: None }),
-            (LINKAT, Link { from: AT_0_1, to: AT_2_3, flags: Some(4) }),
-            (SYMLINK, Symlink { target: 0, link: Cwd { path: 1 } }),
-            (SYMLINKAT, Symlink { target: 0, link: AT_1_2 }),
-            (UNLINK, Unlink { at: Cwd { path: 0 }, flags: None }),
-            (UNLINKAT, Unlink { at: AT_0_1, flags: Some(2) }),
-            (TRUNCATE, Truncate { at: Cwd { path: 0 } }),
-            (TRUNCATE64, Truncate { at: Cwd { path: 0 } }),
-            (FTRUNCATE, Ftruncate { fd: 0 }),
-            (FTRUNCATE64, Ftruncate { fd: 0 }),
-            (IO_URING_SETUP, IoUringSetup),
-            (CHROOT, ViewChange),
-            (PIVOT_ROOT, ViewChange),
-            (UNSHARE, ViewChange),
-            (SETNS, ViewChange),
-        ]
-    },
+    entries: classic_32_bit_entries!(arm),
 };
 
 /// aarch64 has only the `*at` forms; 32-bit arm tasks, where the kernel runs them,
