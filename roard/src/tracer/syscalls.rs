@@ -235,7 +235,7 @@ macro_rules! classic_32_bit_entries {
             (PIVOT_ROOT, ViewChange),
             (UNSHARE, ViewChange),
             (SETNS, ViewChange),
-                ];
+                        ];
         ENTRIES
     }};
 }

@@ -47,6 +47,9 @@ pub struct View {
     /// `/proc/TID/root` as roard reads it (the host path of a chroot), to express the
     /// task's cwd below its root.
     root_text: Vec<u8>,
+    /// Whether names can be walked from the root (`openat2` exists: Linux 5.6). Without
+    /// it no name of this task has a host path roard can trust: each is a gap.
+    walks: bool,
 }
 
 /// The views of a job's tasks that do not share roard's.
@@ -128,7 +131,13 @@ impl Views {
                     "task {tid} sees another file system (root {})",
                     String::from_utf8_lossy(&root_text)
                 );
-                self.by_task.insert(tid, Arc::new(View { root, root_text }));
+                let mut view = View {
+                    root,
+                    root_text,
+                    walks: true,
+                };
+                view.walks = view.open_in_root(b"/", libc::O_DIRECTORY).is_some();
+                self.by_task.insert(tid, Arc::new(view));
             }
             None => {
                 self.by_task.remove(&tid);
@@ -147,6 +156,9 @@ impl View {
         };
         if is_pseudo(&in_view) {
             return InView::Nothing;
+        }
+        if !self.walks {
+            return InView::NoHostPath(in_view);
         }
         if follow && let Some(file) = self.open_in_root(&in_view, 0) {
             return match host_path(&file, tid) {
@@ -444,6 +456,7 @@ mod tests {
         let view = View {
             root: open_path(root_path).unwrap(),
             root_text: jail.as_os_str().as_bytes().to_vec(),
+            walks: true,
         };
         let me = Pid::this();
         let at_cwd = libc::AT_FDCWD as u64;
