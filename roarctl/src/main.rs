@@ -177,27 +177,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cwd = std::env::current_dir().ok();
-    let layers = roar_proto::config::Layers::standard(cli.config.clone(), cwd.as_deref());
-    let config = match roar_proto::config::load(&layers) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!(
-                "roarctl: error: {e}\nhint: fix or remove the file; README.md, \"Configuration\", lists every key"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let ctx = Context {
-        socket: cli
-            .socket
-            .unwrap_or_else(roar_proto::socket_path::default_socket_path),
-        autostart: config.daemon.autostart && !cli.no_autostart,
-        quiet: cli.quiet,
-        user_config: layers.user,
-        color: cli.color,
-        registry_url: config.registry.url.clone(),
-        job_env: config.env.into_iter().collect(),
+    let ctx = match context(&cli) {
+        Ok(ctx) => ctx,
+        Err(code) => return code,
     };
     // One thread: `run` forks, and a single-threaded parent keeps the fork simple.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -210,43 +192,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Config(command) => commands::config::config(&ctx, command),
-            Command::Env(command) => commands::config::env(&ctx, command),
-            Command::Completions { shell } => {
-                let mut command = Cli::command();
-                let mut script = Vec::new();
-                clap_complete::generate(shell, &mut command, "roarctl", &mut script);
-                output::print_bytes(&script);
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Man => {
-                let mut page = Vec::new();
-                clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-                output::print_bytes(&page);
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Run(args) => commands::run::run(&ctx, args, commands::run::Kind::Run).await,
-            Command::Build(args) => {
-                commands::run::run(&ctx, args, commands::run::Kind::Build).await
-            }
-            Command::Log(args) => commands::log::log(&ctx, args).await,
-            Command::Show(args) => commands::show::show(&ctx, args).await,
-            Command::Dag(args) => commands::dag::dag(&ctx, args).await,
-            Command::Lineage(args) => commands::lineage::lineage(&ctx, args).await,
-            Command::Status(args) => commands::status::status(&ctx, args).await,
-            Command::Reset => commands::session::reset(&ctx).await,
-            Command::Pop(args) => commands::session::pop(&ctx, args).await,
-            Command::Export(args) => commands::export::export(&ctx, args).await,
-            Command::Tag(args) => commands::tag::tag(&ctx, args).await,
-            Command::Get(args) => commands::get::get(&ctx, args).await,
-            Command::Put(args) => commands::put::put(&ctx, args).await,
-            Command::Reproduce(args) => commands::reproduce::reproduce(&ctx, args).await,
-            Command::Register(args) => commands::register::register(&ctx, args).await,
-            Command::Daemon(command) => commands::daemon::daemon(&ctx, command).await,
-        }
-    });
+    let result = runtime.block_on(dispatch(&ctx, cli.command));
     // Not a plain drop: that would wait for the runtime's idle blocking threads to be
     // woken and joined, a millisecond added to every `roarctl run`.
     runtime.shutdown_background();
@@ -260,6 +206,71 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// The global options and the configuration files, merged once for every command. A
+/// broken configuration file is a usage error (exit 2), reported before anything runs.
+fn context(cli: &Cli) -> Result<Context, ExitCode> {
+    let cwd = std::env::current_dir().ok();
+    let layers = roar_proto::config::Layers::standard(cli.config.clone(), cwd.as_deref());
+    let config = match roar_proto::config::load(&layers) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!(
+                "roarctl: error: {e}\nhint: fix or remove the file; README.md, \"Configuration\", lists every key"
+            );
+            return Err(ExitCode::from(2));
+        }
+    };
+    Ok(Context {
+        socket: cli
+            .socket
+            .clone()
+            .unwrap_or_else(roar_proto::socket_path::default_socket_path),
+        autostart: config.daemon.autostart && !cli.no_autostart,
+        quiet: cli.quiet,
+        user_config: layers.user,
+        color: cli.color,
+        registry_url: config.registry.url.clone(),
+        job_env: config.env.into_iter().collect(),
+    })
+}
+
+/// Hands the subcommand to its file in `commands/`.
+async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Config(command) => commands::config::config(ctx, command),
+        Command::Env(command) => commands::config::env(ctx, command),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "roarctl", &mut script);
+            output::print_bytes(&script);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            output::print_bytes(&page);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => commands::run::run(ctx, args, commands::run::Kind::Run).await,
+        Command::Build(args) => commands::run::run(ctx, args, commands::run::Kind::Build).await,
+        Command::Log(args) => commands::log::log(ctx, args).await,
+        Command::Show(args) => commands::show::show(ctx, args).await,
+        Command::Dag(args) => commands::dag::dag(ctx, args).await,
+        Command::Lineage(args) => commands::lineage::lineage(ctx, args).await,
+        Command::Status(args) => commands::status::status(ctx, args).await,
+        Command::Reset => commands::session::reset(ctx).await,
+        Command::Pop(args) => commands::session::pop(ctx, args).await,
+        Command::Export(args) => commands::export::export(ctx, args).await,
+        Command::Tag(args) => commands::tag::tag(ctx, args).await,
+        Command::Get(args) => commands::get::get(ctx, args).await,
+        Command::Put(args) => commands::put::put(ctx, args).await,
+        Command::Reproduce(args) => commands::reproduce::reproduce(ctx, args).await,
+        Command::Register(args) => commands::register::register(ctx, args).await,
+        Command::Daemon(command) => commands::daemon::daemon(ctx, command).await,
     }
 }
 

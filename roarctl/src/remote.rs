@@ -302,25 +302,7 @@ impl Remote {
                 progress(std::fs::metadata(local).map_or(0, |m| m.len()));
                 Ok(())
             }
-            Location::Http(url) => {
-                let body = tokio::fs::read(local)
-                    .await
-                    .with_context(|| format!("cannot read {}", local.display()))?;
-                let size = body.len() as u64;
-                let response = self
-                    .http
-                    .put(url)
-                    .header("x-roar-blake3", blake3)
-                    .body(body)
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot reach {url}"))?;
-                if !response.status().is_success() {
-                    bail!("{url} answered {} to the upload", response.status());
-                }
-                progress(size);
-                Ok(())
-            }
+            Location::Http(url) => self.upload_http(local, url, blake3, progress).await,
             Location::S3 { bucket, key } => {
                 let store = self.s3(bucket)?;
                 let mut attributes = Attributes::new();
@@ -346,46 +328,84 @@ impl Remote {
                     progress(size);
                     return Ok(());
                 }
-                let upload = store
-                    .put_multipart_opts(
-                        &path,
-                        object_store::PutMultipartOptions {
-                            attributes,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .with_context(|| format!("cannot upload to {}", location.url()))?;
-                let mut writer = object_store::WriteMultipart::new_with_chunk_size(
-                    upload,
-                    MULTIPART_THRESHOLD as usize,
-                );
-                let mut file = tokio::fs::File::open(local).await?;
-                let mut buffer = vec![0u8; 1 << 20];
-                let mut sent = 0;
-                loop {
-                    use tokio::io::AsyncReadExt;
-                    let n = file.read(&mut buffer).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    writer.wait_for_capacity(4).await?;
-                    writer.write(&buffer[..n]);
-                    sent += n as u64;
-                    progress(sent);
-                }
-                writer
-                    .finish()
-                    .await
-                    .with_context(|| format!("cannot finish the upload to {}", location.url()))?;
-                Ok(())
+                upload_multipart(store.as_ref(), &path, location, attributes, local, progress).await
             }
         }
+    }
+
+    /// One PUT of the whole file, its BLAKE3 in a header for servers that keep it.
+    async fn upload_http(
+        &self,
+        local: &Path,
+        url: &str,
+        blake3: &str,
+        mut progress: impl FnMut(u64),
+    ) -> anyhow::Result<()> {
+        let body = tokio::fs::read(local)
+            .await
+            .with_context(|| format!("cannot read {}", local.display()))?;
+        let size = body.len() as u64;
+        let response = self
+            .http
+            .put(url)
+            .header("x-roar-blake3", blake3)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        if !response.status().is_success() {
+            bail!("{url} answered {} to the upload", response.status());
+        }
+        progress(size);
+        Ok(())
     }
 }
 
 /// Files above this size are uploaded in parts of this size.
 const MULTIPART_THRESHOLD: u64 = 16 << 20;
+
+/// A large file to S3 in parts, read a buffer at a time, so memory stays bounded
+/// whatever its size. `location` names the object in messages.
+async fn upload_multipart(
+    store: &dyn ObjectStore,
+    path: &object_store::path::Path,
+    location: &Location,
+    attributes: Attributes,
+    local: &Path,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<()> {
+    let upload = store
+        .put_multipart_opts(
+            path,
+            object_store::PutMultipartOptions {
+                attributes,
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot upload to {}", location.url()))?;
+    let mut writer =
+        object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_THRESHOLD as usize);
+    let mut file = tokio::fs::File::open(local).await?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut sent = 0;
+    loop {
+        use tokio::io::AsyncReadExt;
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        writer.wait_for_capacity(4).await?;
+        writer.write(&buffer[..n]);
+        sent += n as u64;
+        progress(sent);
+    }
+    writer
+        .finish()
+        .await
+        .with_context(|| format!("cannot finish the upload to {}", location.url()))?;
+    Ok(())
+}
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<Object>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {

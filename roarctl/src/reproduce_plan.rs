@@ -136,6 +136,14 @@ impl Step {
     }
 }
 
+/// An artifact's BLAKE3 (hex), empty when the graph holds no such artifact or hash.
+fn blake3_of(artifacts: &HashMap<u64, &pb::GraphArtifact>, id: u64) -> String {
+    artifacts
+        .get(&id)
+        .and_then(|a| roar_proto::vocabulary::blake3(&a.hashes))
+        .map_or_else(String::new, str::to_string)
+}
+
 pub struct Plan {
     /// BLAKE3 (hex) of every artifact of the lineage, by id.
     hashes: HashMap<u64, String>,
@@ -153,12 +161,35 @@ impl Plan {
     pub fn new(graph: &pb::Graph, origin: impl Fn(&pb::GraphArtifact, &Path) -> Origin) -> Self {
         let artifacts: HashMap<u64, &pb::GraphArtifact> =
             graph.artifacts.iter().map(|a| (a.id, a)).collect();
-        let blake3 = |id: u64| {
-            artifacts
-                .get(&id)
-                .and_then(|a| roar_proto::vocabulary::blake3(&a.hashes))
-                .map_or_else(String::new, str::to_string)
-        };
+        let steps = Self::ordered_steps(graph);
+        let sources = Self::sources(graph, &steps, &artifacts, origin);
+        let target = graph.roots.first().copied();
+        let target_path = target.and_then(|id| {
+            steps
+                .iter()
+                .rev()
+                .flat_map(|s| &s.job.outputs)
+                .find(|o| o.artifact_id == id)
+                .map(|o| PathBuf::from(OsString::from_vec(o.path.clone())))
+        });
+        Plan {
+            edges: graph.edges.clone(),
+            hashes: graph
+                .artifacts
+                .iter()
+                .map(|a| (a.id, blake3_of(&artifacts, a.id)))
+                .collect(),
+            target_blake3: target
+                .map(|id| blake3_of(&artifacts, id))
+                .unwrap_or_default(),
+            target_path,
+            steps,
+            sources,
+        }
+    }
+
+    /// The graph's jobs as steps, build steps first, each group in start order.
+    fn ordered_steps(graph: &pb::Graph) -> Vec<Step> {
         let mut steps: Vec<Step> = graph
             .jobs
             .iter()
@@ -185,8 +216,19 @@ impl Plan {
                 s.summary.started_at_ms,
             )
         });
+        steps
+    }
+
+    /// The inputs no step of the lineage wrote: what must be fetched before the first
+    /// step runs. Each path once, for the first step that read it.
+    fn sources(
+        graph: &pb::Graph,
+        steps: &[Step],
+        artifacts: &HashMap<u64, &pb::GraphArtifact>,
+        origin: impl Fn(&pb::GraphArtifact, &Path) -> Origin,
+    ) -> Vec<Source> {
         let mut sources: Vec<Source> = Vec::new();
-        for step in &steps {
+        for step in steps {
             for input in &step.job.inputs {
                 let produced = graph
                     .edges
@@ -204,34 +246,14 @@ impl Plan {
                 };
                 sources.push(Source {
                     origin: origin(artifact, &path),
-                    blake3: blake3(input.artifact_id),
+                    blake3: blake3_of(artifacts, input.artifact_id),
                     size: artifact.size,
                     path,
                     reader: step.summary.uid.clone(),
                 });
             }
         }
-        let target = graph.roots.first().copied();
-        let target_path = target.and_then(|id| {
-            steps
-                .iter()
-                .rev()
-                .flat_map(|s| &s.job.outputs)
-                .find(|o| o.artifact_id == id)
-                .map(|o| PathBuf::from(OsString::from_vec(o.path.clone())))
-        });
-        Plan {
-            edges: graph.edges.clone(),
-            hashes: graph
-                .artifacts
-                .iter()
-                .map(|a| (a.id, blake3(a.id)))
-                .collect(),
-            target_blake3: target.map(blake3).unwrap_or_default(),
-            target_path,
-            steps,
-            sources,
-        }
+        sources
     }
 
     /// The recorded BLAKE3 of an artifact of the lineage.

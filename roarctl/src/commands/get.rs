@@ -99,6 +99,39 @@ pub async fn fetch_verified(
 
 pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
     let location = Location::parse(&args.url).map_err(as_usage)?;
+    check_digests(&args, &location)?;
+    let remote = Remote::new(args.endpoint.clone())?;
+    let objects = remote.list(&location).await?;
+    if objects.is_empty() {
+        bail!("nothing under {}", location.url());
+    }
+    let cwd = std::env::current_dir()?;
+    let destination = |object: &Object| destination(&args, &location, &cwd, object);
+    if args.dry_run {
+        for object in &objects {
+            outln!(
+                "{} -> {}",
+                object.location.url(),
+                destination(object).display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut client = ctx.client().await?;
+    let mut report = Vec::new();
+    for object in &objects {
+        let dest = destination(object);
+        report.push(get_one(ctx, &mut client, &remote, object, &dest, &args).await?);
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a malformed `--sha256`/`--blake3`, or one given for a prefix, before
+/// anything is listed or downloaded.
+fn check_digests(args: &GetArgs, location: &Location) -> anyhow::Result<()> {
     for (name, hex, len) in [("sha256", &args.sha256, 64), ("blake3", &args.blake3, 64)] {
         if let Some(hex) = hex
             && (hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -115,70 +148,61 @@ pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
              drop them, or name one file (a URL not ending in '/')"
         );
     }
-    let remote = Remote::new(args.endpoint.clone())?;
-    let objects = remote.list(&location).await?;
-    if objects.is_empty() {
-        bail!("nothing under {}", location.url());
+    Ok(())
+}
+
+/// Where an object is saved: under DEST for a prefix or an existing directory, at
+/// DEST itself otherwise, and by its own name in the current directory without one.
+fn destination(args: &GetArgs, location: &Location, cwd: &Path, object: &Object) -> PathBuf {
+    match (&args.dest, location.is_prefix()) {
+        (Some(dest), true) => cwd.join(dest).join(&object.relative),
+        (Some(dest), false) if dest.is_dir() => cwd.join(dest).join(&object.relative),
+        (Some(dest), false) => cwd.join(dest),
+        (None, _) => cwd.join(&object.relative),
     }
-    let cwd = std::env::current_dir()?;
-    let destination = |object: &Object| -> PathBuf {
-        match (&args.dest, location.is_prefix()) {
-            (Some(dest), true) => cwd.join(dest).join(&object.relative),
-            (Some(dest), false) if dest.is_dir() => cwd.join(dest).join(&object.relative),
-            (Some(dest), false) => cwd.join(dest),
-            (None, _) => cwd.join(&object.relative),
-        }
-    };
-    if args.dry_run {
-        for object in &objects {
-            outln!(
-                "{} -> {}",
-                object.location.url(),
-                destination(object).display()
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
+}
+
+/// Downloads one object and has roard record it as a source of lineage; returns its
+/// element of the `--json` array.
+async fn get_one(
+    ctx: &Context,
+    client: &mut crate::connection::Client,
+    remote: &Remote,
+    object: &Object,
+    dest: &Path,
+    args: &GetArgs,
+) -> anyhow::Result<serde_json::Value> {
+    let url = object.location.url();
+    let fetched = fetch(ctx, remote, object, dest, args).await?;
+    let path = dest
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dest.display()))?;
+    client
+        .record_download(pb::RecordDownloadRequest {
+            url: url.clone(),
+            path: path.as_os_str().as_bytes().to_vec(),
+            size: fetched.size,
+            blake3: fetched.blake3.clone(),
+            sha256: fetched.sha256.clone(),
+        })
+        .await
+        .map_err(status_error)?;
+    if !ctx.quiet && !args.json {
+        eprintln!(
+            "roar: {url} -> {} ({}, blake3 {}, sha256 {})",
+            dest.display(),
+            human_size(fetched.size),
+            &fetched.blake3[..12],
+            &fetched.sha256[..12]
+        );
     }
-    let mut client = ctx.client().await?;
-    let mut report = Vec::new();
-    for object in &objects {
-        let dest = destination(object);
-        let url = object.location.url();
-        let fetched = fetch(ctx, &remote, object, &dest, &args).await?;
-        let path = dest
-            .canonicalize()
-            .with_context(|| format!("cannot resolve {}", dest.display()))?;
-        client
-            .record_download(pb::RecordDownloadRequest {
-                url: url.clone(),
-                path: path.as_os_str().as_bytes().to_vec(),
-                size: fetched.size,
-                blake3: fetched.blake3.clone(),
-                sha256: fetched.sha256.clone(),
-            })
-            .await
-            .map_err(status_error)?;
-        report.push(serde_json::json!({
-            "url": url,
-            "path": crate::render::escape_bytes(path.as_os_str().as_bytes()),
-            "size": fetched.size,
-            "blake3": fetched.blake3,
-            "sha256": fetched.sha256,
-        }));
-        if !ctx.quiet && !args.json {
-            eprintln!(
-                "roar: {url} -> {} ({}, blake3 {}, sha256 {})",
-                dest.display(),
-                human_size(fetched.size),
-                &fetched.blake3[..12],
-                &fetched.sha256[..12]
-            );
-        }
-    }
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(serde_json::json!({
+        "url": url,
+        "path": crate::render::escape_bytes(path.as_os_str().as_bytes()),
+        "size": fetched.size,
+        "blake3": fetched.blake3,
+        "sha256": fetched.sha256,
+    }))
 }
 
 /// Downloads one object to `dest`, or finds it already there.

@@ -83,25 +83,7 @@ pub async fn lineage(ctx: &Context, args: LineageArgs) -> anyhow::Result<ExitCod
         .as_bytes()
         .to_vec();
     let target = target(&args.target)?;
-    let graph = if args.registry {
-        let registry = crate::registry::open(ctx.registry_url.as_deref()).await?;
-        let id = crate::registry::artifact_for(&registry, &target).await?;
-        registry
-            .lineage(id, args.downstream, args.depth.unwrap_or(0))
-            .await?
-    } else {
-        let mut client = ctx.client().await?;
-        client
-            .get_lineage(pb::GetLineageRequest {
-                target: Some(target.clone()),
-                cwd,
-                downstream: args.downstream,
-                depth: args.depth.unwrap_or(0),
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner()
-    };
+    let graph = fetch_graph(ctx, &args, &target, cwd).await?;
     if args.json {
         outln!(
             "{}",
@@ -122,41 +104,54 @@ pub async fn lineage(ctx: &Context, args: LineageArgs) -> anyhow::Result<ExitCod
         }
     }
     for root in &graph.roots {
-        let producer = graph
-            .jobs
-            .iter()
-            .filter(|j| j.depth == 1 && j.outputs.iter().any(|o| o.artifact_id == *root))
-            .max_by_key(|j| j.job.as_ref().map_or(0, |s| s.started_at_ms));
-        // The name the user gave when it is a path; else where the content was seen.
-        let path = match &target {
-            Target::Path(path) => Some(view.short_path(path)),
-            _ => None,
-        }
-        .or_else(|| {
-            graph
-                .jobs
-                .iter()
-                .flat_map(|j| j.outputs.iter().chain(&j.inputs))
-                .find(|f| f.artifact_id == *root)
-                .map(|f| view.short_path(&f.path))
-        })
-        .unwrap_or_else(|| args.target.clone());
+        let path = root_name(&graph, &view, &target, *root).unwrap_or_else(|| args.target.clone());
         outln!("{}", printer.artifact_line(*root, &path));
-        if args.downstream {
-            let readers: Vec<&pb::GraphJob> = graph
-                .jobs
-                .iter()
-                .filter(|j| j.depth == 1 && j.inputs.iter().any(|i| i.artifact_id == *root))
-                .collect();
-            printer.children_down(&readers, "");
-        } else {
-            match producer {
-                Some(job) => printer.children_up(job, ""),
-                None => outln!("└─ {}", printer.source(*root)),
-            }
-        }
+        printer.below_root(&graph, *root, args.downstream);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lineage graph from the team registry (`--registry`) or from roard.
+async fn fetch_graph(
+    ctx: &Context,
+    args: &LineageArgs,
+    target: &Target,
+    cwd: Vec<u8>,
+) -> anyhow::Result<pb::Graph> {
+    if args.registry {
+        let registry = crate::registry::open(ctx.registry_url.as_deref()).await?;
+        let id = crate::registry::artifact_for(&registry, target).await?;
+        return registry
+            .lineage(id, args.downstream, args.depth.unwrap_or(0))
+            .await;
+    }
+    let mut client = ctx.client().await?;
+    Ok(client
+        .get_lineage(pb::GetLineageRequest {
+            target: Some(target.clone()),
+            cwd,
+            downstream: args.downstream,
+            depth: args.depth.unwrap_or(0),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner())
+}
+
+/// The name the user gave when it is a path; else where the content was seen.
+fn root_name(graph: &pb::Graph, view: &GraphView, target: &Target, root: u64) -> Option<String> {
+    match target {
+        Target::Path(path) => Some(view.short_path(path)),
+        _ => None,
+    }
+    .or_else(|| {
+        graph
+            .jobs
+            .iter()
+            .flat_map(|j| j.outputs.iter().chain(&j.inputs))
+            .find(|f| f.artifact_id == root)
+            .map(|f| view.short_path(&f.path))
+    })
 }
 
 struct Printer<'a> {
@@ -166,6 +161,29 @@ struct Printer<'a> {
 }
 
 impl Printer<'_> {
+    /// The tree under a root artifact: the jobs that read it (`downstream`), or the
+    /// latest job that wrote it, or that it is a source.
+    fn below_root(&mut self, graph: &pb::Graph, root: u64, downstream: bool) {
+        if downstream {
+            let readers: Vec<&pb::GraphJob> = graph
+                .jobs
+                .iter()
+                .filter(|j| j.depth == 1 && j.inputs.iter().any(|i| i.artifact_id == root))
+                .collect();
+            self.children_down(&readers, "");
+            return;
+        }
+        let producer = graph
+            .jobs
+            .iter()
+            .filter(|j| j.depth == 1 && j.outputs.iter().any(|o| o.artifact_id == root))
+            .max_by_key(|j| j.job.as_ref().map_or(0, |s| s.started_at_ms));
+        match producer {
+            Some(job) => self.children_up(job, ""),
+            None => outln!("└─ {}", self.source(root)),
+        }
+    }
+
     fn artifact_line(&self, id: u64, path: &str) -> String {
         let size = self
             .view

@@ -52,6 +52,9 @@ struct Source {
     relative: String,
 }
 
+/// One file of the upload: the source, what roard hashed it to, and where it goes.
+type Planned<'a> = (&'a Source, &'a pb::HashedFile, Location);
+
 pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
     let (src, dest) = match args.args.as_slice() {
         [dest] => (None, dest.as_str()),
@@ -66,6 +69,33 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         Some(step) if step.starts_with('@') => step_outputs(&mut client, &cwd, step).await?,
         Some(path) => local_files(&cwd.join(path))?,
     };
+    check_destination(&sources, &dest)?;
+    let hashed = hash_sources(&mut client, &sources).await?;
+    let plan = plan(&sources, &hashed, &dest);
+    if args.dry_run {
+        print_plan(&plan, &args)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.no_tag {
+        tag_commits(ctx, &mut client, &cwd, &plan, args.push_tags).await?;
+    }
+    let (uploads, report) = transfer(ctx, &plan, args.json, args.endpoint.clone()).await?;
+    client
+        .record_uploads(pb::RecordUploadsRequest {
+            uploads,
+            message: args.message.clone(),
+        })
+        .await
+        .map_err(status_error)?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an empty source, and several files aimed at one URL, before anything is
+/// hashed or sent.
+fn check_destination(sources: &[Source], dest: &Location) -> anyhow::Result<()> {
     if sources.is_empty() {
         bail!("nothing to upload: the source holds no files");
     }
@@ -76,7 +106,15 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
             dest.url()
         );
     }
-    let hashed = client
+    Ok(())
+}
+
+/// roard hashes the files, so the hashes match the ones its records hold.
+async fn hash_sources(
+    client: &mut crate::connection::Client,
+    sources: &[Source],
+) -> anyhow::Result<Vec<pb::HashedFile>> {
+    Ok(client
         .hash_files(pb::HashFilesRequest {
             paths: sources
                 .iter()
@@ -86,10 +124,18 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(status_error)?
         .into_inner()
-        .files;
-    let plan: Vec<(&Source, &pb::HashedFile, Location)> = sources
+        .files)
+}
+
+/// Where each file goes: under the prefix by its relative name, or to the URL itself.
+fn plan<'a>(
+    sources: &'a [Source],
+    hashed: &'a [pb::HashedFile],
+    dest: &Location,
+) -> Vec<Planned<'a>> {
+    sources
         .iter()
-        .zip(&hashed)
+        .zip(hashed)
         .map(|(source, file)| {
             let target = if dest.is_prefix() {
                 dest.join(&source.relative)
@@ -98,69 +144,100 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
             };
             (source, file, target)
         })
-        .collect();
-    let blake3_of = |file: &pb::HashedFile| {
-        roar_proto::vocabulary::blake3(&file.hashes)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let entry = |source: &Source, file: &pb::HashedFile, target: &Location, sent: Option<bool>| {
-        serde_json::json!({
-            "path": crate::render::escape_bytes(source.path.as_os_str().as_bytes()),
-            "url": target.url(),
-            "blake3": blake3_of(file),
-            "size": file.size,
-            "transferred": sent,
-        })
-    };
-    if args.dry_run && args.json {
+        .collect()
+}
+
+/// The BLAKE3 of a hashed file, as the remote and the records name content.
+fn blake3_of(file: &pb::HashedFile) -> String {
+    roar_proto::vocabulary::blake3(&file.hashes)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// One element of the `--json` array; `sent` is None in a dry run.
+fn entry(
+    source: &Source,
+    file: &pb::HashedFile,
+    target: &Location,
+    sent: Option<bool>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "path": crate::render::escape_bytes(source.path.as_os_str().as_bytes()),
+        "url": target.url(),
+        "blake3": blake3_of(file),
+        "size": file.size,
+        "transferred": sent,
+    })
+}
+
+/// `--dry-run`: what would go where, and whether commits would be tagged.
+fn print_plan(plan: &[Planned<'_>], args: &PutArgs) -> anyhow::Result<()> {
+    if args.json {
         let list: Vec<_> = plan.iter().map(|(s, f, t)| entry(s, f, t, None)).collect();
         outln!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    if args.dry_run {
-        for (source, file, target) in &plan {
-            outln!(
-                "{} -> {}  ({}, blake3 {})",
-                source.path.display(),
-                target.url(),
-                human_size(file.size),
-                &blake3_of(file)[..12]
-            );
-        }
-        if !args.no_tag {
-            outln!("then: tag the commits of the producing jobs");
-        }
-        return Ok(ExitCode::SUCCESS);
+    for (source, file, target) in plan {
+        outln!(
+            "{} -> {}  ({}, blake3 {})",
+            source.path.display(),
+            target.url(),
+            human_size(file.size),
+            &blake3_of(file)[..12]
+        );
     }
     if !args.no_tag {
-        let tags = client
-            .tag_lineage(pb::TagLineageRequest {
-                lineage: Some(pb::GetLineageRequest {
-                    cwd: cwd.clone().into_os_string().into_vec(),
-                    ..Default::default()
-                }),
-                push: args.push_tags,
-                artifacts: plan.iter().map(|(_, f, _)| blake3_of(f)).collect(),
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        if !ctx.quiet {
-            for tag in &tags.tags {
-                eprintln!(
-                    "roar: tagged {} as {}{}",
-                    &tag.commit[..tag.commit.len().min(12)],
-                    tag.name,
-                    if tag.created { "" } else { " (already there)" }
-                );
-            }
+        outln!("then: tag the commits of the producing jobs");
+    }
+    Ok(())
+}
+
+/// Tags the commits the producing jobs ran at before anything leaves, so what is
+/// published can be traced back to its code.
+async fn tag_commits(
+    ctx: &Context,
+    client: &mut crate::connection::Client,
+    cwd: &Path,
+    plan: &[Planned<'_>],
+    push: bool,
+) -> anyhow::Result<()> {
+    let tags = client
+        .tag_lineage(pb::TagLineageRequest {
+            lineage: Some(pb::GetLineageRequest {
+                cwd: cwd.as_os_str().as_bytes().to_vec(),
+                ..Default::default()
+            }),
+            push,
+            artifacts: plan.iter().map(|(_, f, _)| blake3_of(f)).collect(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if !ctx.quiet {
+        for tag in &tags.tags {
+            eprintln!(
+                "roar: tagged {} as {}{}",
+                &tag.commit[..tag.commit.len().min(12)],
+                tag.name,
+                if tag.created { "" } else { " (already there)" }
+            );
         }
     }
-    let remote = Remote::new(args.endpoint.clone())?;
+    Ok(())
+}
+
+/// Sends each file the remote does not already hold; returns what to record with
+/// roard and the `--json` report.
+async fn transfer(
+    ctx: &Context,
+    plan: &[Planned<'_>],
+    json: bool,
+    endpoint: Option<String>,
+) -> anyhow::Result<(Vec<pb::Upload>, Vec<serde_json::Value>)> {
+    let remote = Remote::new(endpoint)?;
     let mut uploads = Vec::new();
     let mut report = Vec::new();
-    for (source, file, target) in &plan {
+    for (source, file, target) in plan {
         let blake3 = blake3_of(file);
         let already = remote.content_of(target).await?;
         let transferred = already.as_deref() != Some(blake3.as_str());
@@ -175,7 +252,7 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
             bar.finish();
         }
         report.push(entry(source, file, target, Some(transferred)));
-        if !ctx.quiet && !args.json {
+        if !ctx.quiet && !json {
             eprintln!(
                 "roar: {} -> {}{}",
                 source.path.display(),
@@ -191,17 +268,7 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
             transferred,
         });
     }
-    client
-        .record_uploads(pb::RecordUploadsRequest {
-            uploads,
-            message: args.message.clone(),
-        })
-        .await
-        .map_err(status_error)?;
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((uploads, report))
 }
 
 /// A file, or every file under a directory (names relative to it).

@@ -60,30 +60,14 @@ pub async fn register(ctx: &Context, args: RegisterArgs) -> anyhow::Result<ExitC
         registry::redact(&url)
     );
     if args.dry_run {
-        outln!("would register {summary}");
-        for job in &graph.jobs {
-            if let Some(s) = &job.job {
-                outln!(
-                    "  {} {}  {}",
-                    s.uid,
-                    crate::graph::label(job),
-                    crate::render::command_line(&s.argv)
-                );
-            }
-        }
+        print_dry_run(&summary, &graph);
         return Ok(ExitCode::SUCCESS);
     }
     if graph.jobs.is_empty() {
         anyhow::bail!("nothing to register: no recorded job made this");
     }
-    if !args.yes && std::io::stdin().is_terminal() {
-        eprint!("register {summary}? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(ExitCode::SUCCESS);
-        }
+    if !args.yes && std::io::stdin().is_terminal() && !confirmed(&summary)? {
+        return Ok(ExitCode::SUCCESS);
     }
     // Reach the registry first: if it is down, nothing changes anywhere.
     let pool = registry::connect(&url).await?;
@@ -96,14 +80,7 @@ pub async fn register(ctx: &Context, args: RegisterArgs) -> anyhow::Result<ExitC
         .await
         .map_err(status_error)?
         .into_inner();
-    let user = format!(
-        "{}@{}",
-        std::env::var("USER").unwrap_or_else(|_| nix::unistd::getuid().to_string()),
-        nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let published = registry::publish(&pool, &graph, &user).await?;
+    let published = registry::publish(&pool, &graph, &publisher()).await?;
     pool.close().await;
     if !ctx.quiet {
         eprintln!(
@@ -116,4 +93,39 @@ pub async fn register(ctx: &Context, args: RegisterArgs) -> anyhow::Result<ExitC
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--dry-run`: the summary and each job that would be sent.
+fn print_dry_run(summary: &str, graph: &pb::Graph) {
+    outln!("would register {summary}");
+    for job in &graph.jobs {
+        if let Some(s) = &job.job {
+            outln!(
+                "  {} {}  {}",
+                s.uid,
+                crate::graph::label(job),
+                crate::render::command_line(&s.argv)
+            );
+        }
+    }
+}
+
+/// Asks on the terminal before anything is published; only a yes goes ahead.
+fn confirmed(summary: &str) -> anyhow::Result<bool> {
+    eprint!("register {summary}? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `user@host`, recorded with the registration so the team sees who published it.
+fn publisher() -> String {
+    format!(
+        "{}@{}",
+        std::env::var("USER").unwrap_or_else(|_| nix::unistd::getuid().to_string()),
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    )
 }

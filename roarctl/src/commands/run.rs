@@ -138,15 +138,7 @@ async fn plan(ctx: &Context, args: &RunArgs, kind: Kind) -> anyhow::Result<Plan>
 
 pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<ExitCode> {
     let plan = plan(ctx, &args, kind).await?;
-    // The shell's environment, then the configured `[env]` over it.
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(name, _)| !ctx.job_env.iter().any(|(n, _)| name == n.as_str()))
-        .collect();
-    env.extend(
-        ctx.job_env
-            .iter()
-            .map(|(name, value)| (OsString::from(name), OsString::from(value))),
-    );
+    let env = job_env(ctx);
     let prepared = match Prepared::new(&plan.command, &env) {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -166,53 +158,11 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
         }
         Err(e) => return Err(e.context("cannot reach roard; nothing was run")),
     };
-    // The daemon's pid comes with the connection; asking is the fallback.
-    let tracer = match connection::daemon_pid() {
-        Some(pid) => Pid::from_raw(pid),
-        None => {
-            let hello = client
-                .hello(hello_request())
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            Pid::from_raw(i32::try_from(hello.pid).unwrap_or(0))
-        }
-    };
+    let tracer = tracer_pid(&mut client).await?;
     let mut child = launch::fork_held(&prepared, tracer).context("cannot fork the job")?;
 
-    let request = pb::RunRequest {
-        pid: child.pid.as_raw().unsigned_abs(),
-        argv: plan.command.iter().map(|a| a.as_bytes().to_vec()).collect(),
-        cwd: cwd.into_os_string().into_vec(),
-        env: env
-            .iter()
-            .map(|(name, value)| pb::EnvVar {
-                name: name.as_bytes().to_vec(),
-                value: value.as_bytes().to_vec(),
-            })
-            .collect(),
-        user_config: ctx
-            .user_config
-            .clone()
-            .map(|p| p.into_os_string().into_vec())
-            .unwrap_or_default(),
-        kind: plan.kind.job_kind().into(),
-        rerun_step: plan.rerun_step,
-        allow_dirty: args.allow_dirty,
-        reproduces: args.reproduces.clone().unwrap_or_default(),
-        reproduces_job: args.reproduces_job.clone().unwrap_or_default(),
-        keep_failed: args.keep_failed,
-    };
-    let attach = async {
-        let mut stream = client.run(request).await?.into_inner();
-        match stream.message().await? {
-            Some(pb::RunEvent {
-                event: Some(Event::Attached(attached)),
-            }) => Ok((stream, attached)),
-            _ => Err(tonic::Status::internal("roard did not confirm the attach")),
-        }
-    };
-    let (stream, attached) = match attach.await {
+    let request = run_request(ctx, &args, &plan, &child, cwd, &env);
+    let (stream, attached) = match attach(&mut client, request).await {
         Ok(ok) => ok,
         // A policy refusal (a dirty repository) is the user's own rule at work: never
         // sidestepped by --allow-untraced.
@@ -237,6 +187,85 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
     };
     child.release(Some(&attached.seccomp_filter))?;
     supervise(ctx, child, stream, attached, plan.kind).await
+}
+
+/// The shell's environment, then the configured `[env]` over it.
+fn job_env(ctx: &Context) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| !ctx.job_env.iter().any(|(n, _)| name == n.as_str()))
+        .collect();
+    env.extend(
+        ctx.job_env
+            .iter()
+            .map(|(name, value)| (OsString::from(name), OsString::from(value))),
+    );
+    env
+}
+
+/// The pid the held child lets trace it. The daemon's pid comes with the connection;
+/// asking is the fallback.
+async fn tracer_pid(client: &mut connection::Client) -> anyhow::Result<Pid> {
+    Ok(match connection::daemon_pid() {
+        Some(pid) => Pid::from_raw(pid),
+        None => {
+            let hello = client
+                .hello(hello_request())
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            Pid::from_raw(i32::try_from(hello.pid).unwrap_or(0))
+        }
+    })
+}
+
+/// Everything roard records about the job before it starts: what, where, with which
+/// environment and under which rules.
+fn run_request(
+    ctx: &Context,
+    args: &RunArgs,
+    plan: &Plan,
+    child: &HeldChild,
+    cwd: std::path::PathBuf,
+    env: &[(OsString, OsString)],
+) -> pb::RunRequest {
+    pb::RunRequest {
+        pid: child.pid.as_raw().unsigned_abs(),
+        argv: plan.command.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        cwd: cwd.into_os_string().into_vec(),
+        env: env
+            .iter()
+            .map(|(name, value)| pb::EnvVar {
+                name: name.as_bytes().to_vec(),
+                value: value.as_bytes().to_vec(),
+            })
+            .collect(),
+        user_config: ctx
+            .user_config
+            .clone()
+            .map(|p| p.into_os_string().into_vec())
+            .unwrap_or_default(),
+        kind: plan.kind.job_kind().into(),
+        rerun_step: plan.rerun_step,
+        allow_dirty: args.allow_dirty,
+        reproduces: args.reproduces.clone().unwrap_or_default(),
+        reproduces_job: args.reproduces_job.clone().unwrap_or_default(),
+        keep_failed: args.keep_failed,
+    }
+}
+
+/// Asks roard to attach to the held child; its first message must confirm it, since
+/// releasing an untraced child would run the job unrecorded.
+async fn attach(
+    client: &mut connection::Client,
+    request: pb::RunRequest,
+) -> Result<(Streaming<pb::RunEvent>, pb::Attached), tonic::Status> {
+    let mut stream = client.run(request).await?.into_inner();
+    match stream.message().await? {
+        Some(pb::RunEvent {
+            event: Some(Event::Attached(attached)),
+        }) => Ok((stream, attached)),
+        _ => Err(tonic::Status::internal("roard did not confirm the attach")),
+    }
 }
 
 /// Waits for the job as a shell would, while following roard's report of it.
@@ -286,40 +315,55 @@ async fn supervise(
     }
     bar.finish();
     if !ctx.quiet {
-        match (&finished, remaining_after_root) {
-            (Some(done), _) => {
-                let took = done
-                    .job
-                    .as_ref()
-                    .and_then(|j| Some(j.ended_at_ms? - j.started_at_ms))
-                    .map_or_else(String::new, |ms| format!(" in {}", duration(ms)));
-                let place = done
-                    .job
-                    .as_ref()
-                    .map_or_else(|| step_label(kind.job_kind(), attached.step), placement);
-                eprintln!(
-                    "roar: recorded job {} ({place}){took}: {} input(s), {} output(s), {} \
-                     package(s), {} process(es); {} file(s) hashed ({}), {} from the hash cache",
-                    attached.job_uid,
-                    done.inputs,
-                    done.outputs,
-                    done.packages,
-                    done.processes,
-                    done.hash_cache_misses,
-                    human_size(done.hashed_bytes),
-                    done.hash_cache_hits
-                );
-                report_files(ctx, &attached.job_uid).await;
-            }
-            (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
-                "roar: job {} left {remaining} process(es) running; they are still traced \
-                 and the record completes when they exit (roarctl show {})",
-                attached.job_uid, attached.job_uid
-            ),
-            _ => {}
-        }
+        let left = (remaining_after_root, stream_alive);
+        report_outcome(ctx, finished.as_ref(), left, &attached, kind).await;
     }
     Ok(ExitCode::from(exit_code))
+}
+
+/// The closing summary on stderr: what was recorded, or that processes the job left
+/// behind keep the record open (`left`: how many roard counted, and whether the stream
+/// still lives to finish the record).
+async fn report_outcome(
+    ctx: &Context,
+    finished: Option<&pb::JobFinished>,
+    left: (Option<u32>, bool),
+    attached: &pb::Attached,
+    kind: Kind,
+) {
+    let (remaining_after_root, stream_alive) = left;
+    match (finished, remaining_after_root) {
+        (Some(done), _) => {
+            let took = done
+                .job
+                .as_ref()
+                .and_then(|j| Some(j.ended_at_ms? - j.started_at_ms))
+                .map_or_else(String::new, |ms| format!(" in {}", duration(ms)));
+            let place = done
+                .job
+                .as_ref()
+                .map_or_else(|| step_label(kind.job_kind(), attached.step), placement);
+            eprintln!(
+                "roar: recorded job {} ({place}){took}: {} input(s), {} output(s), {} \
+                 package(s), {} process(es); {} file(s) hashed ({}), {} from the hash cache",
+                attached.job_uid,
+                done.inputs,
+                done.outputs,
+                done.packages,
+                done.processes,
+                done.hash_cache_misses,
+                human_size(done.hashed_bytes),
+                done.hash_cache_hits
+            );
+            report_files(ctx, &attached.job_uid).await;
+        }
+        (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
+            "roar: job {} left {remaining} process(es) running; they are still traced \
+             and the record completes when they exit (roarctl show {})",
+            attached.job_uid, attached.job_uid
+        ),
+        _ => {}
+    }
 }
 
 /// `@3, exit 0`; for a failed job, how it ended and that it took no step (or that the

@@ -213,6 +213,18 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let Some(summary) = &job.summary else {
         anyhow::bail!("roard returned a job without a summary");
     };
+    show_header(summary);
+    show_git(summary);
+    show_origin(summary, &job.reproductions);
+    show_run(summary, &job.gaps);
+    show_files(&job, args.all, ignored);
+    show_packages(&job);
+    show_processes(&job.processes);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which job this is and what it ran where.
+fn show_header(summary: &pb::JobSummary) {
     outln!(
         "job      {} ({})",
         summary.uid,
@@ -224,6 +236,10 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     outln!("command  {}", command_line(&summary.argv));
     outln!("cwd      {}", escape_for_terminal(&summary.cwd));
     outln!("project  {}", escape_for_terminal(&summary.project));
+}
+
+/// The commit the code ran at, and whether uncommitted changes make it unreliable.
+fn show_git(summary: &pb::JobSummary) {
     match &summary.git {
         Some(git) => {
             outln!("git      {}  {}", git.repository, git_short(git));
@@ -242,6 +258,10 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             summary.commit_made
         );
     }
+}
+
+/// Links to other jobs: the one this reproduces, and those that reproduced this.
+fn show_origin(summary: &pb::JobSummary, reproductions: &[pb::Reproduction]) {
     if !summary.reproduces_job.is_empty() {
         outln!(
             "reproduces job {} (for blake3:{})",
@@ -249,11 +269,15 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             summary.reproduces.trim_start_matches("blake3:")
         );
     }
-    for reproduction in &job.reproductions {
+    for reproduction in reproductions {
         if let (Some(text), Some(by)) = (reproduced_by(reproduction), &reproduction.job) {
             outln!("{text} ({})", local_time(by.started_at_ms));
         }
     }
+}
+
+/// When it ran, how it ended, and what the tracer could not see.
+fn show_run(summary: &pb::JobSummary, gaps: &[pb::TraceGap]) {
     outln!("started  {}", local_time(summary.started_at_ms));
     if let Some(end) = summary.ended_at_ms {
         outln!("took     {}", duration(end - summary.started_at_ms));
@@ -270,18 +294,26 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             summary.lingering_processes
         );
     }
-    for gap in &job.gaps {
+    for gap in gaps {
         outln!("unseen   {}", crate::render::gap_text(gap));
     }
+}
+
+/// Inputs and outputs; `ignored` counts the files left out without `--all`.
+fn show_files(job: &pb::Job, all: bool, ignored: usize) {
     for (title, files) in [("inputs", &job.inputs), ("outputs", &job.outputs)] {
         outln!("{title} ({}):", files.len());
         for file in files {
-            outln!("  {}", file_line(file, args.all));
+            outln!("  {}", file_line(file, all));
         }
     }
     if ignored > 0 {
         outln!("({ignored} system, package and scratch file(s) not shown: --all lists them)");
     }
+}
+
+/// The packages and Python environments the job used.
+fn show_packages(job: &pb::Job) {
     outln!("packages ({}):", job.packages.len());
     for package in &job.packages {
         outln!(
@@ -304,8 +336,12 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             escape_for_terminal(&env.interpreter)
         );
     }
-    outln!("processes ({}):", job.processes.len());
-    for (depth, process) in process_tree(&job.processes) {
+}
+
+/// The process tree, with the programs each process executed before its last one.
+fn show_processes(processes: &[pb::Process]) {
+    outln!("processes ({}):", processes.len());
+    for (depth, process) in process_tree(processes) {
         outln!(
             "  {}{} exit {}  {}",
             "  ".repeat(depth),
@@ -321,7 +357,6 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The processes in tree order (each after its parent, indented by depth). A pid seen

@@ -128,53 +128,10 @@ async fn insert_jobs(
     jobs: &[&pb::GraphJob],
     user: &str,
 ) -> Result<u64, sqlx::Error> {
-    #[derive(Default)]
-    struct Columns {
-        uid: Vec<String>,
-        project: Vec<Vec<u8>>,
-        kind: Vec<String>,
-        step: Vec<i32>,
-        argv: Vec<Vec<u8>>,
-        cwd: Vec<Vec<u8>>,
-        started: Vec<i64>,
-        ended: Vec<Option<i64>>,
-        code: Vec<Option<i32>>,
-        signal: Vec<Option<i32>>,
-        state: Vec<String>,
-        repository: Vec<Option<String>>,
-        root: Vec<Option<Vec<u8>>>,
-        branch: Vec<Option<String>>,
-        commit: Vec<Option<String>>,
-        dirty: Vec<Option<i32>>,
-    }
-    let mut c = Columns::default();
+    let mut c = JobColumns::default();
     for job in jobs {
         let Some(summary) = &job.job else { continue };
-        let git = summary.git.as_ref();
-        let (code, signal) = match summary.exit.as_ref().and_then(|e| e.status) {
-            Some(pb::exit_status::Status::Code(n)) => (Some(n), None),
-            Some(pb::exit_status::Status::Signal(n)) => (None, Some(n)),
-            None => (None, None),
-        };
-        c.uid.push(summary.uid.clone());
-        c.project.push(summary.project.clone());
-        c.kind.push(summary.kind().name().to_string());
-        c.step.push(i32::try_from(summary.step).unwrap_or(i32::MAX));
-        c.argv.push(summary.argv.join(&0u8));
-        c.cwd.push(summary.cwd.clone());
-        c.started.push(summary.started_at_ms);
-        c.ended.push(summary.ended_at_ms);
-        c.code.push(code);
-        c.signal.push(signal);
-        c.state.push(summary.state().name().to_string());
-        c.repository.push(git.map(|g| g.repository.clone()));
-        c.root.push(git.map(|g| g.root.clone()));
-        c.branch
-            .push(git.map(|g| g.branch.clone()).filter(|b| !b.is_empty()));
-        c.commit
-            .push(git.map(|g| g.commit.clone()).filter(|b| !b.is_empty()));
-        c.dirty
-            .push(git.map(|g| i32::try_from(g.dirty_count).unwrap_or(i32::MAX)));
+        c.push(summary);
     }
     Ok(sqlx::query(
         "INSERT INTO jobs (uid, registered_by, project, kind, step, argv, cwd, started_at_ms, \
@@ -210,6 +167,61 @@ async fn insert_jobs(
     .execute(&mut **tx)
     .await?
     .rows_affected())
+}
+
+/// Jobs as one array per column: the shape UNNEST turns into rows, so a chunk of jobs
+/// is one statement.
+#[derive(Default)]
+struct JobColumns {
+    uid: Vec<String>,
+    project: Vec<Vec<u8>>,
+    kind: Vec<String>,
+    step: Vec<i32>,
+    argv: Vec<Vec<u8>>,
+    cwd: Vec<Vec<u8>>,
+    started: Vec<i64>,
+    ended: Vec<Option<i64>>,
+    code: Vec<Option<i32>>,
+    signal: Vec<Option<i32>>,
+    state: Vec<String>,
+    repository: Vec<Option<String>>,
+    root: Vec<Option<Vec<u8>>>,
+    branch: Vec<Option<String>>,
+    commit: Vec<Option<String>>,
+    dirty: Vec<Option<i32>>,
+}
+
+impl JobColumns {
+    /// Adds one job's row. Exit status and git context become NULLs where absent, so
+    /// the registry can tell "none" from an empty value.
+    fn push(&mut self, summary: &pb::JobSummary) {
+        let git = summary.git.as_ref();
+        let (code, signal) = match summary.exit.as_ref().and_then(|e| e.status) {
+            Some(pb::exit_status::Status::Code(n)) => (Some(n), None),
+            Some(pb::exit_status::Status::Signal(n)) => (None, Some(n)),
+            None => (None, None),
+        };
+        self.uid.push(summary.uid.clone());
+        self.project.push(summary.project.clone());
+        self.kind.push(summary.kind().name().to_string());
+        self.step
+            .push(i32::try_from(summary.step).unwrap_or(i32::MAX));
+        self.argv.push(summary.argv.join(&0u8));
+        self.cwd.push(summary.cwd.clone());
+        self.started.push(summary.started_at_ms);
+        self.ended.push(summary.ended_at_ms);
+        self.code.push(code);
+        self.signal.push(signal);
+        self.state.push(summary.state().name().to_string());
+        self.repository.push(git.map(|g| g.repository.clone()));
+        self.root.push(git.map(|g| g.root.clone()));
+        self.branch
+            .push(git.map(|g| g.branch.clone()).filter(|b| !b.is_empty()));
+        self.commit
+            .push(git.map(|g| g.commit.clone()).filter(|b| !b.is_empty()));
+        self.dirty
+            .push(git.map(|g| i32::try_from(g.dirty_count).unwrap_or(i32::MAX)));
+    }
 }
 
 fn uid(job: &pb::GraphJob) -> &str {
