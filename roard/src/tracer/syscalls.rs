@@ -207,10 +207,10 @@ mod i386 {
 
 /// The table of a 32-bit ABI with the classic calls (i386, arm): the same calls with
 /// the same argument layout, numbered by the constants of module `$numbers`.
+#[rustfmt::skip]
 macro_rules! classic_32_bit_entries {
     ($numbers:ident) => {{
         use $numbers::*;
-    #[rustfmt::skip]
         const ENTRIES: &[(u32, TracedSyscall)] = &[
             (OPEN, Open { at: Cwd { path: 0 }, flags: 1 }),
             (OPENAT, Open { at: AT_0_1, flags: 2 }),
@@ -235,7 +235,7 @@ macro_rules! classic_32_bit_entries {
             (PIVOT_ROOT, ViewChange),
             (UNSHARE, ViewChange),
             (SETNS, ViewChange),
-                        ];
+        ];
         ENTRIES
     }};
 }
