@@ -378,3 +378,53 @@ fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
     }
     list.push_unseparated(")");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(project: &str, session_id: u64, started_at_ms: i64) -> Place {
+        Place {
+            project: project.as_bytes().to_vec(),
+            session_id,
+            reproduction: false,
+            started_at_ms,
+        }
+    }
+
+    fn writes(job_id: i64, artifact_id: i64, place: Place) -> Use {
+        Use {
+            job_id,
+            artifact_id,
+            place,
+        }
+    }
+
+    #[test]
+    fn a_walk_upstream_takes_the_producer_the_rule_chooses() {
+        // Artifact 7 was written by job 1 in another project, by job 2 in the reader's
+        // project before the reader started, and by job 3 after it: job 2 made what
+        // the reader read.
+        let reader = place("/p", 1, 100);
+        let uses = [
+            writes(1, 7, place("/other", 9, 50)),
+            writes(2, 7, place("/p", 1, 60)),
+            writes(3, 7, place("/p", 1, 150)),
+            writes(4, 8, place("/p", 1, 10)),
+        ];
+        assert_eq!(next_level(&[(7, reader)], &uses, false), [2]);
+    }
+
+    #[test]
+    fn a_walk_downstream_reaches_the_readers_of_what_was_written() {
+        // Job 5 wrote artifact 7 at 100: readers that started later read it; one that
+        // started before could not have.
+        let writer = place("/p", 1, 100);
+        let uses = [
+            writes(10, 7, place("/p", 1, 200)),
+            writes(11, 7, place("/p", 1, 50)),
+            writes(12, 8, place("/p", 1, 300)),
+        ];
+        assert_eq!(next_level(&[(7, writer)], &uses, true), [10]);
+    }
+}
