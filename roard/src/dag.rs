@@ -367,3 +367,57 @@ async fn check_inputs(
     .await
     .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: i64, uid: &str) -> JobNode {
+        JobNode {
+            id,
+            summary: pb::JobSummary {
+                uid: uid.to_string(),
+                ..Default::default()
+            },
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            depth: 0,
+            packages: Vec::new(),
+            environments: Vec::new(),
+            reproductions: Vec::new(),
+        }
+    }
+
+    fn edge(from: &str, to: &str) -> pb::Edge {
+        pb::Edge {
+            from_job: from.to_string(),
+            to_job: to.to_string(),
+            artifact_id: 1,
+        }
+    }
+
+    #[test]
+    fn staleness_flows_downstream_in_step_order_and_names_the_stale_step() {
+        // @1 -> @2 -> @3, and @4 reads nothing: @1's input changed.
+        let owned = [node(1, "a"), node(2, "b"), node(3, "c"), node(4, "d")];
+        let placement: HashMap<i64, SessionJob> = (1..=4)
+            .map(|id| {
+                let step = id as u32;
+                let job = SessionJob {
+                    id,
+                    build: false,
+                    step,
+                    placed: true,
+                };
+                (id, job)
+            })
+            .collect();
+        let edges = [edge("a", "b"), edge("b", "c")];
+        let mut stale = HashMap::from([(1, "input changed: data.csv".to_string())]);
+        propagate_staleness(&owned, &edges, &placement, &mut stale);
+        assert_eq!(stale[&1], "input changed: data.csv");
+        assert_eq!(stale[&2], "upstream @1 stale");
+        assert_eq!(stale[&3], "upstream @2 stale");
+        assert!(!stale.contains_key(&4));
+    }
+}
