@@ -1,7 +1,8 @@
 /* Run inside a chroot by tests/tests/namespaces.rs: reads /data/link (an absolute
  * symlink to /data/real.txt, which only means the jail's file inside the jail) and,
- * after chdir("/work"), rel.txt; writes both to out.txt. Built static, so the jail
- * needs no libraries. */
+ * after chdir("/work"), rel.txt; writes both to out.txt, and creates a file through
+ * /data/dangling, an absolute symlink to /data/made.txt that does not exist yet. Built
+ * static, so the jail needs no libraries. */
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -21,5 +22,8 @@ int main(void) {
         return 2;
     if (copy(link, out) < 0 || copy(rel, out) < 0)
         return 3;
+    int made = open("/data/dangling", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (made < 0 || write(made, "made\n", 5) != 5)
+        return 4;
     return 0;
 }

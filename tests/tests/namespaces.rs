@@ -61,6 +61,7 @@ fn a_chrooted_program_is_recorded_by_host_paths() {
     std::fs::write(jail.join("data/real.txt"), "inside the jail\n").unwrap();
     std::fs::write(jail.join("work/rel.txt"), "relative\n").unwrap();
     std::os::unix::fs::symlink("/data/real.txt", jail.join("data/link")).unwrap();
+    std::os::unix::fs::symlink("/data/made.txt", jail.join("data/dangling")).unwrap();
     assert!(
         jail_program(&jail).is_some(),
         "gcc -static builds the jail's program"
@@ -82,7 +83,20 @@ fn a_chrooted_program_is_recorded_by_host_paths() {
         let host = format!("{jail_text}/{input}");
         assert!(inputs.contains(&host), "{host} in {inputs:?}");
     }
-    assert_eq!(outputs, [format!("{jail_text}/work/out.txt")], "{job}");
+    // The file made through the dangling absolute link is the jail's, as the kernel
+    // resolved it inside the root.
+    assert_eq!(
+        outputs,
+        [
+            format!("{jail_text}/work/out.txt"),
+            format!("{jail_text}/data/made.txt")
+        ],
+        "{job}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(jail.join("data/made.txt")).unwrap(),
+        "made\n"
+    );
     // The names the program used mean the jail's files, never the host's.
     assert!(
         !inputs

@@ -355,7 +355,13 @@ impl FileTracker {
     /// directory lets the user create it. The pre-image of an input is captured here,
     /// before the kernel truncates or hands out a writable descriptor.
     fn write_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], flags: i32) {
-        let Some(absolute) = self.absolute(tid, dirfd, named, Followed) else {
+        // O_EXCL and O_NOFOLLOW refuse a symlink as last component: its name is meant.
+        let how = if flags & (libc::O_EXCL | libc::O_NOFOLLOW) != 0 {
+            Name
+        } else {
+            Followed
+        };
+        let Some(absolute) = self.absolute(tid, dirfd, named, how) else {
             return;
         };
         let access = flags & libc::O_ACCMODE;

@@ -52,6 +52,9 @@ pub struct View {
     walks: bool,
 }
 
+/// Symlinks the kernel follows before it gives up (`ELOOP`).
+const MAX_SYMLINKS: usize = 40;
+
 /// The views of a job's tasks that do not share roard's.
 #[derive(Debug, Default)]
 pub struct Views {
@@ -154,11 +157,18 @@ impl View {
         let Some(in_view) = self.view_name(tid, dirfd, named) else {
             return InView::Nothing;
         };
+        if !self.walks && !is_pseudo(&in_view) {
+            return InView::NoHostPath(in_view);
+        }
+        self.resolve_in_view(tid, in_view, follow, 0)
+    }
+
+    /// `resolve` for an absolute name in the task's view. A dangling symlink as last
+    /// component, followed, leads to the name it points to (in the view: an absolute
+    /// target starts again at the task's root), as an open that creates does.
+    fn resolve_in_view(&self, tid: Pid, in_view: Vec<u8>, follow: bool, hops: usize) -> InView {
         if is_pseudo(&in_view) {
             return InView::Nothing;
-        }
-        if !self.walks {
-            return InView::NoHostPath(in_view);
         }
         if follow && let Some(file) = self.open_in_root(&in_view, 0) {
             return match host_path(&file, tid) {
@@ -178,15 +188,25 @@ impl View {
         let Some(dir) = self.open_in_root(parent, libc::O_DIRECTORY) else {
             return InView::Nothing;
         };
-        match host_path(&dir, tid) {
-            Some(mut path) => {
-                if !path.ends_with(b"/") {
-                    path.push(b'/');
-                }
-                path.extend_from_slice(last);
-                InView::Host(path)
+        let Some(mut path) = host_path(&dir, tid) else {
+            return InView::NoHostPath(in_view);
+        };
+        if !path.ends_with(b"/") {
+            path.push(b'/');
+        }
+        path.extend_from_slice(last);
+        let dangling = std::fs::read_link(OsStr::from_bytes(&path)).ok();
+        match dangling {
+            Some(target) if follow && hops < MAX_SYMLINKS => {
+                let target = target.as_os_str().as_bytes();
+                let next = if target.starts_with(b"/") {
+                    target.to_vec()
+                } else {
+                    join(parent, &[b"/", target].concat())
+                };
+                self.resolve_in_view(tid, next, true, hops + 1)
             }
-            None => InView::NoHostPath(in_view),
+            _ => InView::Host(path),
         }
     }
 
