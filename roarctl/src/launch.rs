@@ -293,6 +293,51 @@ fn read_exact_raw(fd: libc::c_int, buffer: &mut [u8]) -> bool {
     true
 }
 
+/// In the child before exec: reads the seccomp program roard sent (its length, then
+/// the instructions, into `filter_buffer`) and installs it. Only raw syscalls on
+/// prepared memory. `Err(None)`: roarctl gave up while sending; `Err(Some(errno))`: the
+/// kernel refused the filter.
+fn receive_filter(go: libc::c_int, filter_buffer: &mut [u8]) -> Result<(), Option<Errno>> {
+    let mut length = [0u8; 4];
+    if !read_exact_raw(go, &mut length) {
+        return Err(None);
+    }
+    let length = u32::from_ne_bytes(length) as usize;
+    if length > filter_buffer.len() || !read_exact_raw(go, &mut filter_buffer[..length]) {
+        return Err(None);
+    }
+    let program = libc::sock_fprog {
+        len: (length / 8) as libc::c_ushort,
+        filter: filter_buffer.as_mut_ptr().cast(),
+    };
+    let install = |program: &libc::sock_fprog| {
+        // SAFETY: PR_SET_SECCOMP reads the program, which points into `filter_buffer`
+        // and lives for the whole call.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                program as *const libc::sock_fprog as libc::c_ulong,
+                0,
+                0,
+            )
+        }
+    };
+    // Without CAP_SYS_ADMIN the kernel demands no_new_privs first; try without it so
+    // setuid programs keep working where the user is privileged.
+    if install(&program) != 0 {
+        if Errno::last() != Errno::EACCES {
+            return Err(Some(Errno::last()));
+        }
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes no pointers.
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        if install(&program) != 0 {
+            return Err(Some(Errno::last()));
+        }
+    }
+    Ok(())
+}
+
 /// The child between fork and exec. Only raw syscalls: no allocation, no locks.
 fn child_main(
     command: &Prepared,
@@ -332,37 +377,10 @@ fn child_main(
             libc::_exit(125);
         }
         if kind[0] == GO_TRACED {
-            let mut length = [0u8; 4];
-            if !read_exact_raw(go, &mut length) {
-                libc::_exit(125);
-            }
-            let length = u32::from_ne_bytes(length) as usize;
-            if length > filter_buffer.len() || !read_exact_raw(go, &mut filter_buffer[..length]) {
-                libc::_exit(125);
-            }
-            let program = libc::sock_fprog {
-                len: (length / 8) as libc::c_ushort,
-                filter: filter_buffer.as_mut_ptr().cast(),
-            };
-            let install = |program: &libc::sock_fprog| {
-                libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-                    program as *const libc::sock_fprog as libc::c_ulong,
-                    0,
-                    0,
-                )
-            };
-            // Without CAP_SYS_ADMIN the kernel demands no_new_privs first; try without
-            // it so setuid programs keep working where the user is privileged.
-            if install(&program) != 0 {
-                if Errno::last() != Errno::EACCES {
-                    fail(b'S', Errno::last(), 126);
-                }
-                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                if install(&program) != 0 {
-                    fail(b'S', Errno::last(), 126);
-                }
+            match receive_filter(go, filter_buffer) {
+                Ok(()) => {}
+                Err(None) => libc::_exit(125),
+                Err(Some(errno)) => fail(b'S', errno, 126),
             }
         }
         libc::close(go);
