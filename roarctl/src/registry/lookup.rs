@@ -280,7 +280,7 @@ impl Registry {
                 path: row.try_get("path")?,
                 pre_image: row.try_get("pre_image")?,
             };
-            if row.try_get::<String, _>("role")? == "input" {
+            if named(&row, "role", pb::Role::from_name)? == i32::from(pb::Role::Input) {
                 job.inputs.push(file);
             } else {
                 job.outputs.push(file);

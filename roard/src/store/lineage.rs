@@ -245,7 +245,7 @@ impl Store {
                     path: row.try_get("path")?,
                     pre_image: row.try_get("pre_image")?,
                 };
-                if row.try_get::<String, _>("role")? == "input" {
+                if super::columns::role(&row, "role")? == i32::from(pb::Role::Input) {
                     node.inputs.push(file);
                 } else {
                     node.outputs.push(file);

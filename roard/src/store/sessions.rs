@@ -114,7 +114,7 @@ impl Store {
             .map(|row| {
                 Ok(SessionJob {
                     id: row.try_get("id")?,
-                    build: row.try_get::<String, _>("kind")? == "build",
+                    build: super::columns::job_kind(row, "kind")? == i32::from(pb::JobKind::Build),
                     step: row.try_get("step")?,
                     placed: row.try_get("placed")?,
                 })
