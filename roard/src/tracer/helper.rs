@@ -110,12 +110,16 @@ fn start() -> Result<Helper, String> {
 }
 
 impl Helper {
-    /// Closes its stdin (it then exits) and reaps it.
+    /// Closes its pipes (it then exits: a helper whose reports can no longer be read
+    /// must not block writing them) and reaps it.
     fn discard(self) {
         let Helper {
-            mut child, stdin, ..
+            mut child,
+            stdin,
+            stdout,
         } = self;
         drop(stdin);
+        drop(stdout);
         let _ = child.wait();
     }
 
