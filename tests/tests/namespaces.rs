@@ -168,3 +168,52 @@ fn a_bind_mount_in_a_private_namespace_is_recorded_where_the_host_has_the_files(
     );
     assert!(stderr(&output).contains("not seen:"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_chroot_inside_a_private_namespace_sees_its_bind_mounts_by_host_paths() {
+    let Some(mut command) = privileged() else {
+        eprintln!("skipped: neither root nor an unprivileged user namespace is available");
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let work = std::fs::canonicalize(sandbox.work_dir()).unwrap();
+    let (jail, data) = (work.join("jail"), work.join("hostdata"));
+    for dir in [jail.join("data"), jail.join("work"), data.clone()] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // The jail's /data is the host's hostdata/, bind-mounted inside the namespace.
+    std::fs::write(data.join("real.txt"), "on the host\n").unwrap();
+    std::os::unix::fs::symlink("/data/real.txt", data.join("link")).unwrap();
+    std::os::unix::fs::symlink("/data/made.txt", data.join("dangling")).unwrap();
+    std::fs::write(jail.join("work/rel.txt"), "relative\n").unwrap();
+    assert!(
+        jail_program(&jail).is_some(),
+        "gcc -static builds the jail's program"
+    );
+    command.extend([
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind hostdata jail/data && chroot jail /jail_copy",
+    ]);
+    let output = sandbox.run(&command);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let job = sandbox.json(&["show", "last", "--all"]);
+    let (inputs, outputs) = (paths(&job, "inputs"), paths(&job, "outputs"));
+    let host = |p: &Path| p.to_str().unwrap().to_string();
+    assert!(inputs.contains(&host(&data.join("real.txt"))), "{inputs:?}");
+    assert!(
+        outputs.contains(&host(&data.join("made.txt"))),
+        "{outputs:?}"
+    );
+    assert!(
+        outputs.contains(&host(&jail.join("work/out.txt"))),
+        "{outputs:?}"
+    );
+    assert!(
+        job["gaps"].as_array().unwrap().is_empty(),
+        "every file has a host path: {job}"
+    );
+}

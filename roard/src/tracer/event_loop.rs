@@ -205,7 +205,9 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
         }
         Stop::Signal(signal) => {
             // Hand the signal on, as if nobody were watching.
-            table.ensure_known(tid, now);
+            if let Some((parent, thread)) = table.ensure_known(tid, now) {
+                job.files.views.on_new_task(parent, tid, thread);
+            }
             resume(tid, signal);
         }
         Stop::NewTask(kind) => {
@@ -224,6 +226,7 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
                 panic!("injected fault: tracer-panic");
             }
             let image = table.on_exec(tid, former, now);
+            job.files.views.on_exec(tid, former);
             job.files.on_exec(tid, &image);
             if job
                 .last_exec_event
@@ -235,7 +238,11 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
             resume(tid, 0);
         }
         Stop::Event { .. } => {
-            table.ensure_known(tid, now);
+            // A new task's first stop can come before its creator's fork event: its
+            // view must be known before it runs on.
+            if let Some((parent, thread)) = table.ensure_known(tid, now) {
+                job.files.views.on_new_task(parent, tid, thread);
+            }
             // Job control (Ctrl-Z, SIGSTOP) stays stopped until SIGCONT.
             stop.release(tid);
         }

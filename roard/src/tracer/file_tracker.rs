@@ -234,6 +234,8 @@ impl FileTracker {
         let to = canonical_name(&to?);
         let how = if flags & libc::AT_EMPTY_PATH != 0 {
             Descriptor
+        } else if flags & libc::AT_SYMLINK_FOLLOW != 0 {
+            Followed
         } else {
             Name
         };
@@ -755,7 +757,9 @@ fn by_handle_entry(flags: i32) -> Option<Pending> {
 /// Whether `/proc/PID/exe` names no file one could read again: a memfd
 /// (`/memfd:name (deleted)`), a file deleted since, anything not absolute.
 fn is_without_path(exe: &[u8]) -> bool {
-    !exe.starts_with(b"/") || (exe.ends_with(b" (deleted)") && !exists(exe))
+    // An empty name: the process died before its exe could be read; nothing ran
+    // that roard could name either way.
+    !exe.is_empty() && (!exe.starts_with(b"/") || (exe.ends_with(b" (deleted)") && !exists(exe)))
 }
 
 /// The kernel follows at most this many `#!` levels (`BINPRM_MAX_RECURSION` + 1).

@@ -92,15 +92,17 @@ impl ProcessTable {
     }
 
     /// A task we have not been told about stopped (its first stop can arrive before the
-    /// parent's fork event): record it so nothing is lost.
-    pub fn ensure_known(&mut self, tid: Pid, now_ms: i64) {
+    /// parent's fork event): record it so nothing is lost. Returns, for a task seen
+    /// for the first time, the task it came from and whether it is a thread.
+    pub fn ensure_known(&mut self, tid: Pid, now_ms: i64) -> Option<(Pid, bool)> {
         if self.live.contains_key(&tid) || self.threads.contains_key(&tid) {
-            return;
+            return None;
         }
         self.unannounced.insert(tid);
         match procfs::tgid(tid) {
             Some(tgid) if tgid != tid => {
                 self.threads.insert(tid, tgid);
+                Some((tgid, true))
             }
             _ => {
                 let ppid = procfs::ppid(tid).unwrap_or(Pid::from_raw(0));
@@ -114,6 +116,7 @@ impl ProcessTable {
                     }),
                 };
                 self.insert(tid, ppid, image, now_ms);
+                Some((ppid, false))
             }
         }
     }

@@ -43,7 +43,9 @@ pub enum InView {
 /// One task's root, when it is not roard's.
 #[derive(Debug)]
 pub struct View {
-    root: OwnedFd,
+    /// None when roard could not open it (out of descriptors, say): then no name of
+    /// the task has a host path roard can trust.
+    root: Option<OwnedFd>,
     /// `/proc/TID/root` as roard reads it (the host path of a chroot), to express the
     /// task's cwd below its root.
     root_text: Vec<u8>,
@@ -94,6 +96,8 @@ impl Views {
             Some(_) => self.refresh_task(child),
             None if thread => {}
             None => {
+                // A reused id must not keep the view of the task that had it.
+                self.by_task.remove(&child);
                 if procfs::link(child, "ns/mnt") != self.host_ns {
                     self.refresh_task(child);
                 }
@@ -101,17 +105,33 @@ impl Views {
         }
     }
 
+    /// A non-leader thread exec'd: the process goes on under the leader's id.
+    pub fn on_exec(&mut self, pid: Pid, former_tid: Pid) {
+        if former_tid != pid
+            && let Some(view) = self.by_task.remove(&former_tid)
+        {
+            self.by_task.insert(pid, view);
+        }
+    }
+
     /// `tid` changed its root or namespace (chroot, pivot_root, unshare, setns): the
-    /// tasks of its thread group (which share a root) are looked at again.
+    /// tasks of its thread group (which share a root) are looked at again, and so is
+    /// every task already in another view (a `pivot_root` moves the root of every task
+    /// of its namespace that was at the old root).
     pub fn refresh(&mut self, tid: Pid) {
         let group = procfs::tgid(tid).unwrap_or(tid);
-        let tasks = std::fs::read_dir(format!("/proc/{group}/task"))
+        let mut tasks: Vec<Pid> = std::fs::read_dir(format!("/proc/{group}/task"))
             .into_iter()
             .flatten()
             .flatten()
             .filter_map(|task| task.file_name().to_str()?.parse().ok())
-            .map(Pid::from_raw);
-        for task in tasks.chain([tid]) {
+            .map(Pid::from_raw)
+            .collect();
+        tasks.push(tid);
+        tasks.extend(self.by_task.keys().copied());
+        tasks.sort_unstable();
+        tasks.dedup();
+        for task in tasks {
             self.refresh_task(task);
         }
     }
@@ -124,28 +144,27 @@ impl Views {
 
     fn refresh_task(&mut self, tid: Pid) {
         let root_text = procfs::link(tid, "root");
-        let own = root_text == b"/" && procfs::link(tid, "ns/mnt") == self.host_ns;
-        let root = (!own)
-            .then(|| open_path(&format!("/proc/{tid}/root")))
-            .flatten();
-        match root {
-            Some(root) => {
-                tracing::debug!(
-                    "task {tid} sees another file system (root {})",
-                    String::from_utf8_lossy(&root_text)
-                );
-                let mut view = View {
-                    root,
-                    root_text,
-                    walks: true,
-                };
-                view.walks = view.open_in_root(b"/", libc::O_DIRECTORY).is_some();
-                self.by_task.insert(tid, Arc::new(view));
-            }
-            None => {
-                self.by_task.remove(&tid);
-            }
+        // In roard's own view, or gone already (its root cannot be read).
+        if root_text.is_empty()
+            || (root_text == b"/" && procfs::link(tid, "ns/mnt") == self.host_ns)
+        {
+            self.by_task.remove(&tid);
+            return;
         }
+        tracing::debug!(
+            "task {tid} sees another file system (root {})",
+            String::from_utf8_lossy(&root_text)
+        );
+        let mut view = View {
+            root: open_path(&format!("/proc/{tid}/root")),
+            root_text,
+            walks: true,
+        };
+        view.walks = view.open_in_root(b"/", libc::O_DIRECTORY).is_some();
+        if !view.walks {
+            tracing::warn!("cannot walk names from the root of task {tid}: its files are gaps");
+        }
+        self.by_task.insert(tid, Arc::new(view));
     }
 }
 
@@ -154,8 +173,9 @@ impl View {
     /// as last component is followed (as open and exec do); without, the name itself
     /// is meant (rename, unlink, link act on it).
     pub fn resolve(&self, tid: Pid, dirfd: u64, named: &[u8], follow: bool) -> InView {
-        let Some(in_view) = self.view_name(tid, dirfd, named) else {
-            return InView::Nothing;
+        let in_view = match self.view_name(tid, dirfd, named) {
+            Ok(in_view) => in_view,
+            Err(answer) => return answer,
         };
         if !self.walks && !is_pseudo(&in_view) {
             return InView::NoHostPath(in_view);
@@ -171,7 +191,7 @@ impl View {
             return InView::Nothing;
         }
         if follow && let Some(file) = self.open_in_root(&in_view, 0) {
-            return match host_path(&file, tid) {
+            return match host_path(&file, tid, &self.root_text) {
                 Some(path) => InView::Host(path),
                 None => InView::NoHostPath(in_view),
             };
@@ -181,14 +201,15 @@ impl View {
         let (parent, last) = split_last(&in_view);
         if matches!(last, b"" | b"." | b"..") {
             return match self.open_in_root(&in_view, libc::O_DIRECTORY) {
-                Some(dir) => host_path(&dir, tid).map_or(InView::NoHostPath(in_view), InView::Host),
+                Some(dir) => host_path(&dir, tid, &self.root_text)
+                    .map_or(InView::NoHostPath(in_view), InView::Host),
                 None => InView::Nothing,
             };
         }
         let Some(dir) = self.open_in_root(parent, libc::O_DIRECTORY) else {
             return InView::Nothing;
         };
-        let Some(mut path) = host_path(&dir, tid) else {
+        let Some(mut path) = host_path(&dir, tid, &self.root_text) else {
             return InView::NoHostPath(in_view);
         };
         if !path.ends_with(b"/") {
@@ -215,32 +236,40 @@ impl View {
         let Some(file) = open_path(&format!("/proc/{tid}/{link}")) else {
             return InView::Nothing;
         };
-        match host_path(&file, tid) {
+        match host_path(&file, tid, &self.root_text) {
             Some(path) => InView::Host(path),
             None => InView::NoHostPath(procfs::link(tid, link)),
         }
     }
 
     /// `named` as an absolute name in the task's view: relative names are put below
-    /// the task's cwd or directory descriptor, as the task sees it.
-    fn view_name(&self, tid: Pid, dirfd: u64, named: &[u8]) -> Option<Vec<u8>> {
+    /// the task's cwd or directory descriptor, as the task sees it. Err: the answer
+    /// already (`Nothing` for a descriptor that names no directory, as the call then
+    /// fails; `NoHostPath` for a base outside the task's root, which the walk from the
+    /// root cannot reach).
+    fn view_name(&self, tid: Pid, dirfd: u64, named: &[u8]) -> Result<Vec<u8>, InView> {
         if named.starts_with(b"/") {
-            return Some(named.to_vec());
+            return Ok(named.to_vec());
         }
         let base = if is_at_fdcwd(dirfd) {
             procfs::link(tid, "cwd")
         } else {
             procfs::link(tid, &format!("fd/{}", dirfd as i32))
         };
+        if !base.starts_with(b"/") {
+            return Err(InView::Nothing);
+        }
         // roard reads a chroot's cwd as a host path, a namespace's as the task's.
-        let mut path = below(&base, &self.root_text)?;
+        let Some(mut path) = below(&base, &self.root_text) else {
+            return Err(InView::NoHostPath([&base[..], b"/", named].concat()));
+        };
         if !named.is_empty() {
             if !path.ends_with(b"/") {
                 path.push(b'/');
             }
             path.extend_from_slice(named);
         }
-        Some(path)
+        Ok(path)
     }
 
     /// `openat2(root, name, O_PATH | flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`:
@@ -264,7 +293,7 @@ impl View {
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                self.root.as_raw_fd(),
+                self.root.as_ref()?.as_raw_fd(),
                 name.as_ptr(),
                 &how as *const OpenHow,
                 std::mem::size_of::<OpenHow>(),
@@ -288,7 +317,7 @@ fn open_path(path: &str) -> Option<OwnedFd> {
 /// `/proc/self/fd` name when that is the same file for roard, else its name through
 /// the mount it is on, found in `tid`'s mount table and mapped onto roard's by device
 /// and root. None when it has no name roard can use.
-fn host_path(file: &OwnedFd, tid: Pid) -> Option<Vec<u8>> {
+fn host_path(file: &OwnedFd, tid: Pid, root_text: &[u8]) -> Option<Vec<u8>> {
     let fd = file.as_raw_fd();
     let seen = procfs::link(Pid::this(), &format!("fd/{fd}"));
     let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?;
@@ -302,7 +331,10 @@ fn host_path(file: &OwnedFd, tid: Pid) -> Option<Vec<u8>> {
     let mount_id = mount_id_of(fd)?;
     let task_mounts = mounts(&format!("/proc/{tid}/mountinfo"));
     let mount = task_mounts.iter().find(|m| m.id == mount_id)?;
-    let in_fs = join(&mount.root, &below(&seen, &mount.point)?);
+    // The task's mount table names mount points below its own root; roard reads the
+    // file's name below the namespace's root.
+    let point = join(root_text, &mount.point);
+    let in_fs = join(&mount.root, &below(&seen, &point)?);
     let mut host_mounts: Vec<Mount> = mounts("/proc/self/mountinfo")
         .into_iter()
         .filter(|m| m.device == mount.device && below(&in_fs, &m.root).is_some())
@@ -474,7 +506,7 @@ mod tests {
         std::os::unix::fs::symlink("/data/real.txt", jail.join("data/link")).unwrap();
         let root_path = jail.to_str().unwrap();
         let view = View {
-            root: open_path(root_path).unwrap(),
+            root: open_path(root_path),
             root_text: jail.as_os_str().as_bytes().to_vec(),
             walks: true,
         };
