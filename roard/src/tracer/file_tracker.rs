@@ -30,10 +30,12 @@ enum Naming {
     Name,
     /// What it points to, a symlink as last component followed (open, exec).
     Followed,
+    /// As `Followed`, for a call that fails unless the file exists (a read).
+    Existing,
     /// As `Name`, or the descriptor itself when the name is empty (`AT_EMPTY_PATH`).
     Descriptor,
 }
-use Naming::{Descriptor, Followed, Name};
+use Naming::{Descriptor, Existing, Followed, Name};
 
 /// How to resume a tracee stopped at a traced syscall's entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,7 +428,7 @@ impl FileTracker {
         if own_view && self.known_reads.contains(named) {
             return;
         }
-        let how = if no_follow { Name } else { Followed };
+        let how = if no_follow { Name } else { Existing };
         let Some(absolute) = self.absolute(tid, dirfd, named, how) else {
             return;
         };
@@ -657,8 +659,9 @@ impl FileTracker {
         };
         let in_view = match how {
             Descriptor if named.is_empty() => return self.descriptor(tid, dirfd as i32),
-            Followed => view.resolve(tid, dirfd, named, true),
-            Name | Descriptor => view.resolve(tid, dirfd, named, false),
+            Followed => view.resolve(tid, dirfd, named, true, false),
+            Existing => view.resolve(tid, dirfd, named, true, true),
+            Name | Descriptor => view.resolve(tid, dirfd, named, false, false),
         };
         match in_view {
             InView::Host(path) => Some(path),

@@ -172,13 +172,25 @@ impl View {
     /// What `named`, relative to `dirfd` of `tid`, denotes. With `follow`, a symlink
     /// as last component is followed (as open and exec do); without, the name itself
     /// is meant (rename, unlink, link act on it).
-    pub fn resolve(&self, tid: Pid, dirfd: u64, named: &[u8], follow: bool) -> InView {
+    /// `existing`: the file must exist for the call to succeed (a read): a name that
+    /// resolves to nothing is then no gap, whatever its directory.
+    pub fn resolve(
+        &self,
+        tid: Pid,
+        dirfd: u64,
+        named: &[u8],
+        follow: bool,
+        existing: bool,
+    ) -> InView {
         let in_view = match self.view_name(tid, dirfd, named) {
             Ok(in_view) => in_view,
             Err(answer) => return answer,
         };
         if !self.walks && !is_pseudo(&in_view) {
             return InView::NoHostPath(in_view);
+        }
+        if existing && self.open_in_root(&in_view, 0).is_none() {
+            return InView::Nothing;
         }
         self.resolve_in_view(tid, in_view, follow, 0)
     }
@@ -231,8 +243,13 @@ impl View {
         }
     }
 
-    /// The file behind `/proc/TID/<link>` (`exe`, `fd/N`), named on the host.
+    /// The file behind `/proc/TID/<link>` (`exe`, `fd/N`), named on the host. One with
+    /// no name at all (a pipe, a memfd, a file deleted since) is nothing to resolve.
     pub fn proc_link(&self, tid: Pid, link: &str) -> InView {
+        let text = procfs::link(tid, link);
+        if !text.starts_with(b"/") || text.ends_with(b" (deleted)") {
+            return InView::Nothing;
+        }
         let Some(file) = open_path(&format!("/proc/{tid}/{link}")) else {
             return InView::Nothing;
         };
@@ -514,27 +531,27 @@ mod tests {
         let at_cwd = libc::AT_FDCWD as u64;
         let host = |p: &str| InView::Host(jail.join(p).into_os_string().into_vec());
         assert_eq!(
-            view.resolve(me, at_cwd, b"/data/link", true),
+            view.resolve(me, at_cwd, b"/data/link", true, false),
             host("data/real.txt")
         );
         assert_eq!(
-            view.resolve(me, at_cwd, b"/data/link", false),
+            view.resolve(me, at_cwd, b"/data/link", false, false),
             host("data/link")
         );
         assert_eq!(
-            view.resolve(me, at_cwd, b"/data/new.txt", true),
+            view.resolve(me, at_cwd, b"/data/new.txt", true, false),
             host("data/new.txt")
         );
         assert_eq!(
-            view.resolve(me, at_cwd, b"/../data/real.txt", true),
+            view.resolve(me, at_cwd, b"/../data/real.txt", true, false),
             host("data/real.txt")
         );
         assert_eq!(
-            view.resolve(me, at_cwd, b"/missing/x", true),
+            view.resolve(me, at_cwd, b"/missing/x", true, false),
             InView::Nothing
         );
         assert_eq!(
-            view.resolve(me, at_cwd, b"/proc/self/exe", true),
+            view.resolve(me, at_cwd, b"/proc/self/exe", true, false),
             InView::Nothing
         );
     }
