@@ -635,3 +635,34 @@ fn when_ptrace_is_refused_nothing_runs_and_the_cause_is_named() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(sandbox.work_dir().join("did-run").exists());
 }
+
+#[test]
+fn a_tracer_failing_after_resuming_a_tracee_leaves_its_signals_and_exit_alone() {
+    // Debug builds of roard panic right after resuming the first traced syscall when
+    // asked to: the tracee is already running then, and must not be resumed again
+    // from whatever stop it reached since (a signal it was being handed would be lost).
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .roarctl()
+        .env("ROARD_FAULTS", "tracer-panic-after-resume")
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo caught > trapped.txt' USR1; cat /etc/hostname > /dev/null; \
+             kill -USR1 $$; echo done > done.txt; exit 5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 5, "the job ran to its own end");
+    assert_stderr_contains(&output, "provenance for this run is incomplete");
+    let read = |name: &str| std::fs::read_to_string(sandbox.work_dir().join(name)).unwrap();
+    assert_eq!(
+        read("trapped.txt"),
+        "caught\n",
+        "the job's own signal reached it"
+    );
+    assert_eq!(read("done.txt"), "done\n");
+    assert_eq!(sandbox.json(&["show", "last"])["state"], "interrupted");
+}

@@ -29,6 +29,10 @@ struct Job {
     processes: ProcessTable,
     files: FileTracker,
     last_exec_event: Option<std::time::Instant>,
+    /// The tracee of the stop being handled was resumed already (work that overlaps
+    /// its run follows): a failure from here on must not resume it a second time,
+    /// which could let it past a later stop unseen, and a signal with it.
+    resumed: bool,
 }
 
 /// Traces until no task of the job remains, or until `linger` after the root process
@@ -97,7 +101,9 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
                     "the tracer of the job rooted at {root} failed; serving its processes \
                      unrecorded until they exit"
                 );
-                stop.release(tid);
+                if !job.resumed {
+                    stop.release(tid);
+                }
                 job = Job::default();
                 if pending {
                     pending = false;
@@ -167,6 +173,7 @@ fn wait_for_stop(status: &mut i32, poll: bool) -> libc::pid_t {
 }
 
 fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Reporter) {
+    job.resumed = false;
     if !job.recording {
         stop.release(tid);
         return;
@@ -199,6 +206,10 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
             match how {
                 Resume::Continue => resume(tid, 0),
                 Resume::ToExit => resume_to_syscall_exit(tid),
+            }
+            job.resumed = true;
+            if crate::faults::injected("tracer-panic-after-resume") {
+                panic!("injected fault: tracer-panic-after-resume");
             }
             // What could wait until the tracee runs again (see `FileTracker::settle`).
             job.files.settle();
