@@ -225,9 +225,10 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
             if let Some(child) = event_message(tid) {
                 let child = Pid::from_raw(child as libc::pid_t);
                 let maybe_thread = kind == NewTask::Clone;
-                table.on_new_task(tid, child, maybe_thread, now);
-                let thread = table.process_of(child) != child;
-                job.files.views.on_new_task(tid, child, thread);
+                // A child whose first stop came first has its view already.
+                if let Some(thread) = table.on_new_task(tid, child, maybe_thread, now) {
+                    job.files.views.on_new_task(tid, child, thread);
+                }
             }
             resume(tid, 0);
         }

@@ -73,15 +73,23 @@ impl ProcessTable {
 
     /// `parent_tid` forked, vforked or cloned `child`. A clone that shares the thread
     /// group is a thread; anything else is a new process inheriting the parent's image.
-    /// Only a clone can be a thread, so only then is `/proc` asked.
-    pub fn on_new_task(&mut self, parent_tid: Pid, child: Pid, maybe_thread: bool, now_ms: i64) {
+    /// Only a clone can be a thread, so only then is `/proc` asked. Returns whether the
+    /// child is a thread, or None when its first stop came first and `ensure_known`
+    /// already recorded it.
+    pub fn on_new_task(
+        &mut self,
+        parent_tid: Pid,
+        child: Pid,
+        maybe_thread: bool,
+        now_ms: i64,
+    ) -> Option<bool> {
         let parent = self.process_of(parent_tid);
         if self.unannounced.remove(&child) {
-            return;
+            return None;
         }
         if maybe_thread && procfs::tgid(child) == Some(parent) {
             self.threads.insert(child, parent);
-            return;
+            return Some(true);
         }
         let image = self
             .live
@@ -89,6 +97,7 @@ impl ProcessTable {
             .map(|&i| Arc::clone(&self.records[i].image))
             .unwrap_or_default();
         self.insert(child, parent, image, now_ms);
+        Some(false)
     }
 
     /// A task we have not been told about stopped (its first stop can arrive before the
