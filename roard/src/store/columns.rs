@@ -43,3 +43,16 @@ pub(super) fn digest(row: &SqliteRow) -> sqlx::Result<pb::Digest> {
         hex: row.try_get("digest")?,
     })
 }
+
+/// A digest from a left join of the hashes: None where the join found no hash row (a
+/// file that is not hashed).
+pub(super) fn joined_digest(row: &SqliteRow) -> sqlx::Result<Option<pb::Digest>> {
+    let (Some(algorithm), Some(hex)) = (
+        row.try_get::<Option<String>, _>("algorithm")?,
+        row.try_get::<Option<String>, _>("digest")?,
+    ) else {
+        return Ok(None);
+    };
+    let algorithm = pb::HashAlgorithm::from_name(&algorithm).map_or(0, Into::into);
+    Ok(Some(pb::Digest { algorithm, hex }))
+}

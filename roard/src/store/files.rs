@@ -200,11 +200,7 @@ impl Store {
         let mut last_id = None;
         for row in &rows {
             let id: i64 = row.try_get("id")?;
-            // No hash row: a file that is not hashed (the join found nothing).
-            let hash = match row.try_get::<Option<String>, _>("digest")? {
-                Some(_) => Some(super::columns::digest(row)?),
-                None => None,
-            };
+            let hash = super::columns::joined_digest(row)?;
             let role = super::columns::role(row, "role")?;
             let list = if role == i32::from(pb::Role::Input) {
                 &mut inputs
