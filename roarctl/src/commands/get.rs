@@ -83,10 +83,21 @@ pub async fn fetch_verified(
     };
     let fetched = fetch(ctx, &remote, &object, dest, &args).await?;
     let path = dest.canonicalize()?;
-    ctx.client()
-        .await?
+    record_download(&mut ctx.client().await?, url.to_string(), &path, &fetched).await?;
+    Ok(fetched)
+}
+
+/// Has roard record a download at `path` (canonical) as a source of lineage; roard
+/// hashes the saved file itself and checks it is what was downloaded.
+async fn record_download(
+    client: &mut crate::connection::Client,
+    url: String,
+    path: &Path,
+    fetched: &Fetched,
+) -> anyhow::Result<()> {
+    client
         .record_download(pb::RecordDownloadRequest {
-            url: url.to_string(),
+            url,
             path: path.as_os_str().as_bytes().to_vec(),
             size: fetched.size,
             blake3: fetched.blake3.clone(),
@@ -94,7 +105,7 @@ pub async fn fetch_verified(
         })
         .await
         .map_err(status_error)?;
-    Ok(fetched)
+    Ok(())
 }
 
 pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<ExitCode> {
@@ -177,16 +188,7 @@ async fn get_one(
     let path = dest
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dest.display()))?;
-    client
-        .record_download(pb::RecordDownloadRequest {
-            url: url.clone(),
-            path: path.as_os_str().as_bytes().to_vec(),
-            size: fetched.size,
-            blake3: fetched.blake3.clone(),
-            sha256: fetched.sha256.clone(),
-        })
-        .await
-        .map_err(status_error)?;
+    record_download(client, url.clone(), &path, &fetched).await?;
     if !ctx.quiet && !args.json {
         eprintln!(
             "roar: {url} -> {} ({}, blake3 {}, sha256 {})",
