@@ -8,7 +8,9 @@ roard before any timing, then for each workload runs the modes alternately N tim
 (after one warm-up round) and reports the median wall time and the ratio to native:
 
   native        the command alone
-  roar          `roarctl run`, daemon running, hash cache warm (inputs seen before)
+  roar          `roarctl run`, daemon running, hash cache warm (inputs seen before),
+                fast path on (the default)
+  roar-slow     `roarctl run --no-fast-path`: every traced call stops under ptrace
   roar-cold     `roarctl run`, daemon running, hash cache empty (a fresh database and
                 daemon are set up before each timed run, outside the timing)
   strace        `strace -f --seccomp-bpf -qq -e trace=%file,%process -o FILE`
@@ -110,6 +112,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--modes", help="comma-separated subset of the modes (native is always run)")
+    parser.add_argument("--only", help="run only the workloads whose name contains this")
     args = parser.parse_args()
 
     sh(["cargo", "build", "--release", "-q", "-p", "roard", "-p", "roarctl"], cwd=ROOT)
@@ -139,21 +143,26 @@ def main():
         modes = {
             "native": lambda cmd: cmd,
             "roar": lambda cmd: [roarctl, "-q", "run", "--"] + cmd,
+            "roar-slow": lambda cmd: [roarctl, "-q", "run", "--no-fast-path", "--"] + cmd,
             "roar-cold": lambda cmd: [roarctl, "-q", "run", "--"] + cmd,
             "strace": lambda cmd: ["strace", "-f", "--seccomp-bpf", "-qq", "-e",
                                    "trace=%file,%process", "-o", str(strace_log)] + cmd,
             "floor": lambda cmd: [floor] + cmd,
         }
+        if args.modes:
+            wanted = {"native", *args.modes.split(",")}
+            modes = {m: f for m, f in modes.items() if m in wanted}
+        if args.only:
+            workloads = {n: w for n, w in workloads.items() if args.only in n}
         # The fixed cost of a recorded job: the smallest command, many times.
-        fixed = {"native": [], "roar": [], "floor": []}
+        fixed = {m: [] for m in ("native", "roar", "roar-slow", "floor") if m in modes}
         for round_ in range(31):
             for mode in fixed:
                 elapsed = timed(modes[mode](["/bin/true"]), base, env)
                 if round_ > 0:
                     fixed[mode].append(elapsed)
         fixed = {mode: statistics.median(ts) for mode, ts in fixed.items()}
-        print(f"/bin/true: native {fixed['native']*1000:.2f} ms, "
-              f"roar {fixed['roar']*1000:.2f} ms, floor {fixed['floor']*1000:.2f} ms",
+        print("/bin/true: " + ", ".join(f"{m} {t*1000:.2f} ms" for m, t in fixed.items()),
               flush=True)
         results = {}
         for name, (cmd, cwd, reset) in workloads.items():
@@ -175,34 +184,28 @@ def main():
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
+    shown = [m for m in modes if m != "native"]
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.node()} "
         f"({os.cpu_count()} cores, {platform.release()}), median of {args.runs} runs "
-        f"per mode, modes alternating; command: `python3 bench/tracer.py`.",
+        f"per mode, modes alternating; command: `python3 bench/tracer.py`"
+        + (f" `--modes {args.modes}`" if args.modes else "") + ".",
         "",
-        "| workload | native | roar (warm cache) | roar (cold cache) | strace | floor | roar ratio | roar-cold ratio | strace ratio | floor ratio | roar overhead / strace overhead | floor overhead / roar overhead |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | native | " + " | ".join(f"{m} (ratio)" for m in shown) + " |",
+        "|---|---|" + "---|" * len(shown),
     ]
-    roar_ratios, floor_ratios = [], []
+    ratios = {m: [] for m in shown}
     for name, m in results.items():
-        rr, sr = m["roar"] / m["native"], m["strace"] / m["native"]
-        cr, fr = m["roar-cold"] / m["native"], m["floor"] / m["native"]
-        roar_ratios.append(rr)
-        floor_ratios.append(fr)
-        share = (rr - 1) / (sr - 1) if sr > 1 else float("nan")
-        floor_share = (fr - 1) / (rr - 1) if rr > 1 else float("nan")
-        lines.append(f"| {name} | {m['native']*1000:.1f} ms | {m['roar']*1000:.1f} ms | "
-                     f"{m['roar-cold']*1000:.1f} ms | {m['strace']*1000:.1f} ms | "
-                     f"{m['floor']*1000:.1f} ms | {rr:.2f} | {cr:.2f} | {sr:.2f} | {fr:.2f} | "
-                     f"{share:.2f} | {floor_share:.2f} |")
-    geo = statistics.geometric_mean(roar_ratios)
-    floor_geo = statistics.geometric_mean(floor_ratios)
-    lines += ["", f"Geometric mean of roar's ratios (warm cache): {geo:.2f}; "
-              f"of the floor's: {floor_geo:.2f}",
-              "", f"Fixed cost of a recorded job (median of 30, alternating): "
-              f"`roarctl run -- /bin/true` {fixed['roar']*1000:.2f} ms, "
-              f"`stop_floor /bin/true` {fixed['floor']*1000:.2f} ms, "
-              f"`/bin/true` {fixed['native']*1000:.2f} ms."]
+        cells = []
+        for mode in shown:
+            ratio = m[mode] / m["native"]
+            ratios[mode].append(ratio)
+            cells.append(f"{m[mode]*1000:.1f} ms ({ratio:.2f})")
+        lines.append(f"| {name} | {m['native']*1000:.1f} ms | " + " | ".join(cells) + " |")
+    lines += ["", "Geometric mean of the ratios: " + ", ".join(
+        f"{mode} {statistics.geometric_mean(r):.2f}" for mode, r in ratios.items() if r)]
+    lines += ["", "Fixed cost of a recorded job (`/bin/true`, median of 30, alternating): "
+              + ", ".join(f"{mode} {t*1000:.2f} ms" for mode, t in fixed.items()) + "."]
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -38,14 +38,28 @@ pub struct RegistryConfig {
 }
 
 /// How jobs are traced.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TracerConfig {
+    /// Record the opens that cannot change content (read-only opens, exclusive
+    /// creations) in the job's processes, through the preload library, instead of
+    /// stopping them: `true` (default) or `false`. What the library does not see still
+    /// stops under ptrace.
+    pub fast_path: bool,
     /// What a job's `io_uring_setup` gets: `"refuse"` (default) makes it fail with
     /// ENOSYS, as container runtimes do, so programs use ordinary (traced) calls;
     /// `"allow"` lets it succeed, and the job's record notes that what the ring did
     /// was not seen.
     pub io_uring: IoUringPolicy,
+}
+
+impl Default for TracerConfig {
+    fn default() -> Self {
+        Self {
+            fast_path: true,
+            io_uring: IoUringPolicy::default(),
+        }
+    }
 }
 
 /// `tracer.io_uring`.

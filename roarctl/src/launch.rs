@@ -8,8 +8,10 @@
 //! Handshake (pipes, all close-on-exec):
 //! 1. child: `prctl(PR_SET_PTRACER, roard)`, then writes one byte on `ready`;
 //! 2. parent: sends `Run`; roard seizes the child and replies with a seccomp filter;
-//! 3. parent: writes the filter (or "untraced") on `go`;
-//! 4. child: installs the filter, execs; an exec failure travels back on `exec_error`.
+//! 3. parent: writes the filter (or "untraced") on `go`, and the fast path's library;
+//! 4. child: installs the filter, puts the library first in `LD_PRELOAD` (when the
+//!    program loads libraries at all), execs; an exec failure travels back on
+//!    `exec_error`.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
@@ -25,6 +27,9 @@ use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 /// Largest seccomp program the kernel accepts (BPF_MAXINSNS × sizeof(sock_filter)).
 const MAX_FILTER_BYTES: usize = 4096 * 8;
+/// Room for `LD_PRELOAD=` with the library's path and the user's own entries.
+const MAX_PRELOAD_BYTES: usize = 3 * 4096;
+const PRELOAD_VAR: &[u8] = b"LD_PRELOAD=";
 
 /// `go` message kinds.
 const GO_TRACED: u8 = b'T';
@@ -64,6 +69,13 @@ pub struct Prepared {
     argv_ptrs: Vec<*const libc::c_char>,
     _envp: Vec<CString>,
     envp_ptrs: Vec<*const libc::c_char>,
+    /// Where `LD_PRELOAD` is in `envp_ptrs` (its end when the user set none), and the
+    /// user's value.
+    preload_at: usize,
+    user_preload: Vec<u8>,
+    /// Whether the program loads the fast path's library: a native dynamically linked
+    /// program, or a script run by one (see `elf_check`).
+    loads_preload: bool,
 }
 
 impl Prepared {
@@ -87,12 +99,24 @@ impl Prepared {
             .map_err(nul)?;
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
+        let preload_at = envp
+            .iter()
+            .position(|e| e.as_bytes().starts_with(PRELOAD_VAR))
+            .unwrap_or(envp.len());
+        let user_preload = envp
+            .get(preload_at)
+            .map_or_else(Vec::new, |e| e.as_bytes()[PRELOAD_VAR.len()..].to_vec());
+        let loads_preload =
+            crate::elf_check::loads_preload(Path::new(OsStr::from_bytes(path.as_bytes())));
         Ok(Self {
             path,
             _argv: argv,
             argv_ptrs,
             _envp: envp,
             envp_ptrs,
+            preload_at,
+            user_preload,
+            loads_preload,
         })
     }
 }
@@ -162,7 +186,7 @@ pub fn fork_held(command: &Prepared, tracer: Pid) -> io::Result<HeldChild> {
     let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC)?;
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC)?;
     let (error_read, error_write) = pipe2(OFlag::O_CLOEXEC)?;
-    let mut filter_buffer = vec![0u8; MAX_FILTER_BYTES];
+    let mut memory = ChildMemory::for_command(command);
 
     // SAFETY: the child only calls async-signal-safe syscalls on memory allocated above
     // and ends in execve or _exit.
@@ -177,7 +201,7 @@ pub fn fork_held(command: &Prepared, tracer: Pid) -> io::Result<HeldChild> {
                 ready_write.as_raw_fd(),
                 go_read.as_raw_fd(),
                 error_write.as_raw_fd(),
-                &mut filter_buffer,
+                &mut memory,
             )
         }
         ForkResult::Parent { child } => {
@@ -201,17 +225,53 @@ pub fn fork_held(command: &Prepared, tracer: Pid) -> io::Result<HeldChild> {
     }
 }
 
+/// Memory the child fills between fork and exec, allocated before the fork.
+struct ChildMemory {
+    filter: Vec<u8>,
+    /// The command's environment with a slot more, for `LD_PRELOAD` if the user set
+    /// none.
+    envp: Vec<*const libc::c_char>,
+    preload: Vec<u8>,
+}
+
+impl ChildMemory {
+    fn for_command(command: &Prepared) -> Self {
+        let mut envp = command.envp_ptrs.clone();
+        envp.push(std::ptr::null());
+        Self {
+            filter: vec![0u8; MAX_FILTER_BYTES],
+            envp,
+            preload: vec![0u8; MAX_PRELOAD_BYTES],
+        }
+    }
+}
+
 impl HeldChild {
-    /// Lets the child exec, under `filter` when traced, without one when not.
-    pub fn release(&mut self, filter: Option<&[u8]>) -> io::Result<()> {
+    /// Lets the child exec, under `filter` when traced, without one when not; with
+    /// the fast path's `library` first in its `LD_PRELOAD` when there is one.
+    pub fn release(&mut self, filter: Option<&[u8]>, library: &[u8]) -> io::Result<()> {
         let go = self
             .go
             .take()
             .ok_or_else(|| io::Error::other("already released"))?;
+        // The child has room for the library's name beside the user's entries.
+        let library = if library.len() < MAX_PRELOAD_BYTES / 2 {
+            library
+        } else {
+            &[]
+        };
         let message = match filter {
             Some(filter) if filter.len() <= MAX_FILTER_BYTES && filter.len() % 8 == 0 => {
                 let length = u32::try_from(filter.len()).unwrap_or(0);
-                [&[GO_TRACED][..], &length.to_ne_bytes(), filter].concat()
+                let library_length = u32::try_from(library.len()).unwrap_or(0);
+                [
+                    &[GO_TRACED][..],
+                    &length.to_ne_bytes(),
+                    filter,
+                    &library_length.to_ne_bytes(),
+                    library,
+                ]
+                .concat()
             }
             Some(filter) => {
                 return Err(io::Error::other(format!(
@@ -298,14 +358,7 @@ fn read_exact_raw(fd: libc::c_int, buffer: &mut [u8]) -> bool {
 /// prepared memory. `Err(None)`: roarctl gave up while sending; `Err(Some(errno))`: the
 /// kernel refused the filter.
 fn receive_filter(go: libc::c_int, filter_buffer: &mut [u8]) -> Result<(), Option<Errno>> {
-    let mut length = [0u8; 4];
-    if !read_exact_raw(go, &mut length) {
-        return Err(None);
-    }
-    let length = u32::from_ne_bytes(length) as usize;
-    if length > filter_buffer.len() || !read_exact_raw(go, &mut filter_buffer[..length]) {
-        return Err(None);
-    }
+    let length = receive_block(go, filter_buffer).ok_or(None)?;
     let program = libc::sock_fprog {
         len: (length / 8) as libc::c_ushort,
         filter: filter_buffer.as_mut_ptr().cast(),
@@ -338,6 +391,45 @@ fn receive_filter(go: libc::c_int, filter_buffer: &mut [u8]) -> Result<(), Optio
     Ok(())
 }
 
+/// Reads a block sent on `go` (its length, then its bytes) into `buffer`; its length,
+/// None when it does not arrive whole or does not fit.
+fn receive_block(go: libc::c_int, buffer: &mut [u8]) -> Option<usize> {
+    let mut length = [0u8; 4];
+    if !read_exact_raw(go, &mut length) {
+        return None;
+    }
+    let length = u32::from_ne_bytes(length) as usize;
+    (length <= buffer.len() && read_exact_raw(go, &mut buffer[..length])).then_some(length)
+}
+
+/// In the child before exec: reads the fast path's library path and, when the program
+/// loads it, makes `memory.envp` name it first in `LD_PRELOAD`, the user's entries
+/// after it. Returns the environment to exec with. No allocation: `memory` was made
+/// before the fork.
+fn receive_preload(
+    go: libc::c_int,
+    command: &Prepared,
+    memory: &mut ChildMemory,
+) -> Option<*const *const libc::c_char> {
+    let value = &mut memory.preload;
+    let (var, room) = (PRELOAD_VAR.len(), MAX_PRELOAD_BYTES / 2);
+    let length = receive_block(go, &mut value[var..var + room])?;
+    let user = &command.user_preload;
+    if length == 0 || !command.loads_preload || var + length + 2 + user.len() > value.len() {
+        return Some(command.envp_ptrs.as_ptr());
+    }
+    value[..var].copy_from_slice(PRELOAD_VAR);
+    let mut end = var + length;
+    if !user.is_empty() {
+        value[end] = b':';
+        value[end + 1..end + 1 + user.len()].copy_from_slice(user);
+        end += 1 + user.len();
+    }
+    value[end] = 0;
+    memory.envp[command.preload_at] = value.as_ptr().cast();
+    Some(memory.envp.as_ptr())
+}
+
 /// The child between fork and exec. Only raw syscalls: no allocation, no locks.
 fn child_main(
     command: &Prepared,
@@ -345,7 +437,7 @@ fn child_main(
     ready: libc::c_int,
     go: libc::c_int,
     exec_error: libc::c_int,
-    filter_buffer: &mut [u8],
+    memory: &mut ChildMemory,
 ) -> ! {
     let fail = |kind: u8, errno: Errno, code: i32| -> ! {
         let errno = (errno as i32).to_ne_bytes();
@@ -376,19 +468,20 @@ fn child_main(
             // roarctl gave up (tracing refused, or it died): never run the command.
             libc::_exit(125);
         }
+        let mut envp = command.envp_ptrs.as_ptr();
         if kind[0] == GO_TRACED {
-            match receive_filter(go, filter_buffer) {
+            match receive_filter(go, &mut memory.filter) {
                 Ok(()) => {}
                 Err(None) => libc::_exit(125),
                 Err(Some(errno)) => fail(b'S', errno, 126),
             }
+            match receive_preload(go, command, memory) {
+                Some(with_preload) => envp = with_preload,
+                None => libc::_exit(125),
+            }
         }
         libc::close(go);
-        libc::execve(
-            command.path.as_ptr(),
-            command.argv_ptrs.as_ptr(),
-            command.envp_ptrs.as_ptr(),
-        );
+        libc::execve(command.path.as_ptr(), command.argv_ptrs.as_ptr(), envp);
         let errno = Errno::last();
         let code = if errno == Errno::ENOENT { 127 } else { 126 };
         fail(b'E', errno, code)

@@ -12,6 +12,7 @@ mod aws_profile;
 mod commands;
 mod connection;
 mod context;
+mod elf_check;
 mod graph;
 mod json;
 mod launch;

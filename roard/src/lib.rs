@@ -22,6 +22,7 @@ mod job_uid;
 mod listener;
 pub mod logging;
 mod packages;
+mod preload_library;
 mod python_env;
 mod recording;
 mod sd_notify;

@@ -40,7 +40,19 @@ pub struct DaemonState {
     /// How long processes that outlive a job's root are recorded.
     pub linger: Duration,
     pub redactor: Redactor,
+    /// The fast path's preload library, written out at start-up; None when the fast
+    /// path cannot be had here (see `preload_library`).
+    pub fast_path_library: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
+}
+
+/// Where the preload library may go: beside the socket (a private runtime directory),
+/// else beside the database.
+fn library_dirs(options: &Options) -> Vec<PathBuf> {
+    [&options.socket, &options.database]
+        .iter()
+        .filter_map(|file| file.parent().map(std::path::Path::to_path_buf))
+        .collect()
 }
 
 impl DaemonState {
@@ -55,6 +67,7 @@ impl DaemonState {
             database: options.database.clone(),
             linger: options.linger,
             redactor: Redactor::with_extra(&options.redact_env),
+            fast_path_library: crate::preload_library::install(&library_dirs(options)),
             shutdown: watch::channel(false).0,
         })
     }

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// default a failed job is recorded (`log`, `show`) but takes no step
     #[arg(long)]
     pub keep_failed: bool,
+    /// Stop the job under ptrace at every traced call, instead of letting the preload
+    /// library record its read-only opens and exclusive creations (`tracer.fast_path`)
+    #[arg(long)]
+    pub no_fast_path: bool,
     /// Set by `roarctl reproduce`: the artifact this run's session reproduces
     #[arg(long, hide = true, value_name = "HASH")]
     pub reproduces: Option<String>,
@@ -173,7 +177,7 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
         }
         Err(status) if args.allow_untraced => {
             warn(ctx, &format!("not tracing: {}", status.message()));
-            child.release(None)?;
+            child.release(None, &[])?;
             return finish_untraced(ctx, child).await;
         }
         Err(status) => {
@@ -185,7 +189,7 @@ pub async fn run(ctx: &Context, args: RunArgs, kind: Kind) -> anyhow::Result<Exi
             );
         }
     };
-    child.release(Some(&attached.seccomp_filter))?;
+    child.release(Some(&attached.seccomp_filter), &attached.preload_library)?;
     supervise(ctx, child, stream, attached, plan.kind).await
 }
 
@@ -250,6 +254,7 @@ fn run_request(
         reproduces: args.reproduces.clone().unwrap_or_default(),
         reproduces_job: args.reproduces_job.clone().unwrap_or_default(),
         keep_failed: args.keep_failed,
+        no_fast_path: args.no_fast_path,
     }
 }
 
@@ -540,7 +545,7 @@ fn warn(ctx: &Context, message: &str) {
 
 async fn run_untraced(ctx: &Context, prepared: &Prepared) -> anyhow::Result<ExitCode> {
     let mut child = launch::fork_held(prepared, Pid::from_raw(0)).context("cannot fork the job")?;
-    child.release(None)?;
+    child.release(None, &[])?;
     finish_untraced(ctx, child).await
 }
 

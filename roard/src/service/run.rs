@@ -75,7 +75,11 @@ pub async fn run(
         reproduces_job: Some(request.reproduces_job.as_str()).filter(|r| !r.is_empty()),
     };
     let spare_refill = tracer::SpareRefill;
-    let (tracing, placement) = attach_and_place(&state, pid, &new_job).await?;
+    let fast_path = state
+        .fast_path_library
+        .clone()
+        .filter(|_| tracer_config.fast_path && !request.no_fast_path);
+    let (tracing, placement) = attach_and_place(&state, pid, &new_job, fast_path.clone()).await?;
     tracing::info!(
         "job {uid} ({}) attached to pid {pid}",
         new_job.kind.step_label(placement.step)
@@ -83,7 +87,9 @@ pub async fn run(
 
     let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
     let refuse_io_uring = tracer_config.io_uring == config::IoUringPolicy::Refuse;
-    let _ = sender.try_send(Ok(attached_event(&uid, placement.step, refuse_io_uring)));
+    let library = fast_path.filter(|_| tracing.fast_path);
+    let attached = attached_event(&uid, placement.step, refuse_io_uring, library.as_deref());
+    let _ = sender.try_send(Ok(attached));
     let job_settings = JobSettings {
         files: file_context,
         search_path: search_path(&request.env),
@@ -147,10 +153,12 @@ async fn attach_and_place(
     state: &DaemonState,
     pid: Pid,
     new_job: &NewJob<'_>,
+    fast_path: Option<PathBuf>,
 ) -> Result<(Tracing, Placement), Status> {
     let settings = tracer::TraceSettings {
         linger: state.linger,
         extra_algorithms: state.hash_cache.extra_algorithms().to_vec(),
+        fast_path,
     };
     let (tracing, placement) =
         tokio::join!(tracer::trace(pid, settings), state.store.start_job(new_job));
@@ -182,14 +190,20 @@ async fn attach_and_place(
     Ok((tracing, placement))
 }
 
-/// The first event of the stream: the job's uid and step, and the seccomp filter the
-/// child installs before it execs.
-fn attached_event(uid: &str, step: u32, refuse_io_uring: bool) -> pb::RunEvent {
+/// The first event of the stream: the job's uid and step, the seccomp filter the
+/// child installs before it execs, and the fast path's library when it has one.
+fn attached_event(
+    uid: &str,
+    step: u32,
+    refuse_io_uring: bool,
+    library: Option<&Path>,
+) -> pb::RunEvent {
     pb::RunEvent {
         event: Some(pb::run_event::Event::Attached(pb::Attached {
             job_uid: uid.to_string(),
-            seccomp_filter: tracer::native_seccomp_filter(refuse_io_uring),
+            seccomp_filter: tracer::native_seccomp_filter(refuse_io_uring, library.is_some()),
             step,
+            preload_library: library.map_or_else(Vec::new, |p| p.as_os_str().as_bytes().to_vec()),
         })),
     }
 }
@@ -344,6 +358,11 @@ async fn record(
     let Some(outcome) = await_outcome(state, uid, tracing, &sender).await else {
         return;
     };
+    tracing::info!(
+        "job {uid}: {} open(s) recorded by the fast path, {} syscall stop(s) under ptrace",
+        outcome.seen_by.fast_path,
+        outcome.seen_by.ptrace
+    );
     for gap in &outcome.gaps {
         tracing::warn!(
             "job {uid}: not seen by the trace: {} (pid {}, {} time(s)): {}",
@@ -416,6 +435,7 @@ async fn await_outcome(
     let Tracing {
         mut events,
         outcome: mut outcome_receiver,
+        ..
     } = tracing;
     let outcome = loop {
         tokio::select! {

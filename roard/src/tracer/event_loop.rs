@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+use super::fast_ring::Ring;
 use super::file_tracker::{FileTracker, Resume};
 use super::gaps::GapKind;
 use super::linger::LingerAlarm;
@@ -14,7 +15,7 @@ use super::process_table::ProcessTable;
 use super::stops::{NewTask, Stop, event_message, resume, resume_to_syscall_exit};
 use super::syscall_info::{self, SyscallStop};
 use super::syscalls::{self, table_for};
-use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
+use super::{Reporter, SeenBy, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
 
 /// Exec progress reaches the client at most this often: a message per exec would make
@@ -33,15 +34,20 @@ struct Job {
     /// its run follows): a failure from here on must not resume it a second time,
     /// which could let it past a later stop unseen, and a signal with it.
     resumed: bool,
+    /// The fast path's ring, when the job has one.
+    ring: Option<Ring>,
+    seen_by: SeenBy,
 }
 
 /// Traces until no task of the job remains, or until `linger` after the root process
 /// exited, and reports what was seen. In the second case it goes on serving the
-/// remaining processes, without recording, until they exit.
-pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
+/// remaining processes, without recording, until they exit. `ring`: the fast path's,
+/// drained before every stop is handled.
+pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring: Option<Ring>) {
     let mut job = Job {
         recording: true,
-        files: FileTracker::new(settings.extra_algorithms),
+        files: FileTracker::new(settings.extra_algorithms, settings.fast_path),
+        ring,
         ..Job::default()
     };
     let linger = settings.linger;
@@ -58,6 +64,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
                 "{lingering} process(es) of the job rooted at {root} still run after the \
                  linger bound; closing its record and serving them unrecorded"
             );
+            job.drain_fast_path();
             reporter.outcome(std::mem::take(&mut job).into_outcome(root, lingering));
         }
         let mut status = 0;
@@ -76,7 +83,11 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
         let tid = Pid::from_raw(tid);
         let now = now_ms();
         let stop = Stop::decode(status);
+        job.drain_fast_path();
         if let Stop::Gone(exit) = stop {
+            if let Some(ring) = job.ring.as_mut() {
+                ring.release_lanes_of(tid.as_raw());
+            }
             if !job.recording {
                 continue;
             }
@@ -113,14 +124,34 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings) {
         }
     }
     if pending {
+        job.drain_fast_path();
         reporter.outcome(job.into_outcome(root, 0));
     }
 }
 
 impl Job {
+    /// Takes in what the fast path recorded since the last stop, before that stop is
+    /// handled: every record then comes in its place among the stops. Once a task
+    /// has a root or namespace of its own, the job's later calls all stop instead:
+    /// a record's name would be that task's, read after the fact.
+    fn drain_fast_path(&mut self) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let (files, seen_by) = (&mut self.files, &mut self.seen_by);
+        ring.drain(|record| {
+            seen_by.fast_path += 1;
+            files.on_fast_record(record);
+        });
+        if files.views.any() {
+            ring.disable();
+        }
+    }
+
     fn into_outcome(self, root: Pid, lingering: usize) -> TraceOutcome {
         let (files, gaps) = self.files.into_accesses();
         TraceOutcome {
+            seen_by: self.seen_by,
             root_exit: self.processes.exit_of(root),
             processes: self.processes.into_records(),
             files,
@@ -200,6 +231,9 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
                 },
                 _ => None,
             };
+            if traced.is_some() {
+                job.seen_by.ptrace += 1;
+            }
             let how = traced.map_or(Resume::Continue, |(syscall, args)| {
                 job.files.on_entry(tid, syscall, &args)
             });

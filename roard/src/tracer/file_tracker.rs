@@ -7,10 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::unistd::Pid;
 
+use super::fast_ring::{FastKind, FastRecord};
 use super::file_ledger::{FileAccess, FileLedger};
 use super::gaps::{GapKind, Gaps, TraceGap};
 use super::paths::{
@@ -104,6 +105,9 @@ pub struct FileTracker {
     pub gaps: Gaps,
     /// Tasks whose root or mount namespace is not roard's.
     pub views: Views,
+    /// The fast path's preload library: ld.so opens it in every process, and it is
+    /// roar's, not the job's.
+    preload_library: Option<Vec<u8>>,
 }
 
 /// An open the kernel resolved, as its entry left it.
@@ -134,12 +138,60 @@ enum Unsettled {
 }
 
 impl FileTracker {
-    /// A tracker whose pre-images also carry `extra_algorithms` digests.
-    pub fn new(extra_algorithms: Vec<&'static dyn HashAlgorithm>) -> Self {
+    /// A tracker whose pre-images also carry `extra_algorithms` digests, in a job whose
+    /// processes may load `preload_library`.
+    pub fn new(
+        extra_algorithms: Vec<&'static dyn HashAlgorithm>,
+        preload_library: Option<std::path::PathBuf>,
+    ) -> Self {
         Self {
             ledger: FileLedger::new(extra_algorithms),
             views: Views::new(),
+            preload_library: preload_library.map(|p| p.into_os_string().into_vec()),
             ..Self::default()
+        }
+    }
+
+    /// An open the fast path recorded (see `fast_ring`). The kernel's answer is known:
+    /// the open succeeded, and the file it opened is named by its descriptor's link,
+    /// read right after the call (canonical, as a stop would make it). So the record
+    /// is taken as it is, even where the file is gone by now.
+    pub fn on_fast_record(&mut self, record: FastRecord) {
+        // The descriptor's name could not be read (too long, or refused by a filter of
+        // the job's own): an absolute name is the next best, as a stop would use it.
+        let opened = record.opened.or_else(|| {
+            let fallback = record
+                .named
+                .starts_with(b"/")
+                .then(|| canonical_existing(&record.named));
+            if fallback.is_none() {
+                tracing::warn!(
+                    "the fast path recorded an open of {} by {} without the opened file's name",
+                    String::from_utf8_lossy(&record.named),
+                    record.tid
+                );
+            }
+            fallback.flatten()
+        });
+        let Some(mut opened) = opened else {
+            return;
+        };
+        // A file unlinked (by another task) between the open and the record.
+        if let Some(name) = opened.strip_suffix(b" (deleted)") {
+            opened.truncate(name.len());
+        }
+        if !opened.starts_with(b"/")
+            || is_pseudo(&opened)
+            || self.preload_library.as_ref() == Some(&opened)
+        {
+            return;
+        }
+        match record.kind {
+            FastKind::Read => self.ledger.read(&opened, &record.named),
+            FastKind::Create => {
+                self.known_reads.clear();
+                self.ledger.wrote(&opened, &record.named);
+            }
         }
     }
 
@@ -423,6 +475,10 @@ impl FileTracker {
     /// (roard runs as that user). This saves the exit stop, which is the larger part
     /// of the cost of tracing reads.
     fn read_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], no_follow: bool) {
+        // ld.so loading the fast path's library, in every process: roar's, not the job's.
+        if self.preload_library.as_deref() == Some(named) {
+            return;
+        }
         // A task in another view means other files by the same names.
         let own_view = self.views.of(tid).is_none();
         if own_view && self.known_reads.contains(named) {
@@ -466,7 +522,7 @@ impl FileTracker {
                 let Some(path) = canonical_existing(&absolute) else {
                     return;
                 };
-                if is_pseudo(&path) {
+                if is_pseudo(&path) || self.preload_library.as_ref() == Some(&path) {
                     return;
                 }
                 self.ledger.read(&path, &named);

@@ -11,6 +11,7 @@
 //! starts or is being recorded would take a CPU from it.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStringExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::sync::Mutex;
 
@@ -19,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::attach::{self, AttachError};
 use super::wire::{Frame, read_frame, write_frame};
-use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings, Tracing, event_loop};
+use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings, Tracing, event_loop, fast_ring};
 use crate::hash_algorithms;
 
 /// The flag that turns roard into a tracer helper.
@@ -126,8 +127,13 @@ impl Helper {
     /// Tells the helper which job to trace, and how.
     fn assign(&mut self, root: Pid, settings: &TraceSettings) -> std::io::Result<()> {
         let algorithms: Vec<&str> = settings.extra_algorithms.iter().map(|a| a.name()).collect();
+        // The library's path, in hex (any bytes, no spaces); "-" for no fast path.
+        let library = settings.fast_path.as_ref().map_or_else(
+            || "-".to_string(),
+            |path| hex_encode(path.as_os_str().as_encoded_bytes()),
+        );
         let request = format!(
-            "{} {} {}\n",
+            "{} {} {} {library}\n",
             root.as_raw(),
             settings.linger.as_secs(),
             algorithms.join(",")
@@ -202,10 +208,29 @@ pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, Attac
             helper.discard();
         })
         .map_err(|e| AttachError::NoTracer(e.to_string()))?;
-    attached_rx
+    let fast_path = attached_rx
         .await
         .map_err(|_| AttachError::NoTracer("the tracer helper ended before attaching".into()))??;
-    Ok(Tracing { events, outcome })
+    Ok(Tracing {
+        events,
+        outcome,
+        fast_path,
+    })
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    (text.len() % 2 == 0)
+        .then(|| {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
 }
 
 /// The helper's whole life: wait for the job, attach, trace, report; then exit.
@@ -217,14 +242,19 @@ pub fn main() -> ExitCode {
         Ok(_) => {}
     }
     let mut fields = request.trim_end_matches('\n').split(' ');
-    let (Some(root), Some(linger), Some(algorithms)) = (
+    let (Some(root), Some(linger), Some(algorithms), Some(library)) = (
         fields.next().and_then(|p| p.parse::<i32>().ok()),
         fields.next().and_then(|s| s.parse::<u64>().ok()),
         fields.next(),
+        fields.next(),
     ) else {
-        eprintln!("roard: a tracer helper expects \"PID LINGER_SECS ALGORITHMS\" on stdin");
+        eprintln!(
+            "roard: a tracer helper expects \"PID LINGER_SECS ALGORITHMS LIBRARY_HEX\" on stdin"
+        );
         return ExitCode::from(2);
     };
+    let fast_path = hex_decode(library)
+        .map(|bytes| std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes)));
     let root = Pid::from_raw(root);
     let names: Vec<String> = algorithms
         .split(',')
@@ -233,7 +263,9 @@ pub fn main() -> ExitCode {
         .collect();
     let extra_algorithms = hash_algorithms::extra_algorithms(&names).unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    let attached = attach::seize(root);
+    // The ring must exist before the job's first exec, which follows the attach report.
+    let ring = fast_path.as_ref().and_then(|_| fast_ring::Ring::create());
+    let attached = attach::seize(root).map(|()| ring.is_some());
     let failed = attached.is_err();
     if write_frame(&mut out, &Frame::Attached(attached)).is_err() || failed {
         return ExitCode::FAILURE;
@@ -255,10 +287,11 @@ pub fn main() -> ExitCode {
     let settings = TraceSettings {
         linger: std::time::Duration::from_secs(linger),
         extra_algorithms,
+        fast_path,
     };
     let mut reporter = FrameReporter(Some(frame_tx));
     let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        event_loop::run(root, &mut reporter, settings);
+        event_loop::run(root, &mut reporter, settings, ring);
     }));
     reporter.abandon();
     if traced.is_err() {

@@ -6,6 +6,7 @@
 
 mod attach;
 mod event_loop;
+pub mod fast_ring;
 pub mod file_ledger;
 mod file_tracker;
 pub mod gaps;
@@ -60,6 +61,16 @@ pub struct TraceOutcome {
     pub root_exit: Option<Exit>,
     /// What the trace could not see (see [`gaps`]).
     pub gaps: Vec<TraceGap>,
+    /// Which path saw how much.
+    pub seen_by: SeenBy,
+}
+
+/// How many of a job's file events each path of the tracer saw: opens recorded by the
+/// fast path without a stop, and syscall stops taken under ptrace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeenBy {
+    pub fast_path: u64,
+    pub ptrace: u64,
 }
 
 /// How a job is traced.
@@ -68,6 +79,10 @@ pub struct TraceSettings {
     pub linger: Duration,
     /// Digests that pre-images carry besides BLAKE3.
     pub extra_algorithms: Vec<&'static dyn HashAlgorithm>,
+    /// The fast path's preload library, when the job may use it: the tracer then
+    /// makes the ring its processes record into (and never counts the library itself
+    /// among the job's inputs).
+    pub fast_path: Option<std::path::PathBuf>,
 }
 
 /// Where a tracer sends what it sees: straight to the job's recorder (the tracer
@@ -108,6 +123,8 @@ impl Reporter for ChannelReporter {
 pub struct Tracing {
     pub events: mpsc::UnboundedReceiver<TraceEvent>,
     pub outcome: oneshot::Receiver<TraceOutcome>,
+    /// Whether the job's ring exists: only then may its processes load the library.
+    pub fast_path: bool,
 }
 
 /// Attaches to `root` (forked by roarctl, blocked before exec) from a tracer helper
@@ -136,6 +153,8 @@ async fn trace_in_thread(root: Pid, settings: TraceSettings) -> Result<Tracing, 
                 return;
             }
             let _ = attached_tx.send(Ok(()));
+            // The fast path needs a ring at a fixed descriptor of its own process: a
+            // thread of roard has none to give.
             // A panic must not end this thread: its tracees would be detached under
             // their seccomp filter, and their traced syscalls would start failing.
             let mut reporter = ChannelReporter {
@@ -143,7 +162,7 @@ async fn trace_in_thread(root: Pid, settings: TraceSettings) -> Result<Tracing, 
                 outcome: Some(outcome_tx),
             };
             let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                event_loop::run(root, &mut reporter, settings);
+                event_loop::run(root, &mut reporter, settings, None);
             }));
             reporter.abandon();
             if traced.is_err() {
@@ -158,7 +177,11 @@ async fn trace_in_thread(root: Pid, settings: TraceSettings) -> Result<Tracing, 
     attached_rx
         .await
         .map_err(|_| AttachError::NoTracer("tracer thread ended before attaching".into()))??;
-    Ok(Tracing { events, outcome })
+    Ok(Tracing {
+        events,
+        outcome,
+        fast_path: false,
+    })
 }
 
 /// The parent of `pid`, from `/proc`.
@@ -167,7 +190,9 @@ pub fn parent_of(pid: Pid) -> Option<Pid> {
 }
 
 /// The seccomp program for every ABI a task of this machine can use (see
-/// [`seccomp_filter`]); `refuse_io_uring` makes `io_uring_setup` fail with `ENOSYS`.
-pub fn native_seccomp_filter(refuse_io_uring: bool) -> Vec<u8> {
-    seccomp_filter::build(syscalls::ABIS, refuse_io_uring)
+/// [`seccomp_filter`]); `refuse_io_uring` makes `io_uring_setup` fail with `ENOSYS`,
+/// `fast_path` lets the fast path's stub through.
+pub fn native_seccomp_filter(refuse_io_uring: bool, fast_path: bool) -> Vec<u8> {
+    let ip = fast_path.then_some(fast_ring::STUB_RETURN_ADDR);
+    seccomp_filter::build(syscalls::ABIS, refuse_io_uring, ip)
 }

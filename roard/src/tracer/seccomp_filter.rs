@@ -10,12 +10,24 @@ const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x15;
 const BPF_JMP_JSET_K: u16 = 0x45;
 const BPF_RET_K: u16 = 0x06;
+const BPF_JMP_JA: u16 = 0x05;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 /// `SECCOMP_RET_ERRNO | ENOSYS`: the call fails as on a kernel without it.
 const SECCOMP_RET_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
 const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
+/// `seccomp_data.instruction_pointer`, a u64: its low half first on little-endian.
+const OFFSET_IP_LOW: u32 = 8;
+const OFFSET_IP_HIGH: u32 = 12;
+/// `seccomp_data.args[i]`, u64 each: the low half (where open flags are) first.
+const OFFSET_ARGS: u32 = 16;
+/// Open flags that may make an open read or change content; an open without them that
+/// has `O_DIRECTORY`, or any with `O_PATH`, records nothing (see `FileTracker`), so it
+/// need not stop. `__O_TMPFILE` is the bit `O_TMPFILE` adds to `O_DIRECTORY`.
+const CONTENT_FLAGS: u32 =
+    (libc::O_ACCMODE | libc::O_CREAT | libc::O_TRUNC | (libc::O_TMPFILE & !libc::O_DIRECTORY))
+        as u32;
 
 #[derive(Clone, Copy)]
 struct Instruction {
@@ -46,8 +58,15 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
 /// a call of an architecture with no table is traced wholesale, so nothing slips past
 /// under another numbering (the tracer counts such calls, it does not guess).
 /// `refuse_io_uring` makes `io_uring_setup` fail with `ENOSYS` instead of stopping.
-pub fn build(abis: &[SyscallTable], refuse_io_uring: bool) -> Vec<u8> {
+///
+/// With `fast_path_ip`, the first test lets through every call made from that
+/// instruction pointer (all 64 bits compared): the fast path's stub (see
+/// `fast_ring`), whose calls the preload library records itself.
+pub fn build(abis: &[SyscallTable], refuse_io_uring: bool, fast_path_ip: Option<u64>) -> Vec<u8> {
     let mut program = Vec::new();
+    if let Some(ip) = fast_path_ip {
+        program.extend(allow_from(ip));
+    }
     let mut arches: Vec<u32> = abis.iter().map(|t| t.audit_arch).collect();
     arches.dedup();
     for arch in arches {
@@ -61,6 +80,17 @@ pub fn build(abis: &[SyscallTable], refuse_io_uring: bool) -> Vec<u8> {
     serialise(&program)
 }
 
+/// ALLOW when the instruction pointer is `ip`; otherwise on to the next instruction.
+fn allow_from(ip: u64) -> [Instruction; 5] {
+    [
+        stmt(BPF_LD_W_ABS, OFFSET_IP_LOW),
+        jump(BPF_JMP_JEQ_K, ip as u32, 0, 3),
+        stmt(BPF_LD_W_ABS, OFFSET_IP_HIGH),
+        jump(BPF_JMP_JEQ_K, (ip >> 32) as u32, 0, 1),
+        stmt(BPF_RET_K, SECCOMP_RET_ALLOW),
+    ]
+}
+
 /// One architecture's tests: load the number, then for each ABI with a number bit
 /// a jump to its list when the bit is set, then the plain ABI's list.
 fn arch_block<'a>(
@@ -69,6 +99,7 @@ fn arch_block<'a>(
 ) -> Vec<Instruction> {
     let (marked, plain): (Vec<&SyscallTable>, Vec<&SyscallTable>) =
         tables.partition(|t| t.nr_bit != 0);
+    let quiet = quiet_opens(marked.iter().chain(&plain).copied());
     let refused =
         |syscall: &TracedSyscall| refuse_io_uring && matches!(syscall, TracedSyscall::IoUringSetup);
     // The numbers `table` stops, and those it refuses, with its number bit.
@@ -84,7 +115,8 @@ fn arch_block<'a>(
         };
         (with_bit(trace), with_bit(refuse))
     };
-    let mut block = vec![stmt(BPF_LD_W_ABS, OFFSET_NR)];
+    let mut block = quiet;
+    block.push(stmt(BPF_LD_W_ABS, OFFSET_NR));
     for table in marked {
         let (trace, refuse) = split(table);
         let list = number_list(trace.into_iter(), refuse.into_iter());
@@ -99,6 +131,60 @@ fn arch_block<'a>(
         }
         None => block.push(stmt(BPF_RET_K, SECCOMP_RET_TRACE)),
     }
+    block
+}
+
+/// Lets through, without a stop, the opens that record nothing: a read-only
+/// `O_DIRECTORY` open (`opendir`) or an `O_PATH` one. Per open-like number a jump to
+/// the test of its flags argument; anything else goes on to the block that follows.
+fn quiet_opens<'a>(tables: impl Iterator<Item = &'a SyscallTable>) -> Vec<Instruction> {
+    let opens: Vec<(u32, usize)> = tables
+        .flat_map(|table| {
+            table
+                .entries
+                .iter()
+                .filter_map(move |(nr, syscall)| match syscall {
+                    TracedSyscall::Open { flags, .. } => Some((nr | table.nr_bit, *flags)),
+                    _ => None,
+                })
+        })
+        .collect();
+    let mut args: Vec<usize> = opens.iter().map(|(_, arg)| *arg).collect();
+    args.sort_unstable();
+    args.dedup();
+    const TEST_LEN: usize = 5;
+    let mut block = vec![stmt(BPF_LD_W_ABS, OFFSET_NR)];
+    for (index, (nr, arg)) in opens.iter().enumerate() {
+        let position = args.iter().position(|a| a == arg).unwrap_or(0);
+        // From after this jump: the rest of the list, the `ja`, the earlier tests.
+        let to_test = opens.len() - index - 1 + 1 + position * TEST_LEN;
+        block.push(jump(BPF_JMP_JEQ_K, *nr, jump_len(to_test), 0));
+    }
+    let tests_len = args.len() * TEST_LEN + 1;
+    block.push(stmt(BPF_JMP_JA, tests_len as u32));
+    for (position, arg) in args.iter().enumerate() {
+        // From the end of this test: the later tests, then ALLOW.
+        let to_allow = (args.len() - position - 1) * TEST_LEN;
+        let offset = OFFSET_ARGS + 8 * *arg as u32;
+        block.extend([
+            stmt(BPF_LD_W_ABS, offset),
+            jump(
+                BPF_JMP_JSET_K,
+                libc::O_PATH as u32,
+                jump_len(to_allow + 3),
+                0,
+            ),
+            jump(BPF_JMP_JSET_K, CONTENT_FLAGS, jump_len(to_allow + 3), 0),
+            jump(
+                BPF_JMP_JSET_K,
+                libc::O_DIRECTORY as u32,
+                jump_len(to_allow + 1),
+                0,
+            ),
+            stmt(BPF_JMP_JA, (to_allow + 1) as u32),
+        ]);
+    }
+    block.push(stmt(BPF_RET_K, SECCOMP_RET_ALLOW));
     block
 }
 
@@ -153,6 +239,14 @@ mod tests {
     /// A tiny interpreter for the instructions `build` emits, to check the program's
     /// meaning rather than its bytes.
     fn run(bytes: &[u8], arch: u32, nr: u32) -> u32 {
+        run_at(bytes, arch, nr, 0x1234_5678_9abc)
+    }
+
+    fn run_at(bytes: &[u8], arch: u32, nr: u32, ip: u64) -> u32 {
+        run_with(bytes, arch, nr, ip, [0; 6])
+    }
+
+    fn run_with(bytes: &[u8], arch: u32, nr: u32, ip: u64, args: [u64; 6]) -> u32 {
         let program: Vec<Instruction> = bytes
             .chunks_exact(8)
             .map(|c| Instruction {
@@ -168,9 +262,21 @@ mod tests {
             let i = program[pc];
             pc += 1;
             match i.code {
-                BPF_LD_W_ABS => acc = if i.k == OFFSET_ARCH { arch } else { nr },
+                BPF_LD_W_ABS => {
+                    acc = match i.k {
+                        OFFSET_ARCH => arch,
+                        OFFSET_NR => nr,
+                        OFFSET_IP_LOW => ip as u32,
+                        OFFSET_IP_HIGH => (ip >> 32) as u32,
+                        o if (OFFSET_ARGS..OFFSET_ARGS + 48).contains(&o) && o % 8 == 0 => {
+                            args[((o - OFFSET_ARGS) / 8) as usize] as u32
+                        }
+                        other => panic!("unexpected offset {other}"),
+                    }
+                }
                 BPF_JMP_JEQ_K => pc += usize::from(if acc == i.k { i.jt } else { i.jf }),
                 BPF_JMP_JSET_K => pc += usize::from(if acc & i.k != 0 { i.jt } else { i.jf }),
+                BPF_JMP_JA => pc += i.k as usize,
                 BPF_RET_K => return i.k,
                 other => panic!("unexpected opcode {other:#x}"),
             }
@@ -180,7 +286,7 @@ mod tests {
     #[test]
     fn traces_exactly_each_abis_table() {
         for refuse_io_uring in [true, false] {
-            let program = build(ABIS, refuse_io_uring);
+            let program = build(ABIS, refuse_io_uring, None);
             for table in ABIS {
                 for (nr, syscall) in table.entries {
                     let nr = nr | table.nr_bit;
@@ -212,6 +318,84 @@ mod tests {
             }
             // An architecture without a table: everything stops, nothing is decoded.
             assert_eq!(run(&program, 0x4000_0028, 5), SECCOMP_RET_TRACE);
+        }
+    }
+
+    /// Opens that record nothing pass without a stop, in every ABI; an open that may
+    /// read or change content still stops, whatever else its flags say.
+    #[test]
+    fn opens_that_record_nothing_do_not_stop() {
+        use libc::{O_CREAT, O_DIRECTORY, O_PATH, O_RDONLY, O_RDWR, O_TMPFILE, O_TRUNC, O_WRONLY};
+        let program = build(ABIS, true, None);
+        let quiet = [
+            O_RDONLY | O_DIRECTORY,
+            O_DIRECTORY | libc::O_CLOEXEC,
+            O_PATH,
+            O_PATH | O_WRONLY,
+        ];
+        let loud = [
+            O_RDONLY,
+            O_WRONLY | O_DIRECTORY,
+            O_RDONLY | O_DIRECTORY | O_CREAT,
+            O_RDONLY | O_DIRECTORY | O_TRUNC,
+            O_TMPFILE | O_RDWR,
+            O_RDWR,
+        ];
+        for table in ABIS {
+            for (nr, syscall) in table.entries {
+                let nr = nr | table.nr_bit;
+                let TracedSyscall::Open { flags, .. } = syscall else {
+                    // Every other call stops whatever its arguments.
+                    let args = [u64::from((O_RDONLY | O_DIRECTORY) as u32); 6];
+                    let plain = run(&program, table.audit_arch, nr);
+                    assert_eq!(run_with(&program, table.audit_arch, nr, 0, args), plain);
+                    continue;
+                };
+                let with = |value: i32| {
+                    let mut args = [0u64; 6];
+                    args[*flags] = u64::from(value as u32);
+                    run_with(&program, table.audit_arch, nr, 0, args)
+                };
+                for value in quiet {
+                    assert_eq!(
+                        with(value),
+                        SECCOMP_RET_ALLOW,
+                        "{} {nr} {value:#o}",
+                        table.name
+                    );
+                }
+                for value in loud {
+                    assert_eq!(
+                        with(value),
+                        SECCOMP_RET_TRACE,
+                        "{} {nr} {value:#o}",
+                        table.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// Only the stub's exact address passes untraced: an address that differs in the
+    /// high half, or by one byte, still stops.
+    #[test]
+    fn the_fast_path_address_alone_passes_untraced() {
+        let ip = 0x7a30_0002;
+        let program = build(ABIS, true, Some(ip));
+        for table in ABIS {
+            for (nr, _) in table.entries {
+                let nr = nr | table.nr_bit;
+                assert_eq!(
+                    run_at(&program, table.audit_arch, nr, ip),
+                    SECCOMP_RET_ALLOW
+                );
+                for other in [ip + 1, ip - 2, ip | 1 << 32, ip | 1 << 63] {
+                    assert_ne!(
+                        run_at(&program, table.audit_arch, nr, other),
+                        SECCOMP_RET_ALLOW
+                    );
+                }
+            }
         }
     }
 

@@ -364,7 +364,7 @@ mod tests {
         ));
         assert_eq!(ARM.lookup(85), None, "readlink is not traced");
         // A filter with the arm table traces exactly its entries.
-        let program = crate::tracer::seccomp_filter::build(&[ARM], true);
+        let program = crate::tracer::seccomp_filter::build(&[ARM], true, None);
         assert!(!program.is_empty());
         assert_eq!(
             abi_name(0x4000_0028).as_str(),

@@ -81,6 +81,11 @@ impl Views {
         self.by_task.get(&tid).map(Arc::as_ref)
     }
 
+    /// Whether any task of the job has a view of its own.
+    pub fn any(&self) -> bool {
+        !self.by_task.is_empty()
+    }
+
     /// The job's first process: seen in whatever view roarctl's child has.
     pub fn add_root(&mut self, root: Pid) {
         self.refresh_task(root);

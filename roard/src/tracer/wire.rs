@@ -14,7 +14,7 @@ use super::attach::AttachError;
 use super::file_ledger::{FileAccess, Role};
 use super::gaps::{GapKind, TraceGap};
 use super::process_table::{Exit, Image, ProcessRecord};
-use super::{TraceEvent, TraceOutcome};
+use super::{SeenBy, TraceEvent, TraceOutcome};
 use crate::hash_algorithms::{self, Digest};
 use crate::hashing::{Content, FileStamp, Hashed};
 
@@ -27,7 +27,8 @@ mod pb {
 /// One message from the helper.
 #[derive(Debug)]
 pub enum Frame {
-    Attached(Result<(), AttachError>),
+    /// Attached, and whether with a fast-path ring.
+    Attached(Result<bool, AttachError>),
     Event(TraceEvent),
     Outcome(TraceOutcome),
 }
@@ -83,6 +84,7 @@ fn to_message(frame: &Frame) -> pb::Frame {
     let inner = match frame {
         Frame::Attached(result) => F::Attached(pb::Attached {
             failure: result.as_ref().err().map(attach_failure),
+            fast_path: result.as_ref().is_ok_and(|fast_path| *fast_path),
         }),
         Frame::Event(TraceEvent::Exec { pid, image }) => F::Exec(pb::Exec {
             pid: pid.as_raw(),
@@ -101,7 +103,7 @@ fn from_message(message: pb::Frame) -> io::Result<Frame> {
     Ok(match message.frame {
         None => return Err(invalid("an empty frame".into())),
         Some(F::Attached(attached)) => Frame::Attached(match attached.failure {
-            None => Ok(()),
+            None => Ok(attached.fast_path),
             Some(failure) => Err(attach_error(failure)),
         }),
         Some(F::Exec(exec)) => Frame::Event(TraceEvent::Exec {
@@ -202,6 +204,8 @@ fn outcome_message(outcome: &TraceOutcome) -> pb::Outcome {
                 count: gap.count,
             })
             .collect(),
+        seen_by_fast_path: outcome.seen_by.fast_path,
+        seen_by_ptrace: outcome.seen_by.ptrace,
     }
 }
 
@@ -223,6 +227,10 @@ fn outcome_from(message: pb::Outcome) -> TraceOutcome {
                 })
             })
             .collect(),
+        seen_by: SeenBy {
+            fast_path: message.seen_by_fast_path,
+            ptrace: message.seen_by_ptrace,
+        },
     }
 }
 
@@ -442,14 +450,18 @@ mod tests {
             any::<u32>(),
             exit_strategy(),
             proptest::collection::vec(gap_strategy(), 0..3),
+            any::<(u64, u64)>(),
         )
             .prop_map(
-                |(processes, files, lingering, root_exit, gaps)| TraceOutcome {
-                    processes,
-                    files,
-                    lingering: lingering as usize,
-                    root_exit,
-                    gaps,
+                |(processes, files, lingering, root_exit, gaps, (fast_path, ptrace))| {
+                    TraceOutcome {
+                        processes,
+                        files,
+                        lingering: lingering as usize,
+                        root_exit,
+                        gaps,
+                        seen_by: SeenBy { fast_path, ptrace },
+                    }
                 },
             )
     }
@@ -491,7 +503,8 @@ mod tests {
     #[test]
     fn attach_results_round_trip() {
         for result in [
-            Ok(()),
+            Ok(true),
+            Ok(false),
             Err(AttachError::NoSuchProcess(Pid::from_raw(42))),
             Err(AttachError::NotPermitted {
                 cause: "ptrace_scope is 3".into(),

@@ -1,0 +1,282 @@
+//! The tracer's end of the fast path's ring (`roard/preload/ring.h` describes the
+//! layout, and the C side; the constants here mirror it, and a test checks that).
+//!
+//! The job's processes append records of the opens they made without a stop, each to
+//! the lane of its own thread; the tracer drains every lane, in sequence order, before
+//! it handles any stop. A lane's records are final once published: a call's record is
+//! written after the call returned.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const RING_MAGIC: u64 = 0x0047_4e52_5241_4f52;
+const RING_VERSION: u32 = 1;
+/// The descriptor the helper keeps the ring at: a process of the job opens it as
+/// `/proc/TRACERPID/fd/RING_FD`.
+pub const RING_FD: i32 = 1023;
+const RING_HEADER_SIZE: usize = 4096;
+const LANE_HEADER_SIZE: usize = 128;
+const LANE_DATA_SIZE: usize = 65536;
+const LANE_SIZE: usize = LANE_HEADER_SIZE + LANE_DATA_SIZE;
+const LANE_COUNT: usize = 1024;
+const RING_SIZE: usize = RING_HEADER_SIZE + LANE_COUNT * LANE_SIZE;
+/// Where the fast path's syscall instruction is, in every process of the job.
+pub const STUB_ADDR: u64 = 0x7a30_0000;
+/// The instruction pointer the kernel reports for a syscall made there: the address
+/// after the instruction. The stub is `endbr64` (4 bytes), `syscall` (2), `ret`.
+pub const STUB_RETURN_ADDR: u64 = STUB_ADDR + 6;
+
+// Header fields (byte offsets; see `struct ring_header`).
+const H_MAGIC: usize = 0;
+const H_VERSION: usize = 8;
+const H_LANE_COUNT: usize = 12;
+const H_LANE_SIZE: usize = 16;
+const H_ENABLED: usize = 20;
+const H_SEQ: usize = 24;
+const H_LANES_USED: usize = 32;
+// Lane header fields (see `struct lane_header`).
+const L_OWNER: usize = 0;
+const L_HEAD: usize = 8;
+const L_TAIL: usize = 64;
+/// `struct record_header`.
+const RECORD_HEADER_SIZE: usize = 32;
+const PATH_TRUNCATED: u16 = 1;
+
+/// What one record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastKind {
+    /// A read-only open succeeded.
+    Read,
+    /// An `O_CREAT | O_EXCL` open created its file.
+    Create,
+}
+
+/// One open the fast path saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastRecord {
+    pub seq: u64,
+    pub tid: i32,
+    pub kind: FastKind,
+    pub open_flags: i32,
+    /// The name the program passed.
+    pub named: Vec<u8>,
+    /// What the kernel opened (`/proc/self/fd/N`'s target right after the call); None
+    /// when that name did not fit.
+    pub opened: Option<Vec<u8>>,
+}
+
+/// The job's ring, mapped in the tracer and kept at [`RING_FD`].
+pub struct Ring {
+    base: *mut u8,
+    _memfd: OwnedFd,
+    /// The sequence counter when the ring was last drained: nothing to read while it
+    /// has not moved.
+    drained_seq: u64,
+}
+
+// SAFETY: the mapping is owned by the ring and used from the tracer's one thread at a
+// time; moving it to that thread is all that happens.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// Creates the ring and puts it at [`RING_FD`]; None (and the job's processes take
+    /// the traced path for everything) when that cannot be done.
+    pub fn create() -> Option<Ring> {
+        // SAFETY: memfd_create with a static NUL-terminated name.
+        let fd = unsafe {
+            libc::memfd_create(
+                c"roar-fast-path".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: fd was just created and is owned here.
+        let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: plain syscalls on the descriptor owned above.
+        let sized = unsafe { libc::ftruncate(memfd.as_raw_fd(), RING_SIZE as libc::off_t) } == 0
+            // A process of the job could otherwise shrink the file under the tracer's
+            // mapping, and the tracer's next read of it would die of SIGBUS.
+            // SAFETY: as above.
+            && unsafe {
+                libc::fcntl(
+                    memfd.as_raw_fd(),
+                    libc::F_ADD_SEALS,
+                    libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL,
+                )
+            } == 0;
+        // The ring stays at RING_FD for the helper's whole life: not close-on-exec is
+        // not needed (nothing is executed), and the job opens it through /proc.
+        // SAFETY: dup2 onto a number this process does not otherwise use.
+        if !sized || unsafe { libc::dup2(memfd.as_raw_fd(), RING_FD) } != RING_FD {
+            return None;
+        }
+        // SAFETY: maps the whole memfd shared; the result is checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RING_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                memfd.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return None;
+        }
+        let ring = Ring {
+            base: base.cast(),
+            _memfd: memfd,
+            drained_seq: 0,
+        };
+        ring.store_u32(H_VERSION, RING_VERSION);
+        ring.store_u32(H_LANE_COUNT, LANE_COUNT as u32);
+        ring.store_u32(H_LANE_SIZE, LANE_SIZE as u32);
+        ring.store_u32(H_ENABLED, 1);
+        ring.atomic_u64(H_MAGIC)
+            .store(RING_MAGIC, Ordering::Release);
+        Some(ring)
+    }
+
+    /// Sends every later call of the job through ptrace.
+    pub fn disable(&self) {
+        self.atomic_u32(H_ENABLED).store(0, Ordering::Release);
+    }
+
+    /// Hands every published record, in sequence order, to `each`.
+    pub fn drain(&mut self, mut each: impl FnMut(FastRecord)) {
+        let seq = self.atomic_u64(H_SEQ).load(Ordering::Acquire);
+        if seq == self.drained_seq {
+            return;
+        }
+        let used = (self.atomic_u32(H_LANES_USED).load(Ordering::Acquire) as usize).min(LANE_COUNT);
+        let mut records = Vec::new();
+        for lane in 0..used {
+            self.drain_lane(lane, &mut records);
+        }
+        self.drained_seq = seq;
+        records.sort_unstable_by_key(|r| r.seq);
+        records.into_iter().for_each(&mut each);
+    }
+
+    /// Frees the lane of a thread that is gone (after a drain: its records are read).
+    pub fn release_lanes_of(&mut self, tid: i32) {
+        let used = (self.atomic_u32(H_LANES_USED).load(Ordering::Acquire) as usize).min(LANE_COUNT);
+        for lane in 0..used {
+            let base = RING_HEADER_SIZE + lane * LANE_SIZE;
+            let owner = self.atomic_u32(base + L_OWNER);
+            if owner.load(Ordering::Acquire) == tid as u32 {
+                let head = self.atomic_u64(base + L_HEAD).load(Ordering::Acquire);
+                self.atomic_u64(base + L_TAIL)
+                    .store(head, Ordering::Release);
+                owner.store(0, Ordering::Release);
+            }
+        }
+    }
+
+    fn drain_lane(&self, lane: usize, records: &mut Vec<FastRecord>) {
+        let base = RING_HEADER_SIZE + lane * LANE_SIZE;
+        let head = self.atomic_u64(base + L_HEAD).load(Ordering::Acquire);
+        let tail_word = self.atomic_u64(base + L_TAIL);
+        let mut tail = tail_word.load(Ordering::Relaxed);
+        // A head that ran ahead of the data is a broken writer: skip what it claims.
+        if head.wrapping_sub(tail) > LANE_DATA_SIZE as u64 {
+            tail_word.store(head, Ordering::Release);
+            return;
+        }
+        while tail < head {
+            let data = &|at: u64, out: &mut [u8]| self.read_lane(base, at, out);
+            match decode_record(data, tail, head - tail) {
+                Some((record, length)) => {
+                    records.extend(record);
+                    tail += length;
+                }
+                None => {
+                    tail = head;
+                }
+            }
+        }
+        tail_word.store(tail, Ordering::Release);
+    }
+
+    fn read_lane(&self, lane_base: usize, at: u64, out: &mut [u8]) {
+        let data = lane_base + LANE_HEADER_SIZE;
+        for (i, byte) in out.iter_mut().enumerate() {
+            let offset = data + ((at as usize + i) & (LANE_DATA_SIZE - 1));
+            // SAFETY: offset is inside the lane's data, inside the mapping.
+            *byte = unsafe { std::ptr::read_volatile(self.base.add(offset)) };
+        }
+    }
+
+    fn store_u32(&self, offset: usize, value: u32) {
+        self.atomic_u32(offset).store(value, Ordering::Relaxed);
+    }
+
+    fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: every offset used is a 4-aligned field inside the mapping, which
+        // lives as long as `self`; other processes touch it only atomically.
+        unsafe { &*self.base.add(offset).cast::<AtomicU32>() }
+    }
+
+    fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
+        // SAFETY: as for `atomic_u32`, 8-aligned.
+        unsafe { &*self.base.add(offset).cast::<AtomicU64>() }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `create`, used by nothing after this.
+        unsafe {
+            libc::munmap(self.base.cast(), RING_SIZE);
+            libc::close(RING_FD);
+        }
+    }
+}
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Decodes the record at `at` of a lane with `available` published bytes: the record
+/// (None for a kind this tracer does not know) and its length; None when the bytes
+/// do not form a record (the rest of the lane is then skipped).
+fn decode_record(
+    read: &dyn Fn(u64, &mut [u8]),
+    at: u64,
+    available: u64,
+) -> Option<(Option<FastRecord>, u64)> {
+    let mut header = [0u8; RECORD_HEADER_SIZE];
+    if available < RECORD_HEADER_SIZE as u64 {
+        return None;
+    }
+    read(at, &mut header);
+    let u32_at =
+        |i: usize| u32::from_ne_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let length = u64::from(u32_at(0));
+    let named_length = u32_at(24) as usize;
+    let path_length = u32_at(28) as usize;
+    let needed = RECORD_HEADER_SIZE + named_length + path_length;
+    if length < needed as u64 || length > available || length % 8 != 0 {
+        return None;
+    }
+    let mut names = vec![0u8; named_length + path_length];
+    read(at + RECORD_HEADER_SIZE as u64, &mut names);
+    let opened = names.split_off(named_length);
+    let flags = u16::from_ne_bytes([header[6], header[7]]);
+    let kind = match u16::from_ne_bytes([header[4], header[5]]) {
+        1 => FastKind::Read,
+        2 => FastKind::Create,
+        _ => return Some((None, length)),
+    };
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&header[8..16]);
+    let record = FastRecord {
+        seq: u64::from_ne_bytes(seq),
+        tid: u32_at(16) as i32,
+        kind,
+        open_flags: u32_at(20) as i32,
+        named: names,
+        opened: (flags & PATH_TRUNCATED == 0).then_some(opened),
+    };
+    Some((Some(record), length))
+}
