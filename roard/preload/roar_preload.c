@@ -33,7 +33,6 @@ extern void *dlsym(void *, const char *) __attribute__((weak));
 #define NEXT ((void *)-1L)
 
 #define PATH_BUFFER 4096
-#define MAX_NAMED 2048
 #define MAX_ENV 4096
 #define PRELOAD_VAR "LD_PRELOAD="
 #define PRELOAD_VAR_LENGTH 11
@@ -254,15 +253,17 @@ static int do_open(int dirfd, const char *path, int flags, int mode)
     if (kind < 0)
         return traced_open(dirfd, path, flags, mode);
     in_wrapper = 1;
-    size_t named = length_of(path, MAX_NAMED + 1);
     struct lane_header *lane = kind ? my_lane() : 0;
-    if (kind && (named > MAX_NAMED || !lane || !has_room(lane, named, PATH_BUFFER))) {
+    /* Room for the longest names: the program's name is read only once the kernel has
+     * read it (a bad pointer must fail with EFAULT, not fault here). */
+    if (kind && (!lane || !has_room(lane, PATH_BUFFER, PATH_BUFFER))) {
         /* A full lane takes the traced path: that stop drains the ring. */
         in_wrapper = 0;
         return traced_open(dirfd, path, flags, mode);
     }
     long fd = fast6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
     if (fd >= 0 && kind) {
+        size_t named = length_of(path, PATH_BUFFER);
         char opened[PATH_BUFFER];
         long n = descriptor_name((int)fd, opened);
         uint16_t flags_out = 0;
