@@ -23,6 +23,7 @@ mod listener;
 pub mod logging;
 mod packages;
 mod python_env;
+mod record;
 mod recording;
 mod sd_notify;
 mod service;

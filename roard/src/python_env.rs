@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::packages::{PackageIndex, normalize};
-use crate::tracer::process_table::Image;
+use crate::record::Image;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PythonEnvironment {

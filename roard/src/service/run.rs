@@ -21,10 +21,10 @@ use crate::clock::now_ms;
 use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
 use crate::python_env;
+use crate::record::Role;
 use crate::recording::{self, FileContext, HashProgress};
 use crate::state::DaemonState;
 use crate::store::jobs::{JobEnd, JobKind, NewJob, Placement, StartJobError};
-use crate::tracer::file_ledger::Role;
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 use roar_proto::project::project_root;
 
@@ -447,7 +447,7 @@ fn finished_event(
     uid: &str,
     summary: pb::JobSummary,
     process_count: usize,
-    files: &recording::HashedFiles,
+    files: &crate::record::HashedFiles,
     took: (std::time::Duration, std::time::Duration),
 ) -> pb::RunEvent {
     let (inputs, outputs) = (
@@ -485,8 +485,8 @@ fn finished_event(
 /// no blocking thread is asked for.
 async fn read_after_trace(
     state: &DaemonState,
-    processes: &[tracer::process_table::ProcessRecord],
-    files: &recording::HashedFiles,
+    processes: &[crate::record::ProcessRecord],
+    files: &crate::record::HashedFiles,
     search_path: Vec<u8>,
     cwd: PathBuf,
 ) -> (Vec<python_env::PythonEnvironment>, Option<String>) {

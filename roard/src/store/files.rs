@@ -8,8 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use super::Store;
 use super::batch::Batch;
 use crate::hashing::Content;
-use crate::recording::RecordedFile;
-use crate::tracer::file_ledger::Role;
+use crate::record::{RecordedFile, Role};
 
 /// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound variables.
 const ROWS_PER_STATEMENT: usize = 1000;

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::Store;
 use super::batch::Batch;
-use crate::tracer::gaps::TraceGap;
+use crate::record::TraceGap;
 
 /// Adds a job's gaps to `batch`.
 pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a [TraceGap]) {
@@ -51,7 +51,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracer::gaps::GapKind;
+    use crate::record::GapKind;
 
     #[test]
     fn every_gap_the_tracer_notes_has_a_protocol_name() {

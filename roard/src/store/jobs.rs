@@ -12,9 +12,7 @@ use super::batch::Batch;
 use super::byte_lists;
 use crate::git_context::GitContext;
 use crate::python_env::PythonEnvironment;
-use crate::recording::HashedFiles;
-use crate::tracer::gaps::TraceGap;
-use crate::tracer::process_table::{Exit, ProcessRecord};
+use crate::record::{Exit, HashedFiles, Image, ProcessRecord, TraceGap};
 
 /// A job about to be traced.
 pub struct NewJob<'a> {
@@ -522,7 +520,7 @@ fn push_processes<'a>(batch: &mut Batch<'a>, job_id: i64, processes: &'a [Proces
 }
 
 fn push_earlier_images<'a>(batch: &mut Batch<'a>, job_id: i64, processes: &'a [ProcessRecord]) {
-    let rows: Vec<(&ProcessRecord, usize, &crate::tracer::process_table::Image)> = processes
+    let rows: Vec<(&ProcessRecord, usize, &Image)> = processes
         .iter()
         .flat_map(|p| {
             p.earlier
