@@ -19,8 +19,9 @@ use roar_proto::pb;
 use crate::code_changes::{self, CodeChange};
 use crate::hash_cache::{HashCache, HashStats, content_of};
 use crate::store::Store;
-use crate::store::lineage::JobNode;
-use crate::store::sessions::SessionJob;
+use crate::store::error::StoreError;
+use crate::store::model::JobNode;
+use crate::store::model::SessionJob;
 
 /// What is on disk now at a path an input was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +41,7 @@ struct Steps {
 }
 
 impl Steps {
-    async fn load(store: &Store, session: &pb::Session) -> sqlx::Result<Self> {
+    async fn load(store: &dyn Store, session: &pb::Session) -> Result<Self, StoreError> {
         let jobs = store.session_jobs(session.id).await?;
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         let mut nodes = store.job_nodes(&ids).await?;
@@ -103,10 +104,10 @@ impl Steps {
 
 /// The DAG of `session`, with staleness checked against the files on disk now.
 pub async fn session_dag(
-    store: &Store,
+    store: &dyn Store,
     cache: &Arc<HashCache>,
     session: pb::Session,
-) -> sqlx::Result<pb::Graph> {
+) -> Result<pb::Graph, StoreError> {
     let steps = Steps::load(store, &session).await?;
     let owned = steps.current_nodes();
     let mut graph = store.assemble(&owned).await?;
@@ -277,9 +278,9 @@ struct CodeCheck {
 
 /// For each job that ran at a commit, the repository files it read that changed since.
 async fn check_code(
-    store: &Store,
+    store: &dyn Store,
     jobs: &[JobNode],
-) -> sqlx::Result<HashMap<i64, Vec<(Vec<u8>, CodeChange)>>> {
+) -> Result<HashMap<i64, Vec<(Vec<u8>, CodeChange)>>, StoreError> {
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
     let read = store.repo_inputs(&ids).await?;
     let wanted: Vec<CodeCheck> = jobs
@@ -322,7 +323,7 @@ fn step_label(placement: &SessionJob) -> String {
 /// hash cache (an unchanged file costs a `stat`). Inputs the job itself overwrote are
 /// not compared: what is there now is its own output.
 async fn check_inputs(
-    store: &Store,
+    store: &dyn Store,
     cache: &Arc<HashCache>,
     jobs: &[JobNode],
     blake3: &HashMap<u64, String>,

@@ -48,7 +48,7 @@ struct Sorted {
 pub async fn record_files(
     cache: &Arc<HashCache>,
     packages: &Arc<PackageIndex>,
-    persisted: &impl PersistedEntries,
+    persisted: &(impl PersistedEntries + ?Sized),
     accesses: Vec<FileAccess>,
     context: FileContext,
     progress: &Arc<HashProgress>,
@@ -299,7 +299,8 @@ fn record_one(
 mod tests {
     use super::*;
     use crate::classify::JobEnv;
-    use crate::store::Store;
+    use crate::store::HashCacheStore;
+    use crate::store::sqlite::SqliteStore;
     use roar_proto::config::FilterConfig;
 
     /// After a restart of roard its memory is empty: the first job reading a file loads
@@ -312,7 +313,9 @@ mod tests {
         // Old enough for its digest to be cached (see hash_cache's racy window).
         std::thread::sleep(std::time::Duration::from_millis(150));
         let path = data.as_os_str().as_bytes().to_vec();
-        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("roar.db"))
+            .await
+            .unwrap();
         let before_restart = HashCache::new(Vec::new());
         let (entry, _) = crate::hash_cache::content_of(
             &before_restart,

@@ -12,7 +12,7 @@ use tonic::Status;
 use super::artifact_lookup_status;
 use crate::code_changes;
 use crate::state::DaemonState;
-use crate::store::artifacts::ArtifactLookupError;
+use crate::store::error::ArtifactLookupError;
 
 pub async fn get_artifact(
     state: &DaemonState,

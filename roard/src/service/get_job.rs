@@ -8,7 +8,7 @@ use tonic::Status;
 
 use super::job_lookup_status;
 use crate::state::DaemonState;
-use crate::store::jobs::JobSelector;
+use crate::store::input::JobSelector;
 use roar_proto::project::project_root;
 
 pub async fn get_job(state: &DaemonState, request: &pb::GetJobRequest) -> Result<pb::Job, Status> {

@@ -6,9 +6,9 @@ use tonic::Status;
 
 use super::{artifact_lookup_status, job_lookup_status, project_of};
 use crate::state::DaemonState;
-use crate::store::artifacts::ArtifactLookupError;
-use crate::store::jobs::JobSelector;
-use crate::store::lineage::Start;
+use crate::store::error::ArtifactLookupError;
+use crate::store::input::JobSelector;
+use crate::store::input::Start;
 
 pub async fn get_lineage(
     state: &DaemonState,

@@ -24,7 +24,8 @@ use crate::python_env;
 use crate::record::Role;
 use crate::recording::{self, FileContext, HashProgress};
 use crate::state::DaemonState;
-use crate::store::jobs::{JobEnd, JobKind, NewJob, Placement, StartJobError};
+use crate::store::error::StartJobError;
+use crate::store::input::{JobEnd, JobKind, NewJob, Placement};
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 use roar_proto::project::project_root;
 
@@ -358,7 +359,7 @@ async fn record(
     let recording = recording::record_files(
         &state.hash_cache,
         &state.packages,
-        &state.store,
+        state.store.as_ref(),
         outcome.files,
         settings.files,
         &progress,

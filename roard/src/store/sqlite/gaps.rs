@@ -4,7 +4,7 @@
 use roar_proto::pb;
 use sqlx::Row;
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use crate::record::TraceGap;
 
@@ -23,7 +23,7 @@ pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a 
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// What the trace of job `job_id` could not see, in recording order.
     pub(super) async fn trace_gaps(&self, job_id: i64) -> sqlx::Result<Vec<pb::TraceGap>> {
         let rows = sqlx::query(

@@ -7,377 +7,20 @@ use roar_proto::pb;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use super::byte_lists;
-use crate::git_context::GitContext;
-use crate::python_env::PythonEnvironment;
-use crate::record::{Exit, HashedFiles, Image, ProcessRecord, TraceGap};
-
-/// A job about to be traced.
-pub struct NewJob<'a> {
-    pub uid: &'a str,
-    pub project: &'a [u8],
-    pub argv: &'a [Vec<u8>],
-    pub cwd: &'a [u8],
-    /// `NAME=VALUE` entries, already redacted.
-    pub env: &'a [Vec<u8>],
-    pub hostname: &'a str,
-    pub user_uid: u32,
-    pub started_at_ms: i64,
-    /// "run" (a pipeline step) or "build".
-    pub kind: JobKind,
-    /// Re-run of this existing step of the active session; None for a new step.
-    pub rerun_step: Option<u32>,
-    /// The code it runs; None outside a git work tree.
-    pub git: Option<&'a GitContext>,
-    /// What the job's session reproduces (`roarctl reproduce`), if anything.
-    pub reproduces: Option<&'a str>,
-    /// The recorded job this one re-runs for a reproduction.
-    pub reproduces_job: Option<&'a str>,
-}
-
-/// Pipeline steps (`@N`) and build steps (`@BN`) are numbered separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Run,
-    Build,
-}
-
-impl JobKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            JobKind::Run => "run",
-            JobKind::Build => "build",
-        }
-    }
-
-    /// `@3` or `@B3`.
-    pub fn step_label(self, step: u32) -> String {
-        match self {
-            JobKind::Run => format!("@{step}"),
-            JobKind::Build => format!("@B{step}"),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartJobError {
-    #[error("there is no step {0} in this project's session; `roarctl dag` shows its steps")]
-    UnknownStep(String),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-/// How a traced job ended: what `finish_job` stores.
-#[derive(Clone, Copy)]
-pub struct JobEnd<'a> {
-    pub processes: &'a [ProcessRecord],
-    pub files: &'a HashedFiles,
-    pub root_exit: Option<Exit>,
-    pub lingering: usize,
-    pub ended_at_ms: i64,
-    /// Place the job as a step even if it failed (`--keep-failed`).
-    pub keep_failed: bool,
-    pub environments: &'a [PythonEnvironment],
-    /// HEAD when the job ended, where it differs from HEAD at its start.
-    pub commit_made: Option<&'a str>,
-    /// What the trace could not see.
-    pub gaps: &'a [TraceGap],
-}
-
-/// Where a new job goes: its session and step.
-#[derive(Debug, Clone, Copy)]
-pub struct Placement {
-    /// The job's row, for `finish_job`.
-    pub job_id: i64,
-    pub session_id: i64,
-    pub step: u32,
-}
-
-/// How `GetJob` names a job.
-#[derive(Debug, PartialEq, Eq)]
-pub enum JobSelector<'a> {
-    Last,
-    /// The current job of a step of the active session.
-    Step(JobKind, u32),
-    UidPrefix(&'a str),
-}
-
-impl<'a> JobSelector<'a> {
-    pub fn parse(text: &'a str) -> Result<Self, LookupError> {
-        if text == "last" {
-            return Ok(Self::Last);
-        }
-        if let Some(n) = text.strip_prefix('@') {
-            let (kind, n) = match n.strip_prefix(['B', 'b']) {
-                Some(n) => (JobKind::Build, n),
-                None => (JobKind::Run, n),
-            };
-            return n
-                .parse()
-                .map(|n| Self::Step(kind, n))
-                .map_err(|_| LookupError::BadSelector(text.to_string()));
-        }
-        if text.len() >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(Self::UidPrefix(text));
-        }
-        Err(LookupError::BadSelector(text.to_string()))
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    #[error(
-        "'{0}' is not a job: use a job uid (at least 4 hex digits), @N for step N, @BN for \
-         build step N, or 'last'"
-    )]
-    BadSelector(String),
-    #[error("no job matches '{0}'; `roarctl log --all` lists the recorded jobs")]
-    NotFound(String),
-    #[error("'{prefix}' matches {count} jobs; give more digits of the uid")]
-    Ambiguous { prefix: String, count: i64 },
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
+use crate::record::{Exit, Image, ProcessRecord};
+use crate::store::JobStore;
+use crate::store::error::{LookupError, StartJobError, StoreError};
+use crate::store::input::{JobEnd, JobSelector, NewJob, Placement, failed};
 
 pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, session_id, kind, step, argv, cwd, \
      started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes, \
      git_repository, git_root, git_branch, git_commit, git_dirty_count, git_dirty_paths, \
      placed, reproduces, reproduces_job, commit_made";
 
-/// Whether a job that ended so failed: it exited non-zero or was killed.
-pub fn failed(exit: Option<Exit>) -> bool {
-    matches!(exit, Some(Exit::Code(code)) if code != 0) || matches!(exit, Some(Exit::Signal(_)))
-}
-
-impl Store {
-    /// Records a job as running in its project's active session (opened if needed),
-    /// as the next step of its kind or as a re-run of an existing step.
-    pub async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError> {
-        // The common case, one statement (atomic on its own: no transaction around
-        // it); it places nothing when the project has no active session yet.
-        if job.rerun_step.is_none()
-            && job.reproduces.is_none()
-            && let Some(placement) = insert_job(self.writer()?, job).await?
-        {
-            return Ok(placement);
-        }
-        let mut tx = self.write_transaction().await?;
-        let session_id =
-            super::sessions::active_session_id(&mut tx, job.project, job.started_at_ms).await?;
-        if let Some(target) = job.reproduces {
-            sqlx::query("UPDATE sessions SET reproduces = ? WHERE id = ? AND reproduces IS NULL")
-                .bind(target)
-                .bind(session_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(step) = job.rerun_step {
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? AND placed = 1 \
-                 LIMIT 1",
-            )
-            .bind(session_id)
-            .bind(job.kind.name())
-            .bind(step)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if exists.is_none() {
-                return Err(StartJobError::UnknownStep(job.kind.step_label(step)));
-            }
-        }
-        let placement = insert_job(&mut *tx, job)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        tx.commit().await?;
-        Ok(placement)
-    }
-
-    /// Stores the trace of a finished job in one transaction: either the whole record
-    /// lands or the job stays `running` (and becomes `interrupted` at next start-up).
-    /// Returns the job's summary as stored (read in the same transaction: no second
-    /// connection on the way to the client).
-    /// A failed job (see [`failed`]) is kept out of the steps unless `keep_failed`: it
-    /// re-ran a step, that step keeps its current job; it was a new command, it takes
-    /// no step (step 0).
-    pub async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>) -> sqlx::Result<pb::JobSummary> {
-        let JobEnd {
-            processes,
-            files,
-            root_exit,
-            lingering,
-            ended_at_ms,
-            keep_failed,
-            environments,
-            commit_made,
-            gaps,
-        } = *end;
-        let mut tx = self.write_transaction().await?;
-        // Content ids first (remembered, else looked up or created); then the rest of
-        // the record as one batch.
-        let (mut artifacts, unknown) = self
-            .artifact_ids
-            .split(files.files.iter().filter_map(|f| f.content.as_ref()));
-        artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
-        let mut batch = Batch::new();
-        push_processes(&mut batch, job_id, processes);
-        push_earlier_images(&mut batch, job_id, processes);
-        super::gaps::push_trace_gaps(&mut batch, job_id, gaps);
-        super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
-        super::packages::push_job_packages(&mut batch, job_id, &files.packages);
-        super::environments::push_job_environments(&mut batch, job_id, environments);
-        super::hash_cache::push_hash_cache(&mut batch, &files.cache_updates);
-        let (code, signal) = exit_columns(root_exit);
-        let placed = keep_failed || !failed(root_exit);
-        let state = if root_exit.is_some() {
-            "finished"
-        } else {
-            "interrupted"
-        };
-        // Last, so that the one row the batch returns is the job's summary.
-        let update = batch.statement("UPDATE jobs SET ended_at_ms = ");
-        update.push_bind(ended_at_ms);
-        update.push(", exit_code = ").push_bind(code);
-        update.push(", exit_signal = ").push_bind(signal);
-        update.push(", state = ").push_bind(state);
-        update
-            .push(", lingering_processes = ")
-            .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
-        update.push(", placed = ").push_bind(placed);
-        update.push(", commit_made = ").push_bind(commit_made);
-        if !placed {
-            // A new command that failed frees its step; a re-run keeps the number of
-            // the step it re-ran, whose current job stays the one before.
-            update.push(
-                ", step = CASE WHEN EXISTS (SELECT 1 FROM jobs o WHERE o.session_id = \
-                 jobs.session_id AND o.kind = jobs.kind AND o.step = jobs.step \
-                 AND o.id <> jobs.id AND o.placed = 1) THEN step ELSE 0 END",
-            );
-        }
-        update.push(" WHERE id = ").push_bind(job_id);
-        update.push(" RETURNING ").push(SUMMARY_COLUMNS);
-        let rows = batch.run(&mut tx).await?;
-        let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
-        let summary = summary_from_row(row)?;
-        tx.commit().await?;
-        self.artifact_ids.remember(&artifacts);
-        Ok(summary)
-    }
-
-    /// Removes the row of a job that never ran (the tracer could not attach).
-    pub async fn discard_job(&self, job_id: i64) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM jobs WHERE id = ? AND state = 'running'")
-            .bind(job_id)
-            .execute(self.writer()?)
-            .await?;
-        Ok(())
-    }
-
-    /// A job whose trace ended without a result (its tracer failed).
-    pub async fn mark_job_interrupted(&self, uid: &str, ended_at_ms: i64) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'interrupted', ended_at_ms = ? \
-             WHERE uid = ? AND state = 'running'",
-        )
-        .bind(ended_at_ms)
-        .bind(uid)
-        .execute(self.writer()?)
-        .await?;
-        Ok(())
-    }
-
-    /// Jobs left `running` by a daemon that died cannot be traced any more.
-    pub async fn mark_running_jobs_interrupted(&self) -> sqlx::Result<u64> {
-        let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")
-            .execute(self.writer()?)
-            .await?;
-        Ok(result.rows_affected())
-    }
-
-    /// Newest jobs first, optionally of one project only.
-    pub async fn list_jobs(
-        &self,
-        project: Option<&[u8]>,
-        limit: u32,
-    ) -> sqlx::Result<Vec<pb::JobSummary>> {
-        // Two statements rather than `?1 IS NULL OR project = ?1`, which would keep
-        // SQLite from using the (project, started_at_ms) index.
-        let rows = match project {
-            Some(project) => {
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE project = ?1 \
-                     ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
-                );
-                sqlx::query(&sql)
-                    .bind(project)
-                    .bind(limit)
-                    .fetch_all(&self.reader)
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM jobs \
-                     ORDER BY started_at_ms DESC, id DESC LIMIT ?1"
-                );
-                sqlx::query(&sql)
-                    .bind(limit)
-                    .fetch_all(&self.reader)
-                    .await?
-            }
-        };
-        rows.iter().map(summary_from_row).collect()
-    }
-
-    /// The job a selector names; `@N` and `last` are resolved within `project`.
-    pub async fn find_job(
-        &self,
-        selector: &JobSelector<'_>,
-        original: &str,
-        project: &[u8],
-    ) -> Result<pb::Job, LookupError> {
-        let row = self.job_row(selector, original, project).await?;
-        let job_id: i64 = row.try_get("id")?;
-        let processes = sqlx::query(
-            "SELECT pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code, \
-                    exit_signal FROM processes WHERE job_id = ? ORDER BY id",
-        )
-        .bind(job_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(process_from_row)
-        .collect::<sqlx::Result<Vec<_>>>()?;
-        let processes = self.with_earlier_images(job_id, processes).await?;
-        let (inputs, outputs) = self.job_files(job_id).await?;
-        let packages = self.job_packages(job_id).await?;
-        let summary = summary_from_row(&row)?;
-        let environments = self
-            .environments_of_jobs(&[job_id])
-            .await?
-            .remove(&job_id)
-            .unwrap_or_default();
-        let reproductions = self
-            .reproductions_of(&[summary.uid.as_str()])
-            .await?
-            .remove(&summary.uid)
-            .unwrap_or_default();
-        let gaps = self.trace_gaps(job_id).await?;
-        Ok(pb::Job {
-            summary: Some(summary),
-            gaps,
-            environments,
-            reproductions,
-            processes,
-            env: env_from_column(&row.try_get::<Vec<u8>, _>("env")?),
-            hostname: row.try_get("hostname")?,
-            uid: row.try_get("user_uid")?,
-            inputs,
-            outputs,
-            packages,
-        })
-    }
-
+impl SqliteStore {
     /// The row of the job a selector names; a uid prefix two jobs share is ambiguous.
     async fn job_row(
         &self,
@@ -547,7 +190,7 @@ fn push_earlier_images<'a>(batch: &mut Batch<'a>, job_id: i64, processes: &'a [P
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Attaches to each process what it executed before its last image.
     async fn with_earlier_images(
         &self,
@@ -667,34 +310,263 @@ fn process_from_row(row: &SqliteRow) -> sqlx::Result<pb::Process> {
     })
 }
 
+#[tonic::async_trait]
+impl JobStore for SqliteStore {
+    /// Records a job as running in its project's active session (opened if needed),
+    /// as the next step of its kind or as a re-run of an existing step.
+    async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError> {
+        // The common case, one statement (atomic on its own: no transaction around
+        // it); it places nothing when the project has no active session yet.
+        if job.rerun_step.is_none()
+            && job.reproduces.is_none()
+            && let Some(placement) = insert_job(self.writer()?, job).await?
+        {
+            return Ok(placement);
+        }
+        let mut tx = self.write_transaction().await?;
+        let session_id =
+            super::sessions::active_session_id(&mut tx, job.project, job.started_at_ms).await?;
+        if let Some(target) = job.reproduces {
+            sqlx::query("UPDATE sessions SET reproduces = ? WHERE id = ? AND reproduces IS NULL")
+                .bind(target)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(step) = job.rerun_step {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM jobs WHERE session_id = ? AND kind = ? AND step = ? AND placed = 1 \
+                 LIMIT 1",
+            )
+            .bind(session_id)
+            .bind(job.kind.name())
+            .bind(step)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                return Err(StartJobError::UnknownStep(job.kind.step_label(step)));
+            }
+        }
+        let placement = insert_job(&mut *tx, job)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        Ok(placement)
+    }
+
+    /// Stores the trace of a finished job in one transaction: either the whole record
+    /// lands or the job stays `running` (and becomes `interrupted` at next start-up).
+    /// Returns the job's summary as stored (read in the same transaction: no second
+    /// connection on the way to the client).
+    /// A failed job (see [`failed`]) is kept out of the steps unless `keep_failed`: it
+    /// re-ran a step, that step keeps its current job; it was a new command, it takes
+    /// no step (step 0).
+    async fn finish_job(
+        &self,
+        job_id: i64,
+        end: &JobEnd<'_>,
+    ) -> Result<pb::JobSummary, StoreError> {
+        let JobEnd {
+            processes,
+            files,
+            root_exit,
+            lingering,
+            ended_at_ms,
+            keep_failed,
+            environments,
+            commit_made,
+            gaps,
+        } = *end;
+        let mut tx = self.write_transaction().await?;
+        // Content ids first (remembered, else looked up or created); then the rest of
+        // the record as one batch.
+        let (mut artifacts, unknown) = self
+            .artifact_ids
+            .split(files.files.iter().filter_map(|f| f.content.as_ref()));
+        artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
+        let mut batch = Batch::new();
+        push_processes(&mut batch, job_id, processes);
+        push_earlier_images(&mut batch, job_id, processes);
+        super::gaps::push_trace_gaps(&mut batch, job_id, gaps);
+        super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
+        super::packages::push_job_packages(&mut batch, job_id, &files.packages);
+        super::environments::push_job_environments(&mut batch, job_id, environments);
+        super::hash_cache::push_hash_cache(&mut batch, &files.cache_updates);
+        let (code, signal) = exit_columns(root_exit);
+        let placed = keep_failed || !failed(root_exit);
+        let state = if root_exit.is_some() {
+            "finished"
+        } else {
+            "interrupted"
+        };
+        // Last, so that the one row the batch returns is the job's summary.
+        let update = batch.statement("UPDATE jobs SET ended_at_ms = ");
+        update.push_bind(ended_at_ms);
+        update.push(", exit_code = ").push_bind(code);
+        update.push(", exit_signal = ").push_bind(signal);
+        update.push(", state = ").push_bind(state);
+        update
+            .push(", lingering_processes = ")
+            .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
+        update.push(", placed = ").push_bind(placed);
+        update.push(", commit_made = ").push_bind(commit_made);
+        if !placed {
+            // A new command that failed frees its step; a re-run keeps the number of
+            // the step it re-ran, whose current job stays the one before.
+            update.push(
+                ", step = CASE WHEN EXISTS (SELECT 1 FROM jobs o WHERE o.session_id = \
+                 jobs.session_id AND o.kind = jobs.kind AND o.step = jobs.step \
+                 AND o.id <> jobs.id AND o.placed = 1) THEN step ELSE 0 END",
+            );
+        }
+        update.push(" WHERE id = ").push_bind(job_id);
+        update.push(" RETURNING ").push(SUMMARY_COLUMNS);
+        let rows = batch.run(&mut tx).await?;
+        let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
+        let summary = summary_from_row(row)?;
+        tx.commit().await?;
+        self.artifact_ids.remember(&artifacts);
+        Ok(summary)
+    }
+
+    /// Removes the row of a job that never ran (the tracer could not attach).
+    async fn discard_job(&self, job_id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM jobs WHERE id = ? AND state = 'running'")
+            .bind(job_id)
+            .execute(self.writer()?)
+            .await?;
+        Ok(())
+    }
+
+    /// A job whose trace ended without a result (its tracer failed).
+    async fn mark_job_interrupted(&self, uid: &str, ended_at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'interrupted', ended_at_ms = ? \
+             WHERE uid = ? AND state = 'running'",
+        )
+        .bind(ended_at_ms)
+        .bind(uid)
+        .execute(self.writer()?)
+        .await?;
+        Ok(())
+    }
+
+    /// Jobs left `running` by a daemon that died cannot be traced any more.
+    async fn mark_running_jobs_interrupted(&self) -> Result<u64, StoreError> {
+        let result = sqlx::query("UPDATE jobs SET state = 'interrupted' WHERE state = 'running'")
+            .execute(self.writer()?)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Newest jobs first, optionally of one project only.
+    async fn list_jobs(
+        &self,
+        project: Option<&[u8]>,
+        limit: u32,
+    ) -> Result<Vec<pb::JobSummary>, StoreError> {
+        // Two statements rather than `?1 IS NULL OR project = ?1`, which would keep
+        // SQLite from using the (project, started_at_ms) index.
+        let rows = match project {
+            Some(project) => {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE project = ?1 \
+                     ORDER BY started_at_ms DESC, id DESC LIMIT ?2"
+                );
+                sqlx::query(&sql)
+                    .bind(project)
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM jobs \
+                     ORDER BY started_at_ms DESC, id DESC LIMIT ?1"
+                );
+                sqlx::query(&sql)
+                    .bind(limit)
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(summary_from_row)
+            .collect::<sqlx::Result<_>>()?)
+    }
+
+    /// The job a selector names; `@N` and `last` are resolved within `project`.
+    async fn find_job(
+        &self,
+        selector: &JobSelector<'_>,
+        original: &str,
+        project: &[u8],
+    ) -> Result<pb::Job, LookupError> {
+        let row = self.job_row(selector, original, project).await?;
+        let job_id: i64 = row.try_get("id")?;
+        let processes = sqlx::query(
+            "SELECT pid, ppid, argv, exe, cwd, started_at_ms, ended_at_ms, exit_code, \
+                    exit_signal FROM processes WHERE job_id = ? ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(process_from_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+        let processes = self.with_earlier_images(job_id, processes).await?;
+        let (inputs, outputs) = self.job_files(job_id).await?;
+        let packages = self.job_packages(job_id).await?;
+        let summary = summary_from_row(&row)?;
+        let environments = self
+            .environments_of_jobs(&[job_id])
+            .await?
+            .remove(&job_id)
+            .unwrap_or_default();
+        let reproductions = self
+            .reproductions_of(&[summary.uid.as_str()])
+            .await?
+            .remove(&summary.uid)
+            .unwrap_or_default();
+        let gaps = self.trace_gaps(job_id).await?;
+        Ok(pb::Job {
+            summary: Some(summary),
+            gaps,
+            environments,
+            reproductions,
+            processes,
+            env: env_from_column(&row.try_get::<Vec<u8>, _>("env")?),
+            hostname: row.try_get("hostname")?,
+            uid: row.try_get("user_uid")?,
+            inputs,
+            outputs,
+            packages,
+        })
+    }
+
+    /// The id of the job with this uid.
+    async fn job_id(&self, uid: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
+            .bind(uid)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selectors_parse() {
-        assert_eq!(JobSelector::parse("last").unwrap(), JobSelector::Last);
-        assert_eq!(
-            JobSelector::parse("@12").unwrap(),
-            JobSelector::Step(JobKind::Run, 12)
-        );
-        assert_eq!(
-            JobSelector::parse("@B2").unwrap(),
-            JobSelector::Step(JobKind::Build, 2)
-        );
-        assert_eq!(
-            JobSelector::parse("ab12").unwrap(),
-            JobSelector::UidPrefix("ab12")
-        );
-        assert!(JobSelector::parse("@x").is_err());
-        assert!(JobSelector::parse("abc").is_err());
-        assert!(JobSelector::parse("nothex!").is_err());
-    }
+    use crate::record::HashedFiles;
+    use crate::store::SessionStore;
+    use crate::store::input::JobKind;
 
     #[tokio::test]
     async fn a_job_round_trips_and_steps_count_per_project() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("roar.db"))
+            .await
+            .unwrap();
         let argv = vec![b"echo".to_vec(), vec![0xff, b' ', b'\n']];
         let env = vec![b"A=1=2".to_vec()];
         let job = |uid, project| NewJob {
@@ -779,7 +651,9 @@ mod tests {
     #[tokio::test]
     async fn a_failed_rerun_leaves_the_step_its_current_job() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("roar.db"))
+            .await
+            .unwrap();
         let argv = vec![b"train".to_vec()];
         let job = |uid, rerun_step| NewJob {
             uid,

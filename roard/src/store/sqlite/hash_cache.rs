@@ -4,63 +4,15 @@ use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use crate::hash_algorithms::{Digest, by_name};
 use crate::hash_cache::CacheEntry;
 use crate::hashing::{Content, FileStamp};
+use crate::store::HashCacheStore;
+use crate::store::error::StoreError;
 
 const ROWS_PER_STATEMENT: usize = 1000;
-
-impl crate::hash_cache::PersistedEntries for Store {
-    async fn load(&self, paths: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, CacheEntry>, String> {
-        self.load_hash_cache(paths).await.map_err(|e| e.to_string())
-    }
-}
-
-impl Store {
-    /// Stored entries for `paths`.
-    pub async fn load_hash_cache(
-        &self,
-        paths: &[Vec<u8>],
-    ) -> sqlx::Result<HashMap<Vec<u8>, CacheEntry>> {
-        let mut found = HashMap::new();
-        for chunk in paths.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT path, device, inode, size, mtime_ns, ctime_ns, blake3, extra \
-                 FROM hash_cache \
-                 WHERE path IN (",
-            );
-            let mut list = query.separated(", ");
-            for path in chunk {
-                list.push_bind(path.as_slice());
-            }
-            query.push(")");
-            for row in query.build().fetch_all(&self.reader).await? {
-                let digest: Vec<u8> = row.try_get("blake3")?;
-                let Ok(blake3) = <[u8; 32]>::try_from(digest.as_slice()) else {
-                    continue;
-                };
-                let size = row.try_get::<i64, _>("size")?.max(0) as u64;
-                found.insert(
-                    row.try_get("path")?,
-                    CacheEntry {
-                        stamp: FileStamp {
-                            device: row.try_get::<i64, _>("device")? as u64,
-                            inode: row.try_get::<i64, _>("inode")? as u64,
-                            size,
-                            mtime_ns: row.try_get("mtime_ns")?,
-                            ctime_ns: row.try_get("ctime_ns")?,
-                        },
-                        content: Content { size, blake3 },
-                        extra: decode_extra(&row.try_get::<String, _>("extra")?),
-                    },
-                );
-            }
-        }
-        Ok(found)
-    }
-}
 
 /// `algorithm:hex,algorithm:hex`.
 fn encode_extra(digests: &[Digest]) -> String {
@@ -115,9 +67,52 @@ pub(super) fn push_hash_cache<'a>(batch: &mut Batch<'a>, entries: &'a [(Vec<u8>,
     }
 }
 
-impl Store {
+#[tonic::async_trait]
+impl HashCacheStore for SqliteStore {
+    /// Stored entries for `paths`.
+    async fn load_hash_cache(
+        &self,
+        paths: &[Vec<u8>],
+    ) -> Result<HashMap<Vec<u8>, CacheEntry>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in paths.chunks(ROWS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT path, device, inode, size, mtime_ns, ctime_ns, blake3, extra \
+                 FROM hash_cache \
+                 WHERE path IN (",
+            );
+            let mut list = query.separated(", ");
+            for path in chunk {
+                list.push_bind(path.as_slice());
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.reader).await? {
+                let digest: Vec<u8> = row.try_get("blake3")?;
+                let Ok(blake3) = <[u8; 32]>::try_from(digest.as_slice()) else {
+                    continue;
+                };
+                let size = row.try_get::<i64, _>("size")?.max(0) as u64;
+                found.insert(
+                    row.try_get("path")?,
+                    CacheEntry {
+                        stamp: FileStamp {
+                            device: row.try_get::<i64, _>("device")? as u64,
+                            inode: row.try_get::<i64, _>("inode")? as u64,
+                            size,
+                            mtime_ns: row.try_get("mtime_ns")?,
+                            ctime_ns: row.try_get("ctime_ns")?,
+                        },
+                        content: Content { size, blake3 },
+                        extra: decode_extra(&row.try_get::<String, _>("extra")?),
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
     /// Persists fresh cache entries learnt outside a job's record.
-    pub async fn save_hash_cache(&self, entries: &[(Vec<u8>, CacheEntry)]) -> sqlx::Result<()> {
+    async fn save_hash_cache(&self, entries: &[(Vec<u8>, CacheEntry)]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -125,6 +120,6 @@ impl Store {
         let mut batch = Batch::new();
         push_hash_cache(&mut batch, entries);
         batch.run(&mut tx).await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use super::jobs::{SUMMARY_COLUMNS, summary_from_row};
 use crate::python_env::PythonEnvironment;
@@ -30,7 +30,7 @@ pub(super) fn push_job_environments<'a>(
         });
 }
 
-impl Store {
+impl SqliteStore {
     /// The environments of each of these jobs.
     pub(super) async fn environments_of_jobs(
         &self,

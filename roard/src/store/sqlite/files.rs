@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use crate::hashing::Content;
 use crate::record::{RecordedFile, Role};
@@ -177,7 +177,7 @@ fn push_extra_hashes(
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// A job's inputs and outputs, in recording order.
     pub(super) async fn job_files(
         &self,

@@ -4,7 +4,7 @@
 use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use crate::packages::Package;
 
@@ -44,7 +44,7 @@ pub(super) fn push_job_packages<'a>(batch: &mut Batch<'a>, job_id: i64, packages
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The packages each of these jobs used.
     pub(super) async fn packages_of_jobs(
         &self,
