@@ -18,6 +18,23 @@ pub enum Role {
     Output,
 }
 
+impl Role {
+    /// The name stored in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Input => "input",
+            Role::Output => "output",
+        }
+    }
+
+    /// The role a stored name stands for; None for a name this build does not know.
+    pub fn from_name(name: &str) -> Option<Role> {
+        [Role::Input, Role::Output]
+            .into_iter()
+            .find(|role| role.name() == name)
+    }
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -27,7 +44,7 @@ pub enum Exit {
 
 /// What a process is running: shared between a parent and its forked children until
 /// one of them execs, so fork-heavy jobs do not copy argv per process.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Image {
     pub argv: Vec<Vec<u8>>,
     pub exe: Vec<u8>,
@@ -153,5 +170,9 @@ mod tests {
         for kind in GapKind::ALL {
             assert_eq!(GapKind::from_name(kind.name()), Some(kind));
         }
+        for role in [Role::Input, Role::Output] {
+            assert_eq!(Role::from_name(role.name()), Some(role));
+        }
+        assert_eq!(Role::from_name("pre-image"), None);
     }
 }

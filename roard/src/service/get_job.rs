@@ -19,5 +19,6 @@ pub async fn get_job(state: &DaemonState, request: &pb::GetJobRequest) -> Result
         .store
         .find_job(&selector, &request.selector, project.as_os_str().as_bytes())
         .await
+        .map(pb::Job::from)
         .map_err(job_lookup_status)
 }

@@ -1,5 +1,6 @@
 //! The gRPC service: one file per request, this file only routes.
 
+mod convert;
 #[cfg(test)]
 mod fuzz;
 mod get_artifact;

@@ -399,7 +399,7 @@ async fn record(
         }
     };
     let took = (hashed - trace_ended, hashed.elapsed());
-    let finished = finished_event(uid, summary, outcome.processes.len(), &files, took);
+    let finished = finished_event(uid, summary.into(), outcome.processes.len(), &files, took);
     let _ = sender.send(Ok(finished)).await;
 }
 

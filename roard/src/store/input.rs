@@ -39,11 +39,19 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// The name stored in the database.
     pub fn name(self) -> &'static str {
         match self {
             JobKind::Run => "run",
             JobKind::Build => "build",
         }
+    }
+
+    /// The kind a stored name stands for; None for a name this build does not know.
+    pub fn from_name(name: &str) -> Option<JobKind> {
+        [JobKind::Run, JobKind::Build]
+            .into_iter()
+            .find(|kind| kind.name() == name)
     }
 
     /// `@3` or `@B3`.

@@ -12,12 +12,12 @@ pub mod sqlite;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use roar_proto::pb;
-
 use crate::hash_cache::{CacheEntry, PersistedEntries};
 use error::{ArtifactLookupError, LookupError, PopError, StartJobError, StoreError};
 use input::{CommitTag, JobEnd, JobSelector, NewJob, Placement, Start, UploadRecord};
-use model::{JobNode, PoppedStep, SessionJob};
+use model::{
+    Artifact, ArtifactUse, GraphArtifact, Job, JobNode, JobSummary, PoppedStep, Session, SessionJob,
+};
 
 /// `$XDG_DATA_HOME/roar/roar.db`, else `~/.local/share/roar/roar.db`.
 pub fn default_path() -> PathBuf {
@@ -37,8 +37,7 @@ pub trait JobStore {
     async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError>;
     /// Stores the trace of a finished job, all of it or nothing; returns the job's
     /// summary as stored.
-    async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>)
-    -> Result<pb::JobSummary, StoreError>;
+    async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>) -> Result<JobSummary, StoreError>;
     /// Removes the row of a job that never ran (the tracer could not attach).
     async fn discard_job(&self, job_id: i64) -> Result<(), StoreError>;
     /// A job whose trace ended without a result (its tracer failed).
@@ -50,7 +49,7 @@ pub trait JobStore {
         &self,
         project: Option<&[u8]>,
         limit: u32,
-    ) -> Result<Vec<pb::JobSummary>, StoreError>;
+    ) -> Result<Vec<JobSummary>, StoreError>;
     /// The job a selector names (`original` as the user wrote it, for messages); `@N`
     /// and `last` are resolved within `project`.
     async fn find_job(
@@ -58,7 +57,7 @@ pub trait JobStore {
         selector: &JobSelector<'_>,
         original: &str,
         project: &[u8],
-    ) -> Result<pb::Job, LookupError>;
+    ) -> Result<Job, LookupError>;
     /// The id of the job with this uid.
     async fn job_id(&self, uid: &str) -> Result<Option<i64>, StoreError>;
 }
@@ -67,9 +66,9 @@ pub trait JobStore {
 #[tonic::async_trait]
 pub trait SessionStore {
     /// The project's active session; None before its first job.
-    async fn active_session(&self, project: &[u8]) -> Result<Option<pb::Session>, StoreError>;
+    async fn active_session(&self, project: &[u8]) -> Result<Option<Session>, StoreError>;
     /// Closes the project's active session (if any) and opens a new, empty one.
-    async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<pb::Session, StoreError>;
+    async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<Session, StoreError>;
     /// Every job of a session, oldest first.
     async fn session_jobs(&self, session_id: u64) -> Result<Vec<SessionJob>, StoreError>;
     /// Deletes every job of the last pipeline step of the project's active session,
@@ -82,32 +81,32 @@ pub trait SessionStore {
 pub trait ArtifactStore {
     /// The artifact whose hash (of any algorithm, or of the one named) starts with
     /// the prefix in `text`.
-    async fn artifact_by_hash(&self, text: &str) -> Result<pb::Artifact, ArtifactLookupError>;
+    async fn artifact_by_hash(&self, text: &str) -> Result<Artifact, ArtifactLookupError>;
     /// The content last recorded at `path`.
-    async fn artifact_by_path(&self, path: &[u8]) -> Result<pb::Artifact, ArtifactLookupError>;
+    async fn artifact_by_path(&self, path: &[u8]) -> Result<Artifact, ArtifactLookupError>;
     /// The id of the one artifact whose hash starts with the prefix in `text`.
     async fn artifact_id_by_hash(&self, text: &str) -> Result<i64, ArtifactLookupError>;
     /// The id of the content last recorded at `path`.
     async fn artifact_id_by_path(&self, path: &[u8]) -> Result<i64, ArtifactLookupError>;
     /// The jobs that read `path` as a file of their git repository, oldest first.
-    async fn repo_file_readers(&self, path: &[u8]) -> Result<Vec<pb::ArtifactUse>, StoreError>;
+    async fn repo_file_readers(&self, path: &[u8]) -> Result<Vec<ArtifactUse>, StoreError>;
 }
 
 /// Lineage from content: which jobs made what other jobs read.
 #[tonic::async_trait]
 pub trait LineageStore {
     /// The jobs upstream (or downstream) of `start`, up to `depth` job levels (0: no
-    /// limit), with every artifact they read or wrote and the edges between them.
+    /// limit), each with its depth and its data files, in order of their start.
     async fn lineage(
         &self,
         start: Start,
         downstream: bool,
         depth: u32,
-    ) -> Result<pb::Graph, StoreError>;
-    /// Turns jobs into a graph with their artifacts, edges and sources.
-    async fn assemble(&self, nodes: &[JobNode]) -> Result<pb::Graph, StoreError>;
+    ) -> Result<Vec<JobNode>, StoreError>;
     /// Jobs by id with their data files, in no particular order.
     async fn job_nodes(&self, ids: &[i64]) -> Result<Vec<JobNode>, StoreError>;
+    /// Artifacts by id with their sizes, hashes and origins, in order of their ids.
+    async fn graph_artifacts(&self, ids: &[i64]) -> Result<Vec<GraphArtifact>, StoreError>;
     /// The repository files each of these jobs read, hashed or not.
     async fn repo_inputs(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<Vec<u8>>>, StoreError>;
 }

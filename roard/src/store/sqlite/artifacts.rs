@@ -1,7 +1,6 @@
 //! Artifacts by content: lookup by any hash (prefix) or by path, and where each was
 //! seen.
 
-use roar_proto::pb;
 use sqlx::Row;
 
 use super::SqliteStore;
@@ -9,12 +8,13 @@ use super::jobs::summary_from_row;
 use crate::store::ArtifactStore;
 use crate::store::error::{ArtifactLookupError, StoreError};
 use crate::store::input::parse_hash_prefix;
+use crate::store::model::{Artifact, ArtifactUse};
 
 /// Most uses listed for one artifact (a shared library is read by every job).
 const MAX_USES: i64 = 1000;
 
 impl SqliteStore {
-    async fn artifact(&self, id: i64) -> sqlx::Result<pb::Artifact> {
+    async fn artifact(&self, id: i64) -> sqlx::Result<Artifact> {
         let size: i64 = sqlx::query_scalar("SELECT size FROM artifacts WHERE id = ?")
             .bind(id)
             .fetch_one(&self.reader)
@@ -28,6 +28,7 @@ impl SqliteStore {
         .await?
         .iter()
         .map(super::columns::digest)
+        .filter_map(Result::transpose)
         .collect::<sqlx::Result<Vec<_>>>()?;
         let columns = prefixed_summary_columns();
         let uses = sqlx::query(&format!(
@@ -53,13 +54,12 @@ impl SqliteStore {
                     .await
             }
         };
-        Ok(pb::Artifact {
+        Ok(Artifact {
             size: size.max(0) as u64,
             hashes,
             uses,
             downloaded_from: urls("downloads").await?,
             uploaded_to: urls("uploads").await?,
-            repo_file: None,
         })
     }
 }
@@ -73,25 +73,25 @@ fn prefixed_summary_columns() -> String {
         .join(", ")
 }
 
-fn use_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::ArtifactUse> {
-    Ok(pb::ArtifactUse {
+fn use_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<ArtifactUse> {
+    Ok(ArtifactUse {
         role: super::columns::role(row, "role")?,
         path: row.try_get("file_path")?,
         pre_image: row.try_get("file_pre_image")?,
-        job: Some(summary_from_row(row)?),
+        job: summary_from_row(row)?,
     })
 }
 
 #[tonic::async_trait]
 impl ArtifactStore for SqliteStore {
     /// The artifact whose hash (of any algorithm, or of `algorithm`) starts with `prefix`.
-    async fn artifact_by_hash(&self, text: &str) -> Result<pb::Artifact, ArtifactLookupError> {
+    async fn artifact_by_hash(&self, text: &str) -> Result<Artifact, ArtifactLookupError> {
         let id = self.artifact_id_by_hash(text).await?;
         Ok(self.artifact(id).await?)
     }
 
     /// The content last recorded at `path`.
-    async fn artifact_by_path(&self, path: &[u8]) -> Result<pb::Artifact, ArtifactLookupError> {
+    async fn artifact_by_path(&self, path: &[u8]) -> Result<Artifact, ArtifactLookupError> {
         let id = self.artifact_id_by_path(path).await?;
         Ok(self.artifact(id).await?)
     }
@@ -141,7 +141,7 @@ impl ArtifactStore for SqliteStore {
 
     /// The jobs that read `path` as a file of their git repository (not hashed as
     /// data), oldest first.
-    async fn repo_file_readers(&self, path: &[u8]) -> Result<Vec<pb::ArtifactUse>, StoreError> {
+    async fn repo_file_readers(&self, path: &[u8]) -> Result<Vec<ArtifactUse>, StoreError> {
         let columns = prefixed_summary_columns();
         Ok(sqlx::query(&format!(
             "SELECT f.role AS role, f.path AS file_path, f.pre_image AS file_pre_image, \

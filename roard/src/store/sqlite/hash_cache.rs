@@ -29,15 +29,8 @@ fn decode_extra(text: &str) -> Vec<Digest> {
     text.split(',')
         .filter_map(|item| {
             let (name, hex) = item.split_once(':')?;
-            let algorithm = by_name(name)?;
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                .collect::<Option<Vec<u8>>>()?;
-            Some(Digest {
-                algorithm: algorithm.name(),
-                bytes,
-            })
+            by_name(name)?;
+            Digest::from_stored(name, hex)
         })
         .collect()
 }

@@ -1,19 +1,22 @@
 //! Jobs and their processes: written when a job starts and when its trace ends, read by
 //! `log` and `show`.
 
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
-use roar_proto::pb;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use super::batch::Batch;
 use super::byte_lists;
+use crate::git_context::GitContext;
 use crate::record::{Exit, Image, ProcessRecord};
 use crate::store::JobStore;
 use crate::store::error::{LookupError, StartJobError, StoreError};
 use crate::store::input::{JobEnd, JobSelector, NewJob, Placement, failed};
+use crate::store::model::{EnvVar, Job, JobState, JobSummary, Process};
 
 pub(super) const SUMMARY_COLUMNS: &str = "id, uid, project, session_id, kind, step, argv, cwd, \
      started_at_ms, ended_at_ms, exit_code, exit_signal, state, lingering_processes, \
@@ -75,12 +78,12 @@ impl SqliteStore {
 }
 
 /// The environment as stored, `NAME=value` entries, split at the first `=`.
-fn env_from_column(column: &[u8]) -> Vec<pb::EnvVar> {
+fn env_from_column(column: &[u8]) -> Vec<EnvVar> {
     byte_lists::split(column)
         .into_iter()
         .map(|entry| {
             let split = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
-            pb::EnvVar {
+            EnvVar {
                 name: entry[..split].to_vec(),
                 value: entry.get(split + 1..).unwrap_or_default().to_vec(),
             }
@@ -195,8 +198,8 @@ impl SqliteStore {
     async fn with_earlier_images(
         &self,
         job_id: i64,
-        mut processes: Vec<pb::Process>,
-    ) -> sqlx::Result<Vec<pb::Process>> {
+        mut processes: Vec<Process>,
+    ) -> sqlx::Result<Vec<Process>> {
         let rows = sqlx::query(
             "SELECT pid, process_started_at_ms, argv, exe, cwd FROM process_images \
              WHERE job_id = ? ORDER BY rowid",
@@ -211,11 +214,7 @@ impl SqliteStore {
                 .iter_mut()
                 .find(|p| p.pid == pid && p.started_at_ms == started)
             {
-                process.earlier.push(pb::ProcessImage {
-                    argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
-                    exe: row.try_get("exe")?,
-                    cwd: row.try_get("cwd")?,
-                });
+                process.earlier.push(image_from_row(&row)?);
             }
         }
         Ok(processes)
@@ -230,21 +229,18 @@ fn exit_columns(exit: Option<Exit>) -> (Option<i32>, Option<i32>) {
     }
 }
 
-fn exit_from_row(row: &SqliteRow) -> sqlx::Result<Option<pb::ExitStatus>> {
+fn exit_from_row(row: &SqliteRow) -> sqlx::Result<Option<Exit>> {
     let code: Option<i32> = row.try_get("exit_code")?;
     let signal: Option<i32> = row.try_get("exit_signal")?;
-    let status = match (code, signal) {
-        (Some(code), _) => Some(pb::exit_status::Status::Code(code)),
-        (None, Some(signal)) => Some(pb::exit_status::Status::Signal(signal)),
+    Ok(match (code, signal) {
+        (Some(code), _) => Some(Exit::Code(code)),
+        (None, Some(signal)) => Some(Exit::Signal(signal)),
         (None, None) => None,
-    };
-    Ok(status.map(|status| pb::ExitStatus {
-        status: Some(status),
-    }))
+    })
 }
 
-pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> {
-    Ok(pb::JobSummary {
+pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<JobSummary> {
+    Ok(JobSummary {
         uid: row.try_get("uid")?,
         project: row.try_get("project")?,
         step: row.try_get("step")?,
@@ -259,36 +255,28 @@ pub(super) fn summary_from_row(row: &SqliteRow) -> sqlx::Result<pb::JobSummary> 
         state: super::columns::job_state(row, "state")?,
         lingering_processes: row.try_get("lingering_processes")?,
         placed: row.try_get("placed")?,
-        reproduces: row
-            .try_get::<Option<String>, _>("reproduces")?
-            .unwrap_or_default(),
-        reproduces_job: row
-            .try_get::<Option<String>, _>("reproduces_job")?
-            .unwrap_or_default(),
-        commit_made: row
-            .try_get::<Option<String>, _>("commit_made")?
-            .unwrap_or_default(),
+        reproduces: row.try_get("reproduces")?,
+        reproduces_job: row.try_get("reproduces_job")?,
+        commit_made: row.try_get("commit_made")?,
     })
 }
 
-fn git_from_row(row: &SqliteRow) -> sqlx::Result<Option<pb::GitContext>> {
+fn git_from_row(row: &SqliteRow) -> sqlx::Result<Option<GitContext>> {
     let Some(repository) = row.try_get::<Option<String>, _>("git_repository")? else {
         return Ok(None);
     };
-    Ok(Some(pb::GitContext {
+    let root = row
+        .try_get::<Option<Vec<u8>>, _>("git_root")?
+        .unwrap_or_default();
+    Ok(Some(GitContext {
         repository,
-        root: row
-            .try_get::<Option<Vec<u8>>, _>("git_root")?
-            .unwrap_or_default(),
-        branch: row
-            .try_get::<Option<String>, _>("git_branch")?
-            .unwrap_or_default(),
-        commit: row
-            .try_get::<Option<String>, _>("git_commit")?
-            .unwrap_or_default(),
+        root: PathBuf::from(OsString::from_vec(root)),
+        branch: row.try_get("git_branch")?,
+        commit: row.try_get("git_commit")?,
+        // A count that does not fit (negative) reads as the most there can be.
         dirty_count: row
             .try_get::<Option<i64>, _>("git_dirty_count")?
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         dirty_paths: row
             .try_get::<Option<Vec<u8>>, _>("git_dirty_paths")?
             .map(|list| byte_lists::split(&list))
@@ -296,13 +284,20 @@ fn git_from_row(row: &SqliteRow) -> sqlx::Result<Option<pb::GitContext>> {
     }))
 }
 
-fn process_from_row(row: &SqliteRow) -> sqlx::Result<pb::Process> {
-    Ok(pb::Process {
-        pid: row.try_get("pid")?,
-        ppid: row.try_get("ppid")?,
+/// An image from a row's `argv`, `exe` and `cwd` columns.
+fn image_from_row(row: &SqliteRow) -> sqlx::Result<Image> {
+    Ok(Image {
         argv: byte_lists::split(&row.try_get::<Vec<u8>, _>("argv")?),
         exe: row.try_get("exe")?,
         cwd: row.try_get("cwd")?,
+    })
+}
+
+fn process_from_row(row: &SqliteRow) -> sqlx::Result<Process> {
+    Ok(Process {
+        pid: row.try_get("pid")?,
+        ppid: row.try_get("ppid")?,
+        image: image_from_row(row)?,
         started_at_ms: row.try_get("started_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
         exit: exit_from_row(row)?,
@@ -361,11 +356,7 @@ impl JobStore for SqliteStore {
     /// A failed job (see [`failed`]) is kept out of the steps unless `keep_failed`: it
     /// re-ran a step, that step keeps its current job; it was a new command, it takes
     /// no step (step 0).
-    async fn finish_job(
-        &self,
-        job_id: i64,
-        end: &JobEnd<'_>,
-    ) -> Result<pb::JobSummary, StoreError> {
+    async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>) -> Result<JobSummary, StoreError> {
         let JobEnd {
             processes,
             files,
@@ -395,16 +386,16 @@ impl JobStore for SqliteStore {
         let (code, signal) = exit_columns(root_exit);
         let placed = keep_failed || !failed(root_exit);
         let state = if root_exit.is_some() {
-            "finished"
+            JobState::Finished
         } else {
-            "interrupted"
+            JobState::Interrupted
         };
         // Last, so that the one row the batch returns is the job's summary.
         let update = batch.statement("UPDATE jobs SET ended_at_ms = ");
         update.push_bind(ended_at_ms);
         update.push(", exit_code = ").push_bind(code);
         update.push(", exit_signal = ").push_bind(signal);
-        update.push(", state = ").push_bind(state);
+        update.push(", state = ").push_bind(state.name());
         update
             .push(", lingering_processes = ")
             .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
@@ -464,7 +455,7 @@ impl JobStore for SqliteStore {
         &self,
         project: Option<&[u8]>,
         limit: u32,
-    ) -> Result<Vec<pb::JobSummary>, StoreError> {
+    ) -> Result<Vec<JobSummary>, StoreError> {
         // Two statements rather than `?1 IS NULL OR project = ?1`, which would keep
         // SQLite from using the (project, started_at_ms) index.
         let rows = match project {
@@ -502,7 +493,7 @@ impl JobStore for SqliteStore {
         selector: &JobSelector<'_>,
         original: &str,
         project: &[u8],
-    ) -> Result<pb::Job, LookupError> {
+    ) -> Result<Job, LookupError> {
         let row = self.job_row(selector, original, project).await?;
         let job_id: i64 = row.try_get("id")?;
         let processes = sqlx::query(
@@ -530,15 +521,15 @@ impl JobStore for SqliteStore {
             .remove(&summary.uid)
             .unwrap_or_default();
         let gaps = self.trace_gaps(job_id).await?;
-        Ok(pb::Job {
-            summary: Some(summary),
+        Ok(Job {
+            summary,
             gaps,
             environments,
             reproductions,
             processes,
             env: env_from_column(&row.try_get::<Vec<u8>, _>("env")?),
             hostname: row.try_get("hostname")?,
-            uid: row.try_get("user_uid")?,
+            user_uid: row.try_get("user_uid")?,
             inputs,
             outputs,
             packages,
@@ -620,21 +611,18 @@ mod tests {
         // Killed: recorded, but it takes no step.
         assert_eq!(stored.step, 0);
         assert!(!stored.placed);
-        assert_eq!(stored.state(), pb::JobState::Finished);
+        assert_eq!(stored.state, Some(JobState::Finished));
         assert_eq!(stored.ended_at_ms, Some(5));
 
         let last = store
             .find_job(&JobSelector::Last, "last", b"/p")
             .await
             .unwrap();
-        let summary = last.summary.unwrap();
+        let summary = last.summary;
         assert_eq!(summary.uid, "aaaa00000002");
         assert_eq!(summary.argv, argv);
-        assert_eq!(summary.state(), pb::JobState::Finished);
-        assert_eq!(
-            summary.exit.unwrap().status,
-            Some(pb::exit_status::Status::Signal(15))
-        );
+        assert_eq!(summary.state, Some(JobState::Finished));
+        assert_eq!(summary.exit, Some(Exit::Signal(15)));
         assert_eq!(last.env[0].name, b"A");
         assert_eq!(last.env[0].value, b"1=2");
 
@@ -700,7 +688,7 @@ mod tests {
             .find_job(&JobSelector::Step(JobKind::Run, 1), "@1", b"/p")
             .await
             .unwrap();
-        assert_eq!(current.summary.unwrap().uid, "cccc00000001");
+        assert_eq!(current.summary.uid, "cccc00000001");
         // Kept on request: it becomes the step's current job.
         let kept = store
             .start_job(&job("cccc00000003", Some(1)))
@@ -714,7 +702,7 @@ mod tests {
             .find_job(&JobSelector::Step(JobKind::Run, 1), "@1", b"/p")
             .await
             .unwrap();
-        assert_eq!(current.summary.unwrap().uid, "cccc00000003");
+        assert_eq!(current.summary.uid, "cccc00000003");
         let session = store.active_session(b"/p").await.unwrap().unwrap();
         assert_eq!((session.steps, session.jobs, session.number), (1, 3, 1));
     }

@@ -6,15 +6,15 @@
 use std::collections::HashMap;
 
 use roar_proto::graph::{self, JobPlace};
-use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteStore;
 use super::jobs::{SUMMARY_COLUMNS, summary_from_row};
+use crate::record::Role;
 use crate::store::LineageStore;
 use crate::store::error::StoreError;
 use crate::store::input::Start;
-use crate::store::model::JobNode;
+use crate::store::model::{FileRef, GraphArtifact, JobNode};
 
 /// Ids per `IN (…)` list.
 const IDS_PER_QUERY: usize = 500;
@@ -78,39 +78,6 @@ fn next_level(frontier: &[(i64, Place)], uses: &[Use], downstream: bool) -> Vec<
 }
 
 impl SqliteStore {
-    /// Artifacts with their sizes and hashes.
-    async fn graph_artifacts(&self, ids: &[i64]) -> sqlx::Result<Vec<pb::GraphArtifact>> {
-        let mut artifacts: HashMap<i64, pb::GraphArtifact> = HashMap::new();
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT a.id, a.size, h.algorithm, h.digest FROM artifacts a \
-                 JOIN artifact_hashes h ON h.artifact_id = a.id WHERE a.id IN (",
-            );
-            push_ids(&mut query, chunk);
-            query.push(" ORDER BY a.id, h.algorithm");
-            for row in query.build().fetch_all(&self.reader).await? {
-                let id: i64 = row.try_get("id")?;
-                let artifact = artifacts.entry(id).or_insert_with(|| pb::GraphArtifact {
-                    id: id.max(0) as u64,
-                    size: row.try_get::<i64, _>("size").unwrap_or(0).max(0) as u64,
-                    hashes: Vec::new(),
-                    source: false,
-                    origins: Vec::new(),
-                });
-                artifact.hashes.push(super::columns::digest(&row)?);
-            }
-        }
-        let origins = self.origins(ids).await?;
-        for (id, urls) in origins {
-            if let Some(artifact) = artifacts.get_mut(&id) {
-                artifact.origins = urls;
-            }
-        }
-        let mut list: Vec<pb::GraphArtifact> = artifacts.into_values().collect();
-        list.sort_by_key(|a| a.id);
-        Ok(list)
-    }
-
     /// Who wrote (`role` "output") or read ("input") these artifacts.
     async fn uses_of(&self, artifacts: &[i64], role: &str) -> sqlx::Result<Vec<Use>> {
         let mut uses = Vec::new();
@@ -174,7 +141,7 @@ impl LineageStore for SqliteStore {
         start: Start,
         downstream: bool,
         depth: u32,
-    ) -> Result<pb::Graph, StoreError> {
+    ) -> Result<Vec<JobNode>, StoreError> {
         let mut depths: HashMap<i64, u32> = HashMap::new();
         // (artifact, the job on the other side): upstream, the reader whose producer
         // is wanted; downstream, the writer whose readers are.
@@ -227,47 +194,7 @@ impl LineageStore for SqliteStore {
             node.depth = depths.get(&node.id).copied().unwrap_or(0);
         }
         nodes.sort_by_key(|n| (n.summary.started_at_ms, n.id));
-        let mut graph = self.assemble(&nodes).await?;
-        graph.roots = roots.into_iter().map(|r| r.max(0) as u64).collect();
-        if let Start::Artifact { id, .. } = start
-            && !graph.artifacts.iter().any(|a| a.id == id.max(0) as u64)
-        {
-            graph.artifacts.extend(self.graph_artifacts(&[id]).await?);
-            if let Some(artifact) = graph.artifacts.last_mut() {
-                artifact.source = true;
-            }
-        }
-        Ok(graph)
-    }
-
-    /// Turns jobs into a graph: their artifacts with every hash, then the edges and
-    /// sources as `roar_proto::graph::assemble` derives them (the registry uses the
-    /// same function).
-    async fn assemble(&self, nodes: &[JobNode]) -> Result<pb::Graph, StoreError> {
-        let mut artifact_ids: Vec<i64> = nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter().chain(&n.outputs))
-            .map(|f| f.artifact_id as i64)
-            .collect();
-        artifact_ids.sort_unstable();
-        artifact_ids.dedup();
-        let artifacts = self.graph_artifacts(&artifact_ids).await?;
-        let jobs = nodes
-            .iter()
-            .map(|n| pb::GraphJob {
-                job: Some(n.summary.clone()),
-                inputs: n.inputs.clone(),
-                outputs: n.outputs.clone(),
-                depth: n.depth,
-                stale: false,
-                stale_reason: String::new(),
-                packages: n.packages.clone(),
-                environments: n.environments.clone(),
-                reproductions: n.reproductions.clone(),
-                last_failed: None,
-            })
-            .collect();
-        Ok(roar_proto::graph::assemble(jobs, artifacts))
+        Ok(nodes)
     }
 
     /// Jobs by id with their data files (artifacts and repository files that carry
@@ -305,12 +232,12 @@ impl LineageStore for SqliteStore {
                 let Some(node) = nodes.get_mut(&row.try_get::<i64, _>("job_id")?) else {
                     continue;
                 };
-                let file = pb::FileRef {
+                let file = FileRef {
                     artifact_id: row.try_get::<i64, _>("artifact_id")?.max(0) as u64,
                     path: row.try_get("path")?,
                     pre_image: row.try_get("pre_image")?,
                 };
-                if super::columns::role(&row, "role")? == i32::from(pb::Role::Input) {
+                if super::columns::role(&row, "role")? == Some(Role::Input) {
                     node.inputs.push(file);
                 } else {
                     node.outputs.push(file);
@@ -327,6 +254,38 @@ impl LineageStore for SqliteStore {
             node.reproductions = reproductions.remove(&node.summary.uid).unwrap_or_default();
         }
         Ok(nodes.into_values().collect())
+    }
+
+    /// Artifacts with their sizes and hashes.
+    async fn graph_artifacts(&self, ids: &[i64]) -> Result<Vec<GraphArtifact>, StoreError> {
+        let mut artifacts: HashMap<i64, GraphArtifact> = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT a.id, a.size, h.algorithm, h.digest FROM artifacts a \
+                 JOIN artifact_hashes h ON h.artifact_id = a.id WHERE a.id IN (",
+            );
+            push_ids(&mut query, chunk);
+            query.push(" ORDER BY a.id, h.algorithm");
+            for row in query.build().fetch_all(&self.reader).await? {
+                let id: i64 = row.try_get("id")?;
+                let artifact = artifacts.entry(id).or_insert_with(|| GraphArtifact {
+                    id: id.max(0) as u64,
+                    size: row.try_get::<i64, _>("size").unwrap_or(0).max(0) as u64,
+                    hashes: Vec::new(),
+                    origins: Vec::new(),
+                });
+                artifact.hashes.extend(super::columns::digest(&row)?);
+            }
+        }
+        let origins = self.origins(ids).await?;
+        for (id, urls) in origins {
+            if let Some(artifact) = artifacts.get_mut(&id) {
+                artifact.origins = urls;
+            }
+        }
+        let mut list: Vec<GraphArtifact> = artifacts.into_values().collect();
+        list.sort_by_key(|a| a.id);
+        Ok(list)
     }
 
     /// The repository files (class `repo`) each of these jobs read, hashed or not.

@@ -1,13 +1,13 @@
 //! Sessions: each project has one active session, whose jobs are its steps. A reset
 //! closes it and opens a new one; closed sessions stay queryable.
 
-use roar_proto::pb;
 use sqlx::{Row, SqliteConnection};
 
 use super::SqliteStore;
 use crate::store::SessionStore;
 use crate::store::error::{PopError, StoreError};
-use crate::store::model::{PoppedStep, SessionJob};
+use crate::store::input::JobKind;
+use crate::store::model::{PoppedStep, Session, SessionJob};
 
 /// The project's active session, opened now if it has none. Inside the caller's write
 /// transaction, so two first jobs of a project cannot open two sessions.
@@ -41,8 +41,8 @@ const SESSION_COLUMNS: &str = "s.id, s.project, s.started_at_ms, s.active, s.rep
         AND placed = 1) AS build_steps, \
      (SELECT COUNT(*) FROM jobs WHERE session_id = s.id) AS jobs";
 
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> {
-    Ok(pb::Session {
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<Session> {
+    Ok(Session {
         id: row.try_get::<i64, _>("id")?.max(0) as u64,
         project: row.try_get("project")?,
         started_at_ms: row.try_get("started_at_ms")?,
@@ -51,16 +51,14 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> 
         build_steps: row.try_get("build_steps")?,
         jobs: row.try_get("jobs")?,
         number: row.try_get("number")?,
-        reproduces: row
-            .try_get::<Option<String>, _>("reproduces")?
-            .unwrap_or_default(),
+        reproduces: row.try_get("reproduces")?,
     })
 }
 
 #[tonic::async_trait]
 impl SessionStore for SqliteStore {
     /// The project's active session; None before its first job.
-    async fn active_session(&self, project: &[u8]) -> Result<Option<pb::Session>, StoreError> {
+    async fn active_session(&self, project: &[u8]) -> Result<Option<Session>, StoreError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.project = ? AND s.active = 1"
         );
@@ -74,7 +72,7 @@ impl SessionStore for SqliteStore {
     }
 
     /// Closes the project's active session (if any) and opens a new, empty one.
-    async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<pb::Session, StoreError> {
+    async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<Session, StoreError> {
         let mut tx = self.write_transaction().await?;
         sqlx::query("UPDATE sessions SET active = 0 WHERE project = ? AND active = 1")
             .bind(project)
@@ -86,13 +84,13 @@ impl SessionStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(pb::Session {
+        Ok(Session {
             id: id.max(0) as u64,
             project: project.to_vec(),
             started_at_ms: now_ms,
             active: true,
             number,
-            ..pb::Session::default()
+            ..Session::default()
         })
     }
 
@@ -107,8 +105,7 @@ impl SessionStore for SqliteStore {
                 .map(|row| {
                     Ok(SessionJob {
                         id: row.try_get("id")?,
-                        build: super::columns::job_kind(row, "kind")?
-                            == i32::from(pb::JobKind::Build),
+                        build: super::columns::job_kind(row, "kind")? == Some(JobKind::Build),
                         step: row.try_get("step")?,
                         placed: row.try_get("placed")?,
                     })
