@@ -271,6 +271,179 @@ mod tests {
     use crate::store::input::JobKind;
     use crate::store::model::JobState;
 
+    /// A job as the store returns it becomes the message `show` has always received:
+    /// absent texts are empty, an unknown class is unspecified, digests keep their
+    /// algorithm, the user's uid is `uid`.
+    #[test]
+    fn a_job_converts_to_the_message_show_receives() {
+        assert_eq!(pb::Job::from(model_job()), expected_job());
+    }
+
+    fn model_job() -> model::Job {
+        let git = GitContext {
+            repository: "git@h:r".into(),
+            root: "/w".into(),
+            branch: None,
+            commit: Some("c0ffee".into()),
+            dirty_paths: vec![b"a".to_vec()],
+            dirty_count: 1,
+        };
+        let summary = model::JobSummary {
+            uid: "abcd".into(),
+            project: b"/w".to_vec(),
+            step: 2,
+            kind: Some(JobKind::Build),
+            git: Some(git),
+            exit: Some(Exit::Signal(9)),
+            state: Some(JobState::Finished),
+            placed: true,
+            reproduces_job: Some("ef01".into()),
+            ..Default::default()
+        };
+        let image = |exe: &[u8]| Image {
+            argv: vec![exe.to_vec()],
+            exe: exe.to_vec(),
+            cwd: b"/w".to_vec(),
+        };
+        let file = model::FileRecord {
+            path: b"/w/in".to_vec(),
+            named_path: None,
+            size: Some(3),
+            hashes: vec![crate::hash_algorithms::Digest::from_stored("blake3", "ab").unwrap()],
+            pre_image: false,
+            class: None,
+            link_target: Some(b"t".to_vec()),
+            hard_link_of: None,
+        };
+        model::Job {
+            summary: summary.clone(),
+            processes: vec![model::Process {
+                pid: 7,
+                ppid: 1,
+                image: image(b"/bin/b"),
+                started_at_ms: 1,
+                ended_at_ms: Some(2),
+                exit: Some(Exit::Code(0)),
+                earlier: vec![image(b"/bin/a")],
+            }],
+            env: vec![model::EnvVar {
+                name: b"A".to_vec(),
+                value: b"1".to_vec(),
+            }],
+            hostname: "h".into(),
+            user_uid: 1000,
+            inputs: vec![file],
+            outputs: Vec::new(),
+            packages: vec![Package {
+                ecosystem: "python".into(),
+                name: "numpy".into(),
+                version: "2.0".into(),
+            }],
+            environments: vec![PythonEnvironment {
+                kind: Some(EnvironmentKind::Venv),
+                root: b"/w/.venv".to_vec(),
+                interpreter: b"/w/.venv/bin/python".to_vec(),
+                version: "3.12".into(),
+            }],
+            reproductions: vec![model::Reproduction {
+                job: summary,
+                identical: true,
+            }],
+            gaps: vec![model::Gap {
+                kind: Some(GapKind::IoUring),
+                pid: 7,
+                detail: Vec::new(),
+                count: 2,
+            }],
+        }
+    }
+
+    fn expected_summary() -> pb::JobSummary {
+        pb::JobSummary {
+            uid: "abcd".into(),
+            project: b"/w".to_vec(),
+            step: 2,
+            kind: pb::JobKind::Build.into(),
+            git: Some(pb::GitContext {
+                repository: "git@h:r".into(),
+                root: b"/w".to_vec(),
+                branch: String::new(),
+                commit: "c0ffee".into(),
+                dirty_count: 1,
+                dirty_paths: vec![b"a".to_vec()],
+            }),
+            exit: Some(pb::ExitStatus {
+                status: Some(pb::exit_status::Status::Signal(9)),
+            }),
+            state: pb::JobState::Finished.into(),
+            placed: true,
+            reproduces_job: "ef01".into(),
+            ..Default::default()
+        }
+    }
+
+    fn expected_job() -> pb::Job {
+        let pb_image = |exe: &[u8]| pb::ProcessImage {
+            argv: vec![exe.to_vec()],
+            exe: exe.to_vec(),
+            cwd: b"/w".to_vec(),
+        };
+        pb::Job {
+            summary: Some(expected_summary()),
+            processes: vec![pb::Process {
+                pid: 7,
+                ppid: 1,
+                argv: vec![b"/bin/b".to_vec()],
+                exe: b"/bin/b".to_vec(),
+                cwd: b"/w".to_vec(),
+                started_at_ms: 1,
+                ended_at_ms: Some(2),
+                exit: Some(pb::ExitStatus {
+                    status: Some(pb::exit_status::Status::Code(0)),
+                }),
+                earlier: vec![pb_image(b"/bin/a")],
+            }],
+            env: vec![pb::EnvVar {
+                name: b"A".to_vec(),
+                value: b"1".to_vec(),
+            }],
+            hostname: "h".into(),
+            uid: 1000,
+            inputs: vec![pb::FileRecord {
+                path: b"/w/in".to_vec(),
+                named_path: Vec::new(),
+                size: Some(3),
+                hashes: vec![pb::Digest::new(pb::HashAlgorithm::Blake3, "ab".into())],
+                pre_image: false,
+                class: 0,
+                link_target: b"t".to_vec(),
+                hard_link_of: Vec::new(),
+            }],
+            outputs: Vec::new(),
+            packages: vec![pb::Package {
+                ecosystem: "python".into(),
+                name: "numpy".into(),
+                version: "2.0".into(),
+            }],
+            environments: vec![pb::PythonEnvironment {
+                kind: pb::EnvironmentKind::Venv.into(),
+                root: b"/w/.venv".to_vec(),
+                interpreter: b"/w/.venv/bin/python".to_vec(),
+                version: "3.12".into(),
+            }],
+            reproductions: vec![pb::Reproduction {
+                job: Some(expected_summary()),
+                identical: true,
+            }],
+            gaps: vec![pb::TraceGap {
+                kind: pb::GapKind::IoUring.into(),
+                pid: 7,
+                detail: Vec::new(),
+                count: 2,
+            }],
+        }
+    }
+
     /// Each daemon enum's names are the protocol's: the conversion goes by name.
     #[test]
     fn every_daemon_enum_has_a_protocol_name() {
