@@ -418,19 +418,11 @@ mod tests {
     use crate::store::model::JobSummary;
 
     fn node(id: i64, uid: &str) -> JobNode {
-        JobNode {
-            id,
-            summary: JobSummary {
-                uid: uid.to_string(),
-                ..Default::default()
-            },
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            depth: 0,
-            packages: Vec::new(),
-            environments: Vec::new(),
-            reproductions: Vec::new(),
-        }
+        let summary = JobSummary {
+            uid: uid.to_string(),
+            ..Default::default()
+        };
+        JobNode::new(id, summary)
     }
 
     fn edge(from: &str, to: &str) -> pb::Edge {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::hash_cache::{CacheEntry, PersistedEntries};
+use crate::hashing::Content;
 use error::{ArtifactLookupError, LookupError, PopError, StartJobError, StoreError};
 use input::{CommitTag, JobEnd, JobSelector, NewJob, Placement, Start, UploadRecord};
 use model::{
@@ -119,7 +120,7 @@ pub trait TransferStore {
         &self,
         url: &str,
         path: &[u8],
-        content: crate::hashing::Content,
+        content: Content,
         sha256: &str,
         now_ms: i64,
     ) -> Result<(), StoreError>;
@@ -166,34 +167,27 @@ pub trait Upkeep {
     async fn close(&self);
 }
 
-/// Everything roard keeps: what `DaemonState` holds, as `Arc<dyn Store>`.
-pub trait Store:
-    JobStore
-    + SessionStore
-    + ArtifactStore
-    + LineageStore
-    + TransferStore
-    + HashCacheStore
-    + GitTagStore
-    + Upkeep
-    + Send
-    + Sync
-{
+/// `Store`, every area at once, and its one implementation: whatever implements them
+/// all (listed once, so an area added is added to both).
+macro_rules! every_area {
+    ($($area:ident),*) => {
+        /// Everything roard keeps: what `DaemonState` holds, as `Arc<dyn Store>`.
+        pub trait Store: $($area +)* Send + Sync {}
+
+        impl<T: $($area +)* Send + Sync> Store for T {}
+    };
 }
 
-impl<T> Store for T where
-    T: JobStore
-        + SessionStore
-        + ArtifactStore
-        + LineageStore
-        + TransferStore
-        + HashCacheStore
-        + GitTagStore
-        + Upkeep
-        + Send
-        + Sync
-{
-}
+every_area!(
+    JobStore,
+    SessionStore,
+    ArtifactStore,
+    LineageStore,
+    TransferStore,
+    HashCacheStore,
+    GitTagStore,
+    Upkeep
+);
 
 /// The hash cache reads its persisted entries through any store.
 impl<S: HashCacheStore + Sync + ?Sized> PersistedEntries for S {

@@ -230,3 +230,19 @@ pub struct JobNode {
     pub environments: Vec<PythonEnvironment>,
     pub reproductions: Vec<Reproduction>,
 }
+
+impl JobNode {
+    /// A job before its files, packages, environments and depth are known.
+    pub fn new(id: i64, summary: JobSummary) -> Self {
+        JobNode {
+            id,
+            summary,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            depth: 0,
+            packages: Vec::new(),
+            environments: Vec::new(),
+            reproductions: Vec::new(),
+        }
+    }
+}

@@ -208,19 +208,7 @@ impl LineageStore for SqliteStore {
             push_ids(&mut query, chunk);
             for row in query.build().fetch_all(&self.reader).await? {
                 let id: i64 = row.try_get("id")?;
-                nodes.insert(
-                    id,
-                    JobNode {
-                        id,
-                        summary: summary_from_row(&row)?,
-                        inputs: Vec::new(),
-                        outputs: Vec::new(),
-                        depth: 0,
-                        packages: Vec::new(),
-                        environments: Vec::new(),
-                        reproductions: Vec::new(),
-                    },
-                );
+                nodes.insert(id, JobNode::new(id, summary_from_row(&row)?));
             }
             let mut query = QueryBuilder::<Sqlite>::new(
                 "SELECT job_id, role, path, artifact_id, pre_image FROM job_files \
