@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+use roard::store::Upkeep as _;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 /// Defaults: 200 projects of 500 jobs.
@@ -139,7 +140,10 @@ async fn main() -> anyhow::Result<()> {
     let jobs_per_project: u64 = args.next().map_or(Ok(JOBS_PER_PROJECT), |n| n.parse())?;
     let db = PathBuf::from(db);
     let root = PathBuf::from(root);
-    roard::store::Store::open(&db).await?.close().await;
+    roard::store::sqlite::SqliteStore::open(&db)
+        .await?
+        .close()
+        .await;
     let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display())).await?;
     sqlx::query("PRAGMA journal_mode = WAL")
         .execute(&mut conn)

@@ -11,7 +11,8 @@ use tonic::transport::Server;
 use crate::listener::{self, BindError};
 use crate::service::RoarService;
 use crate::state::DaemonState;
-use crate::store::Store;
+use crate::store::JobStore;
+use crate::store::sqlite::SqliteStore;
 use crate::{auth, sd_notify};
 
 pub use crate::state::Options;
@@ -46,12 +47,12 @@ async fn serve(options: Options) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let store = Store::open(&options.database).await?;
+    let store = SqliteStore::open(&options.database).await?;
     let interrupted = store.mark_running_jobs_interrupted().await?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} job(s) from a previous daemon marked interrupted");
     }
-    let state = DaemonState::new(&options, store);
+    let state = DaemonState::new(&options, Arc::new(store));
     spawn_signal_watcher(Arc::clone(&state))?;
 
     let service =

@@ -13,14 +13,15 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
-use roar_proto::graph::{JobPlace, producer};
+use roar_proto::graph::producer;
 use roar_proto::pb;
 
 use crate::code_changes::{self, CodeChange};
 use crate::hash_cache::{HashCache, HashStats, content_of};
 use crate::store::Store;
-use crate::store::lineage::JobNode;
-use crate::store::sessions::SessionJob;
+use crate::store::error::StoreError;
+use crate::store::input::Start;
+use crate::store::model::{JobNode, Session, SessionJob};
 
 /// What is on disk now at a path an input was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +41,7 @@ struct Steps {
 }
 
 impl Steps {
-    async fn load(store: &Store, session: &pb::Session) -> sqlx::Result<Self> {
+    async fn load(store: &dyn Store, session: &Session) -> Result<Self, StoreError> {
         let jobs = store.session_jobs(session.id).await?;
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         let mut nodes = store.job_nodes(&ids).await?;
@@ -90,7 +91,7 @@ impl Steps {
             .then(|| self.node(newest))
             .flatten()
             .filter(|n| !n.summary.placed)
-            .map(|n| n.summary.clone())
+            .map(|n| n.summary.clone().into())
     }
 
     /// The current job of the step `job` ran as.
@@ -103,13 +104,13 @@ impl Steps {
 
 /// The DAG of `session`, with staleness checked against the files on disk now.
 pub async fn session_dag(
-    store: &Store,
+    store: &dyn Store,
     cache: &Arc<HashCache>,
-    session: pb::Session,
-) -> sqlx::Result<pb::Graph> {
+    session: Session,
+) -> Result<pb::Graph, StoreError> {
     let steps = Steps::load(store, &session).await?;
     let owned = steps.current_nodes();
-    let mut graph = store.assemble(&owned).await?;
+    let mut graph = graph_of(store, &owned).await?;
     let blake3: HashMap<u64, String> = graph
         .artifacts
         .iter()
@@ -144,7 +145,49 @@ pub async fn session_dag(
         job.last_failed = steps.failed_after(node);
     }
     graph.edges = edges;
-    graph.session = Some(session);
+    graph.session = Some(session.into());
+    Ok(graph)
+}
+
+/// Jobs as a graph: their artifacts with every hash, then the edges and sources as
+/// `roar_proto::graph::assemble` derives them (the registry uses the same function).
+pub async fn graph_of(store: &dyn Store, nodes: &[JobNode]) -> Result<pb::Graph, StoreError> {
+    let mut artifact_ids: Vec<i64> = nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter().chain(&n.outputs))
+        .map(|f| f.artifact_id as i64)
+        .collect();
+    artifact_ids.sort_unstable();
+    artifact_ids.dedup();
+    let artifacts = store.graph_artifacts(&artifact_ids).await?;
+    let jobs = nodes.iter().cloned().map(pb::GraphJob::from).collect();
+    let artifacts = artifacts.into_iter().map(pb::GraphArtifact::from).collect();
+    Ok(roar_proto::graph::assemble(jobs, artifacts))
+}
+
+/// The lineage graph of a walk from `start` (see `LineageStore::lineage`); a walk
+/// from an artifact has it as its root, and shows it (as a source) even when no job
+/// of the walk read or wrote it.
+pub async fn lineage_graph(
+    store: &dyn Store,
+    start: Start,
+    downstream: bool,
+    depth: u32,
+) -> Result<pb::Graph, StoreError> {
+    let nodes = store.lineage(start.clone(), downstream, depth).await?;
+    let mut graph = graph_of(store, &nodes).await?;
+    if let Start::Artifact { id, .. } = start {
+        graph.roots = vec![id.max(0) as u64];
+        if !graph.artifacts.iter().any(|a| a.id == id.max(0) as u64) {
+            let alone = store.graph_artifacts(&[id]).await?;
+            graph
+                .artifacts
+                .extend(alone.into_iter().map(pb::GraphArtifact::from));
+            if let Some(artifact) = graph.artifacts.last_mut() {
+                artifact.source = true;
+            }
+        }
+    }
     Ok(graph)
 }
 
@@ -180,7 +223,7 @@ impl Checks<'_> {
             .flatten()
             .map(|(path, change)| code_reason(&String::from_utf8_lossy(path), *change))
             .collect();
-        let place = JobPlace::of(&reader.summary);
+        let place = reader.summary.place();
         for input in &reader.inputs {
             let candidates = self
                 .writers
@@ -188,7 +231,7 @@ impl Checks<'_> {
                 .into_iter()
                 .flatten()
                 .filter(|w| w.id != reader.id)
-                .map(|w| (w.id, JobPlace::of(&w.summary)));
+                .map(|w| (w.id, w.summary.place()));
             if let Some(producer) = producer(&place, candidates)
                 && let Some((p, current_producer)) = self.steps.current_of(producer)
             {
@@ -277,19 +320,20 @@ struct CodeCheck {
 
 /// For each job that ran at a commit, the repository files it read that changed since.
 async fn check_code(
-    store: &Store,
+    store: &dyn Store,
     jobs: &[JobNode],
-) -> sqlx::Result<HashMap<i64, Vec<(Vec<u8>, CodeChange)>>> {
+) -> Result<HashMap<i64, Vec<(Vec<u8>, CodeChange)>>, StoreError> {
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
     let read = store.repo_inputs(&ids).await?;
     let wanted: Vec<CodeCheck> = jobs
         .iter()
         .filter_map(|job| {
-            let git = job.summary.git.as_ref().filter(|g| !g.commit.is_empty())?;
+            let git = job.summary.git.as_ref()?;
+            let commit = git.commit.as_ref().filter(|c| !c.is_empty())?;
             Some(CodeCheck {
                 job: job.id,
-                root: git.root.clone(),
-                commit: git.commit.clone(),
+                root: git.root.as_os_str().as_bytes().to_vec(),
+                commit: commit.clone(),
                 paths: read.get(&job.id)?.clone(),
             })
         })
@@ -322,7 +366,7 @@ fn step_label(placement: &SessionJob) -> String {
 /// hash cache (an unchanged file costs a `stat`). Inputs the job itself overwrote are
 /// not compared: what is there now is its own output.
 async fn check_inputs(
-    store: &Store,
+    store: &dyn Store,
     cache: &Arc<HashCache>,
     jobs: &[JobNode],
     blake3: &HashMap<u64, String>,
@@ -371,21 +415,14 @@ async fn check_inputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::model::JobSummary;
 
     fn node(id: i64, uid: &str) -> JobNode {
-        JobNode {
-            id,
-            summary: pb::JobSummary {
-                uid: uid.to_string(),
-                ..Default::default()
-            },
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            depth: 0,
-            packages: Vec::new(),
-            environments: Vec::new(),
-            reproductions: Vec::new(),
-        }
+        let summary = JobSummary {
+            uid: uid.to_string(),
+            ..Default::default()
+        };
+        JobNode::new(id, summary)
     }
 
     fn edge(from: &str, to: &str) -> pb::Edge {

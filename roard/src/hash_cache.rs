@@ -92,7 +92,7 @@ impl HashCache {
     /// only hashing: the files are hashed as if never seen.
     pub async fn known_entries<'a>(
         &self,
-        persisted: &impl PersistedEntries,
+        persisted: &(impl PersistedEntries + ?Sized),
         paths: impl Iterator<Item = &'a [u8]>,
     ) -> HashMap<Vec<u8>, CacheEntry> {
         let (mut known, missing) = self.lookup_memory(paths);

@@ -1,7 +1,8 @@
 //! roard, the per-user roar daemon. See ARCHITECTURE.md for the map.
 //!
 //! Public are only the modules `main.rs`, the benchmarks and the tests use: the daemon's
-//! start, the store (opened by the benchmarks), hashing and the tracer helper's entry.
+//! start, the store (its default path; its SQLite implementation, opened by the
+//! benchmarks), hashing and the tracer helper's entry.
 
 mod active_jobs;
 mod auth;
@@ -24,6 +25,7 @@ pub mod logging;
 mod packages;
 mod preload_library;
 mod python_env;
+mod record;
 mod recording;
 mod sd_notify;
 mod service;

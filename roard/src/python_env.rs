@@ -9,12 +9,44 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::packages::{PackageIndex, normalize};
-use crate::tracer::process_table::Image;
+use crate::record::Image;
+
+/// What made a Python environment. In the order of its names, which is how a job's
+/// environments have always been sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EnvironmentKind {
+    Conda,
+    System,
+    Venv,
+}
+
+impl EnvironmentKind {
+    /// The name stored in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            EnvironmentKind::Conda => "conda",
+            EnvironmentKind::System => "system",
+            EnvironmentKind::Venv => "venv",
+        }
+    }
+
+    /// The kind a stored name stands for; None for a name this build does not know.
+    pub fn from_name(name: &str) -> Option<EnvironmentKind> {
+        [
+            EnvironmentKind::Conda,
+            EnvironmentKind::System,
+            EnvironmentKind::Venv,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PythonEnvironment {
-    /// "venv", "conda" or "system".
-    pub kind: &'static str,
+    /// Always known for an environment a job ran in; None when read back from a
+    /// database a newer roard wrote, with a kind this build does not know.
+    pub kind: Option<EnvironmentKind>,
     pub root: Vec<u8>,
     /// The interpreter as the job named it, made absolute.
     pub interpreter: Vec<u8>,
@@ -82,7 +114,7 @@ fn environment_of(named: &[u8], exe: &[u8], packages: &PackageIndex) -> PythonEn
     let at = |name: &str| Path::new(OsStr::from_bytes(&root)).join(name);
     if let Ok(config) = std::fs::read_to_string(at("pyvenv.cfg")) {
         return PythonEnvironment {
-            kind: "venv",
+            kind: Some(EnvironmentKind::Venv),
             version: venv_version(&config).unwrap_or_else(|| system_version(exe, packages)),
             root,
             interpreter: named.to_vec(),
@@ -90,14 +122,14 @@ fn environment_of(named: &[u8], exe: &[u8], packages: &PackageIndex) -> PythonEn
     }
     if at("conda-meta").is_dir() {
         return PythonEnvironment {
-            kind: "conda",
+            kind: Some(EnvironmentKind::Conda),
             version: conda_version(&at("conda-meta")).unwrap_or_default(),
             root,
             interpreter: named.to_vec(),
         };
     }
     PythonEnvironment {
-        kind: "system",
+        kind: Some(EnvironmentKind::System),
         version: system_version(exe, packages),
         root,
         interpreter: named.to_vec(),
@@ -194,7 +226,7 @@ mod tests {
             b"/usr/bin/python3.11",
             &PackageIndex::new(dir.path().join("no-dpkg")),
         );
-        assert_eq!(env.kind, "venv");
+        assert_eq!(env.kind.map(EnvironmentKind::name), Some("venv"));
         assert_eq!(env.version, "3.11.7");
         assert_eq!(env.root, root.as_os_str().as_bytes());
     }

@@ -13,54 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::classify::{Class, Classifier, RepoFiles, Rules};
-use crate::hash_algorithms::Digest;
 use crate::hash_cache::{CacheEntry, HashCache, HashStats, PersistedEntries, content_of};
-use crate::hashing::Content;
 use crate::packages::{Package, PackageIndex};
-use crate::tracer::file_ledger::{FileAccess, Role};
-
-/// An input or output ready to be stored.
-#[derive(Debug)]
-pub struct RecordedFile {
-    pub path: Vec<u8>,
-    pub named: Option<Vec<u8>>,
-    pub role: Role,
-    pub class: Class,
-    /// None when the file is not hashed (not data) or its content could not be read.
-    pub content: Option<Content>,
-    /// Digests of the extra algorithms, when the content was read.
-    pub extra: Vec<Digest>,
-    pub pre_image: bool,
-    /// A symlink the job made: what it points to.
-    pub link_target: Option<Vec<u8>>,
-    /// A hard link the job made: the name it links to.
-    pub hard_link_of: Option<Vec<u8>>,
-}
-
-/// A job's files with their classes and contents, the packages it used, and what
-/// hashing taught the cache.
-#[derive(Debug, Default)]
-pub struct HashedFiles {
-    pub files: Vec<RecordedFile>,
-    pub packages: Vec<Package>,
-    pub cache_updates: Vec<(Vec<u8>, CacheEntry)>,
-    pub stats: HashStats,
-}
-
-impl HashedFiles {
-    /// Inputs or outputs that are the job's data (shown without `--all`).
-    pub fn count_data(&self, role: Role) -> usize {
-        self.files
-            .iter()
-            .filter(|f| f.role == role && f.class.is_data())
-            .count()
-    }
-
-    /// Files recorded but not data: system, package and scratch files.
-    pub fn count_ignored(&self) -> usize {
-        self.files.iter().filter(|f| !f.class.is_data()).count()
-    }
-}
+use crate::record::{HashedFiles, RecordedFile, Role};
+use crate::tracer::file_ledger::FileAccess;
 
 /// How to sort one job's files.
 pub struct FileContext {
@@ -92,7 +48,7 @@ struct Sorted {
 pub async fn record_files(
     cache: &Arc<HashCache>,
     packages: &Arc<PackageIndex>,
-    persisted: &impl PersistedEntries,
+    persisted: &(impl PersistedEntries + ?Sized),
     accesses: Vec<FileAccess>,
     context: FileContext,
     progress: &Arc<HashProgress>,
@@ -343,7 +299,8 @@ fn record_one(
 mod tests {
     use super::*;
     use crate::classify::JobEnv;
-    use crate::store::Store;
+    use crate::store::HashCacheStore;
+    use crate::store::sqlite::SqliteStore;
     use roar_proto::config::FilterConfig;
 
     /// After a restart of roard its memory is empty: the first job reading a file loads
@@ -356,7 +313,9 @@ mod tests {
         // Old enough for its digest to be cached (see hash_cache's racy window).
         std::thread::sleep(std::time::Duration::from_millis(150));
         let path = data.as_os_str().as_bytes().to_vec();
-        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("roar.db"))
+            .await
+            .unwrap();
         let before_restart = HashCache::new(Vec::new());
         let (entry, _) = crate::hash_cache::content_of(
             &before_restart,

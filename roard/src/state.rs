@@ -28,7 +28,7 @@ pub struct Options {
 }
 
 pub struct DaemonState {
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     pub hash_cache: Arc<HashCache>,
 
     /// Which installed packages own which files; read once, shared by every job.
@@ -56,7 +56,7 @@ fn library_dirs(options: &Options) -> Vec<PathBuf> {
 }
 
 impl DaemonState {
-    pub fn new(options: &Options, store: Store) -> Arc<Self> {
+    pub fn new(options: &Options, store: Arc<dyn Store>) -> Arc<Self> {
         Arc::new(Self {
             store,
             hash_cache: Arc::new(HashCache::new(options.hash_algorithms.clone())),

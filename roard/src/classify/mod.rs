@@ -39,6 +39,20 @@ pub enum Class {
 }
 
 impl Class {
+    pub const ALL: [Class; 6] = [
+        Class::Artifact,
+        Class::Repo,
+        Class::Package,
+        Class::System,
+        Class::Tmp,
+        Class::Vcs,
+    ];
+
+    /// The class a stored name stands for; None for a name this build does not know.
+    pub fn from_name(name: &str) -> Option<Class> {
+        Self::ALL.into_iter().find(|class| class.name() == name)
+    }
+
     /// The name stored in the database and shown to users.
     pub fn name(self) -> &'static str {
         match self {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::Package;
+use std::borrow::Cow;
 
 pub struct DpkgIndex {
     /// `status`'s mtime when read: the index is valid while it holds.
@@ -50,7 +51,7 @@ impl DpkgIndex {
                 }
             }
             index.packages.push(Package {
-                ecosystem: "debian",
+                ecosystem: Cow::Borrowed("debian"),
                 name: installed.name,
                 version: installed.version,
             });

@@ -6,6 +6,7 @@
 mod dpkg;
 mod python;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -21,8 +22,9 @@ pub(crate) use python::normalize;
 /// An installed package, as a job records it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Package {
-    /// "python", "debian", "cargo" or "npm".
-    pub ecosystem: &'static str,
+    /// "python", "debian", "cargo" or "npm" (owned only when read back from the
+    /// database, which may hold an ecosystem a newer roard knows).
+    pub ecosystem: Cow<'static, str>,
     pub name: String,
     pub version: String,
 }
@@ -222,7 +224,7 @@ fn cargo(path: &[u8]) -> Option<Package> {
         is_number(numbers.next()) && is_number(numbers.next())
     })?;
     Some(Package {
-        ecosystem: "cargo",
+        ecosystem: Cow::Borrowed("cargo"),
         name: crate_dir[..split].to_string(),
         version: crate_dir[split + 1..].to_string(),
     })
@@ -235,7 +237,7 @@ fn python_stdlib(path: &[u8]) -> Option<Package> {
     for component in path.split(|b| *b == b'/') {
         if previous == b"lib" && crate::classify::is_python_version_dir(component) {
             return Some(Package {
-                ecosystem: "python",
+                ecosystem: Cow::Borrowed("python"),
                 name: "python".to_string(),
                 version: String::from_utf8_lossy(&component[b"python".len()..]).into_owned(),
             });
@@ -249,7 +251,7 @@ fn read_package_json(dir: &[u8]) -> Option<Package> {
     let text = std::fs::read(Path::new(OsStr::from_bytes(dir)).join("package.json")).ok()?;
     let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
     Some(Package {
-        ecosystem: "npm",
+        ecosystem: Cow::Borrowed("npm"),
         name: json.get("name")?.as_str()?.to_string(),
         version: json.get("version")?.as_str()?.to_string(),
     })

@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::Package;
+use std::borrow::Cow;
 
 /// What one site-packages directory holds.
 #[derive(Debug, Default)]
@@ -152,7 +153,7 @@ fn read_metadata(path: &[u8]) -> Option<Package> {
         }
     }
     Some(Package {
-        ecosystem: "python",
+        ecosystem: Cow::Borrowed("python"),
         name: name?,
         version: version?,
     })

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use prost::Message;
 use roar_proto::pb;
 
-use crate::store::artifacts::parse_hash_prefix;
-use crate::store::jobs::JobSelector;
+use crate::store::input::JobSelector;
+use crate::store::input::parse_hash_prefix;
 
 fn check_selector(text: &str) {
     let _ = JobSelector::parse(text);

@@ -12,7 +12,7 @@ use tonic::Status;
 use super::artifact_lookup_status;
 use crate::code_changes;
 use crate::state::DaemonState;
-use crate::store::artifacts::ArtifactLookupError;
+use crate::store::error::ArtifactLookupError;
 
 pub async fn get_artifact(
     state: &DaemonState,
@@ -30,7 +30,9 @@ pub async fn get_artifact(
         },
         None => return Err(Status::invalid_argument("give a hash prefix or a path")),
     };
-    found.map_err(artifact_lookup_status)
+    found
+        .map(pb::Artifact::from)
+        .map_err(artifact_lookup_status)
 }
 
 /// A repository file jobs read, with its readers; None if no job read it as one.
@@ -40,11 +42,12 @@ async fn repo_file(state: &DaemonState, path: &[u8]) -> Result<Option<pb::Artifa
         .repo_file_readers(path)
         .await
         .map_err(super::store_failed("read the artifact"))?;
-    let Some(root) = uses
-        .iter()
-        .rev()
-        .find_map(|u| u.job.as_ref()?.git.as_ref().map(|g| g.root.clone()))
-    else {
+    let Some(root) = uses.iter().rev().find_map(|u| {
+        u.job
+            .git
+            .as_ref()
+            .map(|g| g.root.as_os_str().as_bytes().to_vec())
+    }) else {
         return Ok(None);
     };
     let relative = path
@@ -62,7 +65,7 @@ async fn repo_file(state: &DaemonState, path: &[u8]) -> Result<Option<pb::Artifa
     .await
     .unwrap_or_default();
     Ok(Some(pb::Artifact {
-        uses,
+        uses: uses.into_iter().map(pb::ArtifactUse::from).collect(),
         repo_file: Some(pb::RepoFile {
             root,
             relative_path: relative,

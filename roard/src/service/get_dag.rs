@@ -21,7 +21,7 @@ pub async fn get_dag(
         .ok_or_else(|| {
             Status::not_found("this project has no session yet: its first `roarctl run` starts one")
         })?;
-    dag::session_dag(&state.store, &state.hash_cache, session)
+    dag::session_dag(state.store.as_ref(), &state.hash_cache, session)
         .await
         .map_err(&internal)
 }

@@ -8,7 +8,7 @@ use tonic::Status;
 
 use super::job_lookup_status;
 use crate::state::DaemonState;
-use crate::store::jobs::JobSelector;
+use crate::store::input::JobSelector;
 use roar_proto::project::project_root;
 
 pub async fn get_job(state: &DaemonState, request: &pb::GetJobRequest) -> Result<pb::Job, Status> {
@@ -19,5 +19,6 @@ pub async fn get_job(state: &DaemonState, request: &pb::GetJobRequest) -> Result
         .store
         .find_job(&selector, &request.selector, project.as_os_str().as_bytes())
         .await
+        .map(pb::Job::from)
         .map_err(job_lookup_status)
 }

@@ -5,10 +5,11 @@ use roar_proto::pb::get_lineage_request::Target;
 use tonic::Status;
 
 use super::{artifact_lookup_status, job_lookup_status, project_of};
+use crate::dag;
 use crate::state::DaemonState;
-use crate::store::artifacts::ArtifactLookupError;
-use crate::store::jobs::JobSelector;
-use crate::store::lineage::Start;
+use crate::store::error::ArtifactLookupError;
+use crate::store::input::JobSelector;
+use crate::store::input::Start;
 
 pub async fn get_lineage(
     state: &DaemonState,
@@ -51,7 +52,7 @@ pub async fn get_lineage(
                 .find_job(&parsed, selector, &project)
                 .await
                 .map_err(job_lookup_status)?;
-            let uid = job.summary.map(|s| s.uid).unwrap_or_default();
+            let uid = job.summary.uid;
             let id = store
                 .job_id(&uid)
                 .await
@@ -61,8 +62,7 @@ pub async fn get_lineage(
         }
         (None, _) => return Err(Status::invalid_argument("give an artifact or a job")),
     };
-    store
-        .lineage(start, request.downstream, request.depth)
+    dag::lineage_graph(store.as_ref(), start, request.downstream, request.depth)
         .await
         .map_err(super::store_failed("read the lineage"))
 }

@@ -16,6 +16,7 @@ pub async fn get_session(
         .active_session(&project)
         .await
         .map_err(super::store_failed("read the session"))?
+        .map(pb::Session::from)
         .ok_or_else(|| {
             Status::not_found("this project has no session yet: its first `roarctl run` starts one")
         })

@@ -21,7 +21,10 @@ pub async fn hash_files(
         )));
     }
     let wanted = request.paths.iter().map(Vec::as_slice);
-    let known = state.hash_cache.known_entries(&state.store, wanted).await;
+    let known = state
+        .hash_cache
+        .known_entries(state.store.as_ref(), wanted)
+        .await;
     let (cache, paths) = (Arc::clone(&state.hash_cache), request.paths.clone());
     let hashed = tokio::task::spawn_blocking(move || {
         let mut stats = HashStats::default();

@@ -29,5 +29,7 @@ pub async fn list_jobs(
         .list_jobs(project.as_deref(), limit)
         .await
         .map_err(super::store_failed("read the job list"))?;
-    Ok(pb::ListJobsReply { jobs })
+    Ok(pb::ListJobsReply {
+        jobs: jobs.into_iter().map(pb::JobSummary::from).collect(),
+    })
 }

@@ -1,5 +1,6 @@
 //! The gRPC service: one file per request, this file only routes.
 
+mod convert;
 #[cfg(test)]
 mod fuzz;
 mod get_artifact;
@@ -28,8 +29,7 @@ use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status};
 
 use crate::state::DaemonState;
-use crate::store::artifacts::ArtifactLookupError;
-use crate::store::jobs::LookupError;
+use crate::store::error::{ArtifactLookupError, LookupError, StoreError};
 
 pub struct RoarService {
     state: Arc<DaemonState>,
@@ -54,23 +54,14 @@ fn project_of(cwd: &[u8]) -> Result<Vec<u8>, Status> {
         .into_vec())
 }
 
-/// The one mapping from a database error to what the client is told: what roard was
+/// The one mapping from a store error to what the client is told: what roard was
 /// doing (`doing`, as in "read the session"), and a code that says whether trying
 /// again may help: a busy or locked database, or a pool that timed out, is
-/// `Unavailable`; anything else is `Internal`.
-fn store_failed(doing: &'static str) -> impl Fn(sqlx::Error) -> Status {
+/// `Unavailable`; anything else (an immutable database file included) is `Internal`.
+fn store_failed(doing: &'static str) -> impl Fn(StoreError) -> Status {
     move |error| {
         let message = format!("cannot {doing}: {error}");
-        let busy = match &error {
-            sqlx::Error::PoolTimedOut => true,
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without extended codes.
-            sqlx::Error::Database(db) => db
-                .code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
-            _ => false,
-        };
-        if busy {
+        if error.is_busy() {
             Status::unavailable(message)
         } else {
             Status::internal(message)
@@ -250,11 +241,14 @@ mod store_error_tests {
 
     #[test]
     fn a_database_error_says_what_roard_was_doing_and_whether_to_retry() {
-        let busy = store_failed("read the session")(sqlx::Error::PoolTimedOut);
+        let busy = store_failed("read the session")(StoreError::Busy("locked".into()));
         assert_eq!(busy.code(), tonic::Code::Unavailable);
-        assert!(busy.message().starts_with("cannot read the session: "));
-        let broken = store_failed("read the lineage")(sqlx::Error::RowNotFound);
+        assert_eq!(busy.message(), "cannot read the session: locked");
+        let broken = store_failed("read the lineage")(StoreError::Other("no rows".into()));
         assert_eq!(broken.code(), tonic::Code::Internal);
         assert!(broken.message().starts_with("cannot read the lineage: "));
+        let refused = store_failed("record the job")(StoreError::Immutable("lsattr".into()));
+        assert_eq!(refused.code(), tonic::Code::Internal);
+        assert_eq!(refused.message(), "cannot record the job: lsattr");
     }
 }

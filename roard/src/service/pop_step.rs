@@ -13,7 +13,7 @@ use tonic::Status;
 use super::project_of;
 use crate::hashing::hash_regular_file;
 use crate::state::DaemonState;
-use crate::store::sessions::PopError;
+use crate::store::error::PopError;
 
 pub async fn pop_step(
     state: &DaemonState,

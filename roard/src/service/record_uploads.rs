@@ -6,7 +6,7 @@ use tonic::Status;
 use crate::clock::now_ms;
 use crate::hashing::Content;
 use crate::state::DaemonState;
-use crate::store::transfers::UploadRecord;
+use crate::store::input::UploadRecord;
 
 pub async fn record_uploads(
     state: &DaemonState,

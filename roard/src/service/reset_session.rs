@@ -16,5 +16,6 @@ pub async fn reset_session(
         .store
         .reset_session(&project, now_ms())
         .await
+        .map(pb::Session::from)
         .map_err(super::store_failed("start a new session"))
 }

@@ -21,10 +21,11 @@ use crate::clock::now_ms;
 use crate::git_context::{self, GitContext};
 use crate::job_uid::new_job_uid;
 use crate::python_env;
+use crate::record::Role;
 use crate::recording::{self, FileContext, HashProgress};
 use crate::state::DaemonState;
-use crate::store::jobs::{JobEnd, JobKind, NewJob, Placement, StartJobError};
-use crate::tracer::file_ledger::Role;
+use crate::store::error::StartJobError;
+use crate::store::input::{JobEnd, JobKind, NewJob, Placement};
 use crate::tracer::{self, AttachError, TraceEvent, Tracing};
 use roar_proto::project::project_root;
 
@@ -377,7 +378,7 @@ async fn record(
     let recording = recording::record_files(
         &state.hash_cache,
         &state.packages,
-        &state.store,
+        state.store.as_ref(),
         outcome.files,
         settings.files,
         &progress,
@@ -417,7 +418,7 @@ async fn record(
         }
     };
     let took = (hashed - trace_ended, hashed.elapsed());
-    let finished = finished_event(uid, summary, outcome.processes.len(), &files, took);
+    let finished = finished_event(uid, summary.into(), outcome.processes.len(), &files, took);
     let _ = sender.send(Ok(finished)).await;
 }
 
@@ -467,7 +468,7 @@ fn finished_event(
     uid: &str,
     summary: pb::JobSummary,
     process_count: usize,
-    files: &recording::HashedFiles,
+    files: &crate::record::HashedFiles,
     took: (std::time::Duration, std::time::Duration),
 ) -> pb::RunEvent {
     let (inputs, outputs) = (
@@ -505,8 +506,8 @@ fn finished_event(
 /// no blocking thread is asked for.
 async fn read_after_trace(
     state: &DaemonState,
-    processes: &[tracer::process_table::ProcessRecord],
-    files: &recording::HashedFiles,
+    processes: &[crate::record::ProcessRecord],
+    files: &crate::record::HashedFiles,
     search_path: Vec<u8>,
     cwd: PathBuf,
 ) -> (Vec<python_env::PythonEnvironment>, Option<String>) {

@@ -8,6 +8,7 @@ use super::{get_dag, get_lineage};
 use crate::clock::now_ms;
 use crate::git_tags::{self, TagError};
 use crate::state::DaemonState;
+use crate::store::input::CommitTag;
 
 pub async fn tag_lineage(
     state: &DaemonState,
@@ -41,7 +42,20 @@ pub async fn tag_lineage(
                 Status::failed_precondition(e.to_string())
             }
         })?;
-    if let Err(e) = state.store.record_tags(&reply, now_ms()).await {
+    let tags: Vec<CommitTag<'_>> = reply
+        .tags
+        .iter()
+        .map(|tag| CommitTag {
+            name: &tag.name,
+            root: &tag.root,
+            commit: &tag.commit,
+        })
+        .collect();
+    if let Err(e) = state
+        .store
+        .record_tags(&reply.dag_hash, &tags, now_ms())
+        .await
+    {
         tracing::warn!("tags created but not recorded in the database: {e}");
     }
     Ok(reply)

@@ -1,33 +1,24 @@
-//! The SQLite database that holds every record. roard is its only user: roarctl reads
-//! through the daemon, so there is one writer and one schema version in play.
+//! The store's seam: every record roard keeps goes through the traits here, one per
+//! area, and [`Store`] is all of them. Callers hold an `Arc<dyn Store>` and see only
+//! these traits, the inputs ([`input`]), the model returned ([`model`]) and the
+//! errors ([`error`]); SQLite ([`sqlite`]) is one implementation, and a second backend
+//! is one more module beside it (see ARCHITECTURE.md).
 
-pub mod artifacts;
-mod attributes;
-mod batch;
-mod byte_lists;
-mod columns;
-mod environments;
-mod files;
-mod gaps;
-mod git_tags;
-mod hash_cache;
-pub mod jobs;
-pub mod lineage;
-mod packages;
-pub mod sessions;
-pub mod transfers;
+pub mod error;
+pub mod input;
+pub mod model;
+pub mod sqlite;
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use sqlx::Sqlite;
-use sqlx::TransactionManager as _;
-use sqlx::sqlite::SqliteSynchronous;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use crate::hash_cache::{CacheEntry, PersistedEntries};
+use crate::hashing::Content;
+use error::{ArtifactLookupError, LookupError, PopError, StartJobError, StoreError};
+use input::{CommitTag, JobEnd, JobSelector, NewJob, Placement, Start, UploadRecord};
+use model::{
+    Artifact, ArtifactUse, GraphArtifact, Job, JobNode, JobSummary, PoppedStep, Session, SessionJob,
+};
 
 /// `$XDG_DATA_HOME/roar/roar.db`, else `~/.local/share/roar/roar.db`.
 pub fn default_path() -> PathBuf {
@@ -39,222 +30,168 @@ pub fn default_path() -> PathBuf {
     data_home.join("roar").join("roar.db")
 }
 
-/// The length of the write-ahead log, in pages, from which a job's end starts a
-/// checkpoint (4 MiB: one record of a few thousand files, or those of ~50 small jobs).
-const CHECKPOINT_AFTER_FRAMES: u32 = 1000;
-
-/// How many frames (pages) the write-ahead log holds: `mxFrame` of the wal-index
-/// header, at offset 16 of the `-shm` file in native byte order (documented in SQLite's
-/// "WAL-mode File Format", walformat.html). The log file's size would not do: SQLite
-/// reuses the file from its start after a checkpoint, without shrinking it. 0 when the
-/// header cannot be read (no checkpoint is then started).
-fn log_frames(shm: &Path) -> u32 {
-    use std::os::unix::fs::FileExt;
-    let mut header = [0u8; 20];
-    match std::fs::File::open(shm).and_then(|file| file.read_exact_at(&mut header, 0)) {
-        Ok(()) => u32::from_ne_bytes([header[16], header[17], header[18], header[19]]),
-        Err(_) => 0,
-    }
+/// Jobs and their processes: written when a job starts and when its trace ends.
+#[tonic::async_trait]
+pub trait JobStore {
+    /// Records a job as running in its project's active session (opened if needed),
+    /// as the next step of its kind or as a re-run of an existing step.
+    async fn start_job(&self, job: &NewJob<'_>) -> Result<Placement, StartJobError>;
+    /// Stores the trace of a finished job, all of it or nothing; returns the job's
+    /// summary as stored.
+    async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>) -> Result<JobSummary, StoreError>;
+    /// Removes the row of a job that never ran (the tracer could not attach).
+    async fn discard_job(&self, job_id: i64) -> Result<(), StoreError>;
+    /// A job whose trace ended without a result (its tracer failed).
+    async fn mark_job_interrupted(&self, uid: &str, ended_at_ms: i64) -> Result<(), StoreError>;
+    /// Jobs left `running` by a daemon that died; returns how many.
+    async fn mark_running_jobs_interrupted(&self) -> Result<u64, StoreError>;
+    /// Newest jobs first, optionally of one project only.
+    async fn list_jobs(
+        &self,
+        project: Option<&[u8]>,
+        limit: u32,
+    ) -> Result<Vec<JobSummary>, StoreError>;
+    /// The job a selector names (`original` as the user wrote it, for messages); `@N`
+    /// and `last` are resolved within `project`.
+    async fn find_job(
+        &self,
+        selector: &JobSelector<'_>,
+        original: &str,
+        project: &[u8],
+    ) -> Result<Job, LookupError>;
+    /// The id of the job with this uid.
+    async fn job_id(&self, uid: &str) -> Result<Option<i64>, StoreError>;
 }
 
-/// Handle to the database; cheap to clone.
-///
-/// Writes go through one connection and take the write lock when their transaction
-/// begins (`BEGIN IMMEDIATE`): SQLite allows one writer at a time, and a transaction
-/// that reads first and writes later fails with SQLITE_BUSY, without waiting, when
-/// another writer got in between. Reads use a small pool of their own.
-#[derive(Clone)]
-pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    /// Only for `checkpoint_in_background`.
-    checkpointer: SqlitePool,
-    checkpointing: Arc<AtomicBool>,
-    /// The database file, its write-ahead log and its shared-memory index.
-    files: Arc<[PathBuf; 3]>,
-    artifact_ids: Arc<files::ArtifactIds>,
+/// Sessions: each project has one active session, whose jobs are its steps.
+#[tonic::async_trait]
+pub trait SessionStore {
+    /// The project's active session; None before its first job.
+    async fn active_session(&self, project: &[u8]) -> Result<Option<Session>, StoreError>;
+    /// Closes the project's active session (if any) and opens a new, empty one.
+    async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<Session, StoreError>;
+    /// Every job of a session, oldest first.
+    async fn session_jobs(&self, session_id: u64) -> Result<Vec<SessionJob>, StoreError>;
+    /// Deletes every job of the last pipeline step of the project's active session,
+    /// if that step is `expected` (the one the user confirmed).
+    async fn pop_step(&self, project: &[u8], expected: u32) -> Result<PoppedStep, PopError>;
 }
 
-impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to
-    /// date with the migrations embedded in this binary.
-    pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
-            // Checkpoints run in the background (see `checkpoint_in_background`); a
-            // commit copies the log itself only if those fell far behind (~80 MiB).
-            .pragma("wal_autocheckpoint", "20000");
-        // Migrations run with foreign keys off: rebuilding a table (SQLite's way to drop
-        // a constraint) drops the old one, which must not cascade to the rows that
-        // reference it. Each migration still runs in one transaction.
-        let migrator = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone().foreign_keys(false))
-            .await
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        sqlx::migrate!("./migrations")
-            .run(&migrator)
-            .await
-            .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        migrator.close().await;
-        // Connections are not pinged before use (`test_before_acquire`): they are local
-        // files, not sockets that can go stale, and a ping is one more round trip to
-        // the connection's worker thread on every job's path.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            // A connection whose transaction could not be ended (a disk I/O error, a
-            // full disk) is closed rather than reused: the next write then starts on a
-            // fresh one instead of failing forever.
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    Ok(
-                        <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn)
-                            == 0,
-                    )
-                })
-            })
-            // A job's record touches index pages all over the database (paths and
-            // artifacts recur across jobs): a cache this size (SQLite's default is
-            // 2 MiB) keeps them in memory instead of reading them back for each job.
-            .connect_with(options.clone().pragma("cache_size", "-32768"))
-            .await
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        let checkpointer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(options.read_only(true).create_if_missing(false))
-            .await
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        Ok(Self {
-            writer,
-            reader,
-            checkpointer,
-            checkpointing: Arc::new(AtomicBool::new(false)),
-            files: Arc::new(["", "-wal", "-shm"].map(|suffix| {
-                let mut name = path.as_os_str().to_os_string();
-                name.push(suffix);
-                PathBuf::from(name)
-            })),
-            artifact_ids: Arc::default(),
-        })
-    }
-
-    /// Refuses to write when a database file was made immutable or append-only
-    /// (`chattr`) since it was opened. SQLite writes its shared-memory index through a
-    /// memory map; on such a file that write does not fail, it kills the process with
-    /// SIGBUS. One `statx` per file, before each write: a clear error instead.
-    fn check_writable(&self) -> sqlx::Result<()> {
-        for file in self.files.iter() {
-            if attributes::immutable_or_append_only(file) {
-                return Err(sqlx::Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{} is immutable or append-only (see lsattr); roard cannot write \
-                         to it",
-                        file.display()
-                    ),
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The pool writes go through, once `check_writable` passed.
-    fn writer(&self) -> sqlx::Result<&SqlitePool> {
-        self.check_writable()?;
-        Ok(&self.writer)
-    }
-
-    /// Copies the write-ahead log into the database file, in the background and on a
-    /// connection of its own. Left to SQLite, the commit that fills the log does it,
-    /// and a job's record with thousands of files would wait tens of milliseconds for
-    /// it (an fsync included). A passive checkpoint takes no lock writers need; one at
-    /// a time, a call while one runs is dropped (the next job's call catches up).
-    ///
-    /// Only a log of `CHECKPOINT_AFTER_FRAMES` or more is copied: after a checkpoint the
-    /// next write starts the log over, and that costs an fsync of its header, paid by
-    /// the next job before it can start. Small jobs share that cost, a few dozen each.
-    pub fn checkpoint_in_background(&self) {
-        if log_frames(&self.files[2]) < CHECKPOINT_AFTER_FRAMES
-            || self.check_writable().is_err()
-            || self.checkpointing.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let (pool, running) = (self.checkpointer.clone(), Arc::clone(&self.checkpointing));
-        tokio::spawn(async move {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::warn!("background WAL checkpoint failed: {e}");
-            }
-            running.store(false, Ordering::Release);
-        });
-    }
-
-    /// A write transaction that holds SQLite's write lock from its first statement.
-    async fn write_transaction(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer()?.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// Flushes and closes every connection (WAL checkpoint happens on last close).
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.checkpointer.close().await;
-        self.writer.close().await;
-    }
+/// Artifacts by content: lookup by hash prefix or path, and where each was seen.
+#[tonic::async_trait]
+pub trait ArtifactStore {
+    /// The artifact whose hash (of any algorithm, or of the one named) starts with
+    /// the prefix in `text`.
+    async fn artifact_by_hash(&self, text: &str) -> Result<Artifact, ArtifactLookupError>;
+    /// The content last recorded at `path`.
+    async fn artifact_by_path(&self, path: &[u8]) -> Result<Artifact, ArtifactLookupError>;
+    /// The id of the one artifact whose hash starts with the prefix in `text`.
+    async fn artifact_id_by_hash(&self, text: &str) -> Result<i64, ArtifactLookupError>;
+    /// The id of the content last recorded at `path`.
+    async fn artifact_id_by_path(&self, path: &[u8]) -> Result<i64, ArtifactLookupError>;
+    /// The jobs that read `path` as a file of their git repository, oldest first.
+    async fn repo_file_readers(&self, path: &[u8]) -> Result<Vec<ArtifactUse>, StoreError>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Lineage from content: which jobs made what other jobs read.
+#[tonic::async_trait]
+pub trait LineageStore {
+    /// The jobs upstream (or downstream) of `start`, up to `depth` job levels (0: no
+    /// limit), each with its depth and its data files, in order of their start.
+    async fn lineage(
+        &self,
+        start: Start,
+        downstream: bool,
+        depth: u32,
+    ) -> Result<Vec<JobNode>, StoreError>;
+    /// Jobs by id with their data files, in no particular order.
+    async fn job_nodes(&self, ids: &[i64]) -> Result<Vec<JobNode>, StoreError>;
+    /// Artifacts by id with their sizes, hashes and origins, in order of their ids.
+    async fn graph_artifacts(&self, ids: &[i64]) -> Result<Vec<GraphArtifact>, StoreError>;
+    /// The repository files each of these jobs read, hashed or not.
+    async fn repo_inputs(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<Vec<u8>>>, StoreError>;
+}
 
-    /// The wal-index header is read where SQLite keeps it: frames appear with writes,
-    /// and a checkpoint followed by a write starts the count over.
-    #[tokio::test]
-    async fn log_frames_follows_the_write_ahead_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("roar.db")).await.unwrap();
-        let shm = store.files[2].clone();
-        let write = |n: i64| {
-            let pool = store.writer.clone();
-            async move {
-                sqlx::query("INSERT INTO artifacts (id, size) VALUES (?1, 1)")
-                    .bind(n)
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-        };
-        let before = log_frames(&shm);
-        for n in 1..=5 {
-            write(n).await;
-        }
-        let grown = log_frames(&shm);
-        assert!(grown >= before + 5, "{before} -> {grown}");
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&store.checkpointer)
-            .await
-            .unwrap();
-        write(6).await;
-        assert!(log_frames(&shm) < grown, "the log did not start over");
-        assert_eq!(log_frames(&dir.path().join("missing-shm")), 0);
+/// Downloads (sources of lineage) and uploads (where artifacts went).
+#[tonic::async_trait]
+pub trait TransferStore {
+    /// Records a downloaded file as an artifact (BLAKE3 and SHA-256) from `url`.
+    async fn record_download(
+        &self,
+        url: &str,
+        path: &[u8],
+        content: Content,
+        sha256: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Records where artifacts were uploaded, all or none.
+    async fn record_uploads(
+        &self,
+        uploads: &[UploadRecord<'_>],
+        message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// The hash cache's entries that outlive the daemon.
+#[tonic::async_trait]
+pub trait HashCacheStore {
+    /// Stored entries for `paths` (those it has).
+    async fn load_hash_cache(
+        &self,
+        paths: &[Vec<u8>],
+    ) -> Result<HashMap<Vec<u8>, CacheEntry>, StoreError>;
+    /// Persists fresh cache entries learnt outside a job's record.
+    async fn save_hash_cache(&self, entries: &[(Vec<u8>, CacheEntry)]) -> Result<(), StoreError>;
+}
+
+/// Tags roar created on commits.
+#[tonic::async_trait]
+pub trait GitTagStore {
+    /// Remembers the tags that anchor the sub-DAG `dag_hash`.
+    async fn record_tags(
+        &self,
+        dag_hash: &str,
+        tags: &[CommitTag<'_>],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// Upkeep of the database itself, outside any one record.
+#[tonic::async_trait]
+pub trait Upkeep {
+    /// Lets the backend tidy up after a job's record (SQLite: copy its write-ahead log
+    /// into the database) without making anyone wait.
+    fn checkpoint_in_background(&self);
+    /// Flushes and closes every connection.
+    async fn close(&self);
+}
+
+/// `Store`, every area at once, and its one implementation: whatever implements them
+/// all (listed once, so an area added is added to both).
+macro_rules! every_area {
+    ($($area:ident),*) => {
+        /// Everything roard keeps: what `DaemonState` holds, as `Arc<dyn Store>`.
+        pub trait Store: $($area +)* Send + Sync {}
+
+        impl<T: $($area +)* Send + Sync> Store for T {}
+    };
+}
+
+every_area!(
+    JobStore,
+    SessionStore,
+    ArtifactStore,
+    LineageStore,
+    TransferStore,
+    HashCacheStore,
+    GitTagStore,
+    Upkeep
+);
+
+/// The hash cache reads its persisted entries through any store.
+impl<S: HashCacheStore + Sync + ?Sized> PersistedEntries for S {
+    async fn load(&self, paths: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, CacheEntry>, String> {
+        self.load_hash_cache(paths).await.map_err(|e| e.to_string())
     }
 }

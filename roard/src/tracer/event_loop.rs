@@ -9,7 +9,6 @@ use nix::unistd::Pid;
 
 use super::fast_ring::Ring;
 use super::file_tracker::{FileTracker, Resume};
-use super::gaps::GapKind;
 use super::linger::LingerAlarm;
 use super::process_table::ProcessTable;
 use super::stops::{NewTask, Stop, event_message, resume, resume_to_syscall_exit};
@@ -17,6 +16,7 @@ use super::syscall_info::{self, SyscallStop};
 use super::syscalls::{self, table_for};
 use super::{Reporter, SeenBy, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
+use crate::record::GapKind;
 
 /// Exec progress reaches the client at most this often: a message per exec would make
 /// fork-heavy jobs wake the daemon's runtime and the client thousands of times.

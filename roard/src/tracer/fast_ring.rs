@@ -256,7 +256,7 @@ fn decode_record(
     let named_length = u32_at(24) as usize;
     let path_length = u32_at(28) as usize;
     let needed = RECORD_HEADER_SIZE + named_length + path_length;
-    if length < needed as u64 || length > available || length % 8 != 0 {
+    if length < needed as u64 || length > available || !length.is_multiple_of(8) {
         return None;
     }
     let mut names = vec![0u8; named_length + path_length];

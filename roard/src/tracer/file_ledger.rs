@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::hash_algorithms::HashAlgorithm;
 use crate::hashing::{Hashed, hash_regular_file};
+use crate::record::Role;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -58,12 +59,6 @@ pub struct FileAccess {
     pub link_target: Option<Vec<u8>>,
     /// For an output that is a hard link the job made: the name it links to.
     pub hard_link_of: Option<Vec<u8>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Input,
-    Output,
 }
 
 #[derive(Default)]

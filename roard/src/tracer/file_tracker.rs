@@ -13,16 +13,17 @@ use nix::unistd::Pid;
 
 use super::fast_ring::{FastKind, FastRecord};
 use super::file_ledger::{FileAccess, FileLedger};
-use super::gaps::{GapKind, Gaps, TraceGap};
+use super::gaps::Gaps;
 use super::paths::{
     absolute, canonical_existing, canonical_name, descriptor_target, symlink_target,
 };
-use super::process_table::Image;
 use super::procfs;
 use super::syscalls::{PathArg, TracedSyscall};
 use super::tracee_memory::{read_c_string, read_u64s};
 use super::views::{InView, Views};
 use crate::hash_algorithms::HashAlgorithm;
+use crate::record::Image;
+use crate::record::{GapKind, TraceGap};
 
 /// Which name a path argument means for a task in another view (see `views`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

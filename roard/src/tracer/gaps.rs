@@ -2,58 +2,7 @@
 //! tracer can read a path from; the record never pretends they did not happen: each
 //! becomes a gap in the job's record, and roarctl prints it after the job.
 
-/// Why part of a job was not seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GapKind {
-    /// Syscalls of an ABI roard has no table for (`detail`: the audit arch).
-    UndecodedSyscalls,
-    /// A program executed from something without a path: a memfd, a deleted file, a
-    /// descriptor (`detail`: what `/proc/PID/exe` names, and its BLAKE3 when read).
-    ExecWithoutPath,
-    /// A file opened by handle (`open_by_handle_at`) whose name could not be read.
-    OpenByHandle,
-    /// An io_uring instance, allowed by configuration: operations submitted through it
-    /// make no syscall the tracer sees.
-    IoUring,
-    /// A file named in a mount namespace or root whose host path cannot be told
-    /// (`detail`: the name as the task saw it).
-    ForeignNamespace,
-}
-
-impl GapKind {
-    pub const ALL: [GapKind; 5] = [
-        GapKind::UndecodedSyscalls,
-        GapKind::ExecWithoutPath,
-        GapKind::OpenByHandle,
-        GapKind::IoUring,
-        GapKind::ForeignNamespace,
-    ];
-
-    /// The name stored in the database.
-    pub fn name(self) -> &'static str {
-        match self {
-            GapKind::UndecodedSyscalls => "undecoded_syscalls",
-            GapKind::ExecWithoutPath => "exec_without_path",
-            GapKind::OpenByHandle => "open_by_handle",
-            GapKind::IoUring => "io_uring",
-            GapKind::ForeignNamespace => "foreign_namespace",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<GapKind> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-}
-
-/// One gap: what was missed, by which process, how often.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceGap {
-    pub kind: GapKind,
-    /// 0 for the gaps merged once a job had too many distinct ones.
-    pub pid: i32,
-    pub detail: Vec<u8>,
-    pub count: u64,
-}
+use crate::record::{GapKind, TraceGap};
 
 /// Distinct gaps a record keeps; more are counted in one entry per kind.
 const MAX_GAPS: usize = 64;
@@ -119,12 +68,5 @@ mod tests {
             .map(|g| g.count)
             .sum();
         assert_eq!(total, 200);
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for kind in GapKind::ALL {
-            assert_eq!(GapKind::from_name(kind.name()), Some(kind));
-        }
     }
 }

@@ -223,7 +223,8 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    (text.len() % 2 == 0)
+    text.len()
+        .is_multiple_of(2)
         .then(|| {
             (0..text.len())
                 .step_by(2)

@@ -31,11 +31,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::hash_algorithms::HashAlgorithm;
 
+use crate::record::TraceGap;
+use crate::record::{Exit, Image, ProcessRecord};
 pub use attach::AttachError;
 use file_ledger::FileAccess;
-use gaps::TraceGap;
 pub use helper::SpareRefill;
-use process_table::{Exit, Image, ProcessRecord};
 
 /// Progress the tracer reports while the job runs.
 #[derive(Debug)]

@@ -7,36 +7,7 @@ use std::sync::Arc;
 use nix::unistd::Pid;
 
 use super::procfs;
-
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-/// What a process is running: shared between a parent and its forked children until
-/// one of them execs, so fork-heavy jobs do not copy argv per process.
-#[derive(Debug, Default)]
-pub struct Image {
-    pub argv: Vec<Vec<u8>>,
-    pub exe: Vec<u8>,
-    pub cwd: Vec<u8>,
-}
-
-#[derive(Debug)]
-pub struct ProcessRecord {
-    pub pid: Pid,
-    pub ppid: Pid,
-    /// What it ran last.
-    pub image: Arc<Image>,
-    /// What it executed before that, oldest first (a process may exec several times:
-    /// a wrapper that execs the real program).
-    pub earlier: Vec<Arc<Image>>,
-    pub started_at_ms: i64,
-    pub ended_at_ms: Option<i64>,
-    pub exit: Option<Exit>,
-}
+use crate::record::{Exit, Image, ProcessRecord};
 
 #[derive(Default)]
 pub struct ProcessTable {

@@ -9,7 +9,7 @@
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use super::process_table::Exit;
+use crate::record::Exit;
 
 /// How a new task was made (`PTRACE_EVENT_FORK`, `_VFORK`, `_CLONE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,12 +11,11 @@ use nix::unistd::Pid;
 use prost::Message;
 
 use super::attach::AttachError;
-use super::file_ledger::{FileAccess, Role};
-use super::gaps::{GapKind, TraceGap};
-use super::process_table::{Exit, Image, ProcessRecord};
+use super::file_ledger::FileAccess;
 use super::{SeenBy, TraceEvent, TraceOutcome};
 use crate::hash_algorithms::{self, Digest};
 use crate::hashing::{Content, FileStamp, Hashed};
+use crate::record::{Exit, GapKind, Image, ProcessRecord, Role, TraceGap};
 
 /// The generated messages of `proto/helper.proto`.
 mod pb {

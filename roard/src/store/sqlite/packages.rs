@@ -1,10 +1,12 @@
 //! The packages each job used: stored once per (ecosystem, name, version), linked to
 //! every job that used them.
 
-use roar_proto::pb;
+use std::borrow::Cow;
+
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use crate::packages::Package;
 
@@ -17,7 +19,7 @@ pub(super) fn push_job_packages<'a>(batch: &mut Batch<'a>, job_id: i64, packages
         batch
             .statement("INSERT OR IGNORE INTO packages (ecosystem, name, version) ")
             .push_values(chunk, |mut row, package| {
-                row.push_bind(package.ecosystem)
+                row.push_bind(package.ecosystem.as_ref())
                     .push_bind(&package.name)
                     .push_bind(&package.version);
             });
@@ -33,7 +35,7 @@ pub(super) fn push_job_packages<'a>(batch: &mut Batch<'a>, job_id: i64, packages
             first = false;
             query
                 .push("(")
-                .push_bind(package.ecosystem)
+                .push_bind(package.ecosystem.as_ref())
                 .push(", ")
                 .push_bind(&package.name)
                 .push(", ")
@@ -44,13 +46,13 @@ pub(super) fn push_job_packages<'a>(batch: &mut Batch<'a>, job_id: i64, packages
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The packages each of these jobs used.
     pub(super) async fn packages_of_jobs(
         &self,
         ids: &[i64],
-    ) -> sqlx::Result<std::collections::HashMap<i64, Vec<pb::Package>>> {
-        let mut found: std::collections::HashMap<i64, Vec<pb::Package>> = Default::default();
+    ) -> sqlx::Result<std::collections::HashMap<i64, Vec<Package>>> {
+        let mut found: std::collections::HashMap<i64, Vec<Package>> = Default::default();
         for chunk in ids.chunks(500) {
             let mut query = QueryBuilder::<Sqlite>::new(
                 "SELECT j.job_id, p.ecosystem, p.name, p.version FROM job_packages j \
@@ -65,18 +67,14 @@ impl Store {
                 found
                     .entry(row.try_get("job_id")?)
                     .or_default()
-                    .push(pb::Package {
-                        ecosystem: row.try_get("ecosystem")?,
-                        name: row.try_get("name")?,
-                        version: row.try_get("version")?,
-                    });
+                    .push(package_from_row(&row)?);
             }
         }
         Ok(found)
     }
 
     /// The packages a job used, sorted by ecosystem and name.
-    pub(super) async fn job_packages(&self, job_id: i64) -> sqlx::Result<Vec<pb::Package>> {
+    pub(super) async fn job_packages(&self, job_id: i64) -> sqlx::Result<Vec<Package>> {
         sqlx::query(
             "SELECT p.ecosystem, p.name, p.version FROM job_packages j \
              JOIN packages p ON p.id = j.package_id \
@@ -86,13 +84,15 @@ impl Store {
         .fetch_all(&self.reader)
         .await?
         .iter()
-        .map(|row| {
-            Ok(pb::Package {
-                ecosystem: row.try_get("ecosystem")?,
-                name: row.try_get("name")?,
-                version: row.try_get("version")?,
-            })
-        })
+        .map(package_from_row)
         .collect()
     }
+}
+
+fn package_from_row(row: &SqliteRow) -> sqlx::Result<Package> {
+    Ok(Package {
+        ecosystem: Cow::Owned(row.try_get("ecosystem")?),
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+    })
 }

@@ -1,10 +1,13 @@
 //! Sessions: each project has one active session, whose jobs are its steps. A reset
 //! closes it and opens a new one; closed sessions stay queryable.
 
-use roar_proto::pb;
 use sqlx::{Row, SqliteConnection};
 
-use super::Store;
+use super::SqliteStore;
+use crate::store::SessionStore;
+use crate::store::error::{PopError, StoreError};
+use crate::store::input::JobKind;
+use crate::store::model::{PoppedStep, Session, SessionJob};
 
 /// The project's active session, opened now if it has none. Inside the caller's write
 /// transaction, so two first jobs of a project cannot open two sessions.
@@ -38,8 +41,8 @@ const SESSION_COLUMNS: &str = "s.id, s.project, s.started_at_ms, s.active, s.rep
         AND placed = 1) AS build_steps, \
      (SELECT COUNT(*) FROM jobs WHERE session_id = s.id) AS jobs";
 
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> {
-    Ok(pb::Session {
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<Session> {
+    Ok(Session {
         id: row.try_get::<i64, _>("id")?.max(0) as u64,
         project: row.try_get("project")?,
         started_at_ms: row.try_get("started_at_ms")?,
@@ -48,29 +51,28 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<pb::Session> 
         build_steps: row.try_get("build_steps")?,
         jobs: row.try_get("jobs")?,
         number: row.try_get("number")?,
-        reproduces: row
-            .try_get::<Option<String>, _>("reproduces")?
-            .unwrap_or_default(),
+        reproduces: row.try_get("reproduces")?,
     })
 }
 
-impl Store {
+#[tonic::async_trait]
+impl SessionStore for SqliteStore {
     /// The project's active session; None before its first job.
-    pub async fn active_session(&self, project: &[u8]) -> sqlx::Result<Option<pb::Session>> {
+    async fn active_session(&self, project: &[u8]) -> Result<Option<Session>, StoreError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.project = ? AND s.active = 1"
         );
-        sqlx::query(&sql)
+        Ok(sqlx::query(&sql)
             .bind(project)
             .fetch_optional(&self.reader)
             .await?
             .as_ref()
             .map(session_from_row)
-            .transpose()
+            .transpose()?)
     }
 
     /// Closes the project's active session (if any) and opens a new, empty one.
-    pub async fn reset_session(&self, project: &[u8], now_ms: i64) -> sqlx::Result<pb::Session> {
+    async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<Session, StoreError> {
         let mut tx = self.write_transaction().await?;
         sqlx::query("UPDATE sessions SET active = 0 WHERE project = ? AND active = 1")
             .bind(project)
@@ -82,75 +84,40 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(pb::Session {
+        Ok(Session {
             id: id.max(0) as u64,
             project: project.to_vec(),
             started_at_ms: now_ms,
             active: true,
             number,
-            ..pb::Session::default()
+            ..Session::default()
         })
     }
-}
 
-/// A job of a session: which step it ran as.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionJob {
-    pub id: i64,
-    pub build: bool,
-    pub step: u32,
-    /// False for a failed job kept out of the steps.
-    pub placed: bool,
-}
-
-impl Store {
     /// Every job of a session, oldest first.
-    pub async fn session_jobs(&self, session_id: u64) -> sqlx::Result<Vec<SessionJob>> {
-        sqlx::query("SELECT id, kind, step, placed FROM jobs WHERE session_id = ? ORDER BY id")
-            .bind(i64::try_from(session_id).unwrap_or(i64::MAX))
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(SessionJob {
-                    id: row.try_get("id")?,
-                    build: super::columns::job_kind(row, "kind")? == i32::from(pb::JobKind::Build),
-                    step: row.try_get("step")?,
-                    placed: row.try_get("placed")?,
+    async fn session_jobs(&self, session_id: u64) -> Result<Vec<SessionJob>, StoreError> {
+        Ok(
+            sqlx::query("SELECT id, kind, step, placed FROM jobs WHERE session_id = ? ORDER BY id")
+                .bind(i64::try_from(session_id).unwrap_or(i64::MAX))
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(SessionJob {
+                        id: row.try_get("id")?,
+                        build: super::columns::job_kind(row, "kind")? == Some(JobKind::Build),
+                        step: row.try_get("step")?,
+                        placed: row.try_get("placed")?,
+                    })
                 })
-            })
-            .collect()
+                .collect::<sqlx::Result<_>>()?,
+        )
     }
-}
 
-/// What `pop` removed.
-#[derive(Debug)]
-pub struct PoppedStep {
-    pub step: u32,
-    pub jobs: u64,
-    /// The current job's data outputs: path and BLAKE3 hex of what it wrote.
-    pub outputs: Vec<(Vec<u8>, String)>,
-    /// When the step's first run started: files created before it are not its own.
-    pub started_at_ms: i64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PopError {
-    #[error("this project's session has no steps to remove")]
-    Empty,
-    #[error("the last step is @{last} now, not @{asked}; run `roarctl dag` and try again")]
-    Moved { last: u32, asked: u32 },
-    #[error("step @{0} is still running; wait for it to end")]
-    Running(u32),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
-impl Store {
     /// Deletes every job of the last pipeline step of the project's active session
     /// (their processes, files and package links go with them; artifacts stay, other
     /// jobs may share them). `expected` is the step the user confirmed.
-    pub async fn pop_step(&self, project: &[u8], expected: u32) -> Result<PoppedStep, PopError> {
+    async fn pop_step(&self, project: &[u8], expected: u32) -> Result<PoppedStep, PopError> {
         let mut tx = self.write_transaction().await?;
         let session: Option<i64> =
             sqlx::query_scalar("SELECT id FROM sessions WHERE project = ? AND active = 1")

@@ -3,82 +3,14 @@
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashMap;
 
-use super::Store;
+use super::SqliteStore;
 use super::files::artifacts_for;
 use crate::hashing::Content;
+use crate::store::TransferStore;
+use crate::store::error::StoreError;
+use crate::store::input::UploadRecord;
 
-/// One upload to record.
-pub struct UploadRecord<'a> {
-    pub path: &'a [u8],
-    pub url: &'a str,
-    pub content: Content,
-    pub transferred: bool,
-}
-
-impl Store {
-    /// Records a downloaded file as an artifact (BLAKE3 and SHA-256) that came from `url`.
-    pub async fn record_download(
-        &self,
-        url: &str,
-        path: &[u8],
-        content: Content,
-        sha256: &str,
-        now_ms: i64,
-    ) -> sqlx::Result<()> {
-        let mut tx = self.write_transaction().await?;
-        let ids = artifacts_for(&mut tx, std::iter::once(&content)).await?;
-        let Some(&id) = ids.get(&content.blake3) else {
-            return Err(sqlx::Error::RowNotFound);
-        };
-        sqlx::query(
-            "INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest) \
-             VALUES (?, 'sha256', ?)",
-        )
-        .bind(id)
-        .bind(sha256)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO downloads (artifact_id, url, path, created_at_ms) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(url)
-        .bind(path)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
-    }
-
-    /// Records where artifacts were uploaded, in one transaction.
-    pub async fn record_uploads(
-        &self,
-        uploads: &[UploadRecord<'_>],
-        message: &str,
-        now_ms: i64,
-    ) -> sqlx::Result<()> {
-        let mut tx = self.write_transaction().await?;
-        let ids = artifacts_for(&mut tx, uploads.iter().map(|u| &u.content)).await?;
-        for upload in uploads {
-            let Some(&id) = ids.get(&upload.content.blake3) else {
-                continue;
-            };
-            sqlx::query(
-                "INSERT INTO uploads (artifact_id, url, path, message, transferred, created_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(upload.url)
-            .bind(upload.path)
-            .bind(message)
-            .bind(upload.transferred)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
-    }
-
+impl SqliteStore {
     /// The URLs each of these artifacts was downloaded from.
     pub(super) async fn origins(&self, ids: &[i64]) -> sqlx::Result<HashMap<i64, Vec<String>>> {
         let mut origins: HashMap<i64, Vec<String>> = HashMap::new();
@@ -99,5 +31,71 @@ impl Store {
             }
         }
         Ok(origins)
+    }
+}
+
+#[tonic::async_trait]
+impl TransferStore for SqliteStore {
+    /// Records a downloaded file as an artifact (BLAKE3 and SHA-256) that came from `url`.
+    async fn record_download(
+        &self,
+        url: &str,
+        path: &[u8],
+        content: Content,
+        sha256: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let ids = artifacts_for(&mut tx, std::iter::once(&content)).await?;
+        let Some(&id) = ids.get(&content.blake3) else {
+            return Err(sqlx::Error::RowNotFound.into());
+        };
+        sqlx::query(
+            "INSERT OR IGNORE INTO artifact_hashes (artifact_id, algorithm, digest) \
+             VALUES (?, 'sha256', ?)",
+        )
+        .bind(id)
+        .bind(sha256)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO downloads (artifact_id, url, path, created_at_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(url)
+        .bind(path)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Records where artifacts were uploaded, in one transaction.
+    async fn record_uploads(
+        &self,
+        uploads: &[UploadRecord<'_>],
+        message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let ids = artifacts_for(&mut tx, uploads.iter().map(|u| &u.content)).await?;
+        for upload in uploads {
+            let Some(&id) = ids.get(&upload.content.blake3) else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO uploads (artifact_id, url, path, message, transferred, created_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(upload.url)
+            .bind(upload.path)
+            .bind(message)
+            .bind(upload.transferred)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(tx.commit().await?)
     }
 }

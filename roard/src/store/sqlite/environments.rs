@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use super::jobs::{SUMMARY_COLUMNS, summary_from_row};
-use crate::python_env::PythonEnvironment;
+use crate::python_env::{EnvironmentKind, PythonEnvironment};
+use crate::store::model::{JobState, Reproduction};
 
 /// Adds the job's environments to `batch`.
 pub(super) fn push_job_environments<'a>(
@@ -23,20 +23,20 @@ pub(super) fn push_job_environments<'a>(
         .statement("INSERT INTO job_environments (job_id, kind, root, interpreter, version) ")
         .push_values(environments, |mut row, env| {
             row.push_bind(job_id)
-                .push_bind(env.kind)
+                .push_bind(env.kind.map_or("", EnvironmentKind::name))
                 .push_bind(env.root.as_slice())
                 .push_bind(env.interpreter.as_slice())
                 .push_bind(&env.version);
         });
 }
 
-impl Store {
+impl SqliteStore {
     /// The environments of each of these jobs.
     pub(super) async fn environments_of_jobs(
         &self,
         ids: &[i64],
-    ) -> sqlx::Result<HashMap<i64, Vec<pb::PythonEnvironment>>> {
-        let mut found: HashMap<i64, Vec<pb::PythonEnvironment>> = HashMap::new();
+    ) -> sqlx::Result<HashMap<i64, Vec<PythonEnvironment>>> {
+        let mut found: HashMap<i64, Vec<PythonEnvironment>> = HashMap::new();
         for chunk in ids.chunks(500) {
             let mut query = QueryBuilder::<Sqlite>::new(
                 "SELECT job_id, kind, root, interpreter, version FROM job_environments \
@@ -51,7 +51,7 @@ impl Store {
                 found
                     .entry(row.try_get("job_id")?)
                     .or_default()
-                    .push(pb::PythonEnvironment {
+                    .push(PythonEnvironment {
                         kind: super::columns::environment_kind(&row, "kind")?,
                         root: row.try_get("root")?,
                         interpreter: row.try_get("interpreter")?,
@@ -67,8 +67,8 @@ impl Store {
     pub(super) async fn reproductions_of(
         &self,
         uids: &[&str],
-    ) -> sqlx::Result<HashMap<String, Vec<pb::Reproduction>>> {
-        let mut found: HashMap<String, Vec<pb::Reproduction>> = HashMap::new();
+    ) -> sqlx::Result<HashMap<String, Vec<Reproduction>>> {
+        let mut found: HashMap<String, Vec<Reproduction>> = HashMap::new();
         for chunk in uids.chunks(500) {
             let mut query = QueryBuilder::<Sqlite>::new(format!(
                 "SELECT {SUMMARY_COLUMNS}, \
@@ -92,13 +92,13 @@ impl Store {
                 let summary = summary_from_row(&row)?;
                 let reproduced: Option<String> = row.try_get("reproduced")?;
                 let recorded: Option<String> = row.try_get("recorded")?;
-                let finished = summary.state() == pb::JobState::Finished && summary.placed;
+                let finished = summary.state == Some(JobState::Finished) && summary.placed;
                 found
-                    .entry(summary.reproduces_job.clone())
+                    .entry(summary.reproduces_job.clone().unwrap_or_default())
                     .or_default()
-                    .push(pb::Reproduction {
+                    .push(Reproduction {
                         identical: finished && reproduced == recorded,
-                        job: Some(summary),
+                        job: summary,
                     });
             }
         }

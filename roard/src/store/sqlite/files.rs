@@ -1,15 +1,14 @@
 //! Inputs and outputs of jobs, and the artifacts (content identities) they point at.
 
-use roar_proto::pb;
 use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
 use crate::hashing::Content;
-use crate::recording::RecordedFile;
-use crate::tracer::file_ledger::Role;
+use crate::record::{RecordedFile, Role};
+use crate::store::model::FileRecord;
 
 /// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound variables.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -136,13 +135,9 @@ pub(super) fn push_job_files<'a>(
                                         pre_image, link_target, hard_link_of) ",
             )
             .push_values(chunk, |mut row, file| {
-                let role = match file.role {
-                    Role::Input => "input",
-                    Role::Output => "output",
-                };
                 let artifact = file.content.and_then(|c| artifacts.get(&c.blake3).copied());
                 row.push_bind(job_id)
-                    .push_bind(role)
+                    .push_bind(file.role.name())
                     .push_bind(file.class.name())
                     .push_bind(file.path.as_slice())
                     .push_bind(file.named.as_deref())
@@ -178,12 +173,12 @@ fn push_extra_hashes(
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// A job's inputs and outputs, in recording order.
     pub(super) async fn job_files(
         &self,
         job_id: i64,
-    ) -> sqlx::Result<(Vec<pb::FileRecord>, Vec<pb::FileRecord>)> {
+    ) -> sqlx::Result<(Vec<FileRecord>, Vec<FileRecord>)> {
         let rows = sqlx::query::<Sqlite>(
             "SELECT f.id, f.role, f.class, f.path, f.named_path, f.pre_image, f.link_target, f.hard_link_of, \
                     a.size, h.algorithm, h.digest \
@@ -195,14 +190,14 @@ impl Store {
         .bind(job_id)
         .fetch_all(&self.reader)
         .await?;
-        let (mut inputs, mut outputs): (Vec<pb::FileRecord>, Vec<pb::FileRecord>) =
+        let (mut inputs, mut outputs): (Vec<FileRecord>, Vec<FileRecord>) =
             (Vec::new(), Vec::new());
         let mut last_id = None;
         for row in &rows {
             let id: i64 = row.try_get("id")?;
             let hash = super::columns::joined_digest(row)?;
             let role = super::columns::role(row, "role")?;
-            let list = if role == i32::from(pb::Role::Input) {
+            let list = if role == Some(Role::Input) {
                 &mut inputs
             } else {
                 &mut outputs
@@ -214,23 +209,17 @@ impl Store {
                 continue;
             }
             last_id = Some(id);
-            list.push(pb::FileRecord {
+            list.push(FileRecord {
                 path: row.try_get("path")?,
-                named_path: row
-                    .try_get::<Option<Vec<u8>>, _>("named_path")?
-                    .unwrap_or_default(),
+                named_path: row.try_get("named_path")?,
                 size: row
                     .try_get::<Option<i64>, _>("size")?
                     .map(|s| s.max(0) as u64),
                 hashes: hash.into_iter().collect(),
                 pre_image: row.try_get("pre_image")?,
                 class: super::columns::file_class(row, "class")?,
-                link_target: row
-                    .try_get::<Option<Vec<u8>>, _>("link_target")?
-                    .unwrap_or_default(),
-                hard_link_of: row
-                    .try_get::<Option<Vec<u8>>, _>("hard_link_of")?
-                    .unwrap_or_default(),
+                link_target: row.try_get("link_target")?,
+                hard_link_of: row.try_get("hard_link_of")?,
             });
         }
         Ok((inputs, outputs))

@@ -1,12 +1,12 @@
 //! The gaps of a job's trace (see `tracer::gaps`): written with the job's record, read
 //! with it.
 
-use roar_proto::pb;
 use sqlx::Row;
 
-use super::Store;
+use super::SqliteStore;
 use super::batch::Batch;
-use crate::tracer::gaps::TraceGap;
+use crate::record::TraceGap;
+use crate::store::model::Gap;
 
 /// Adds a job's gaps to `batch`.
 pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a [TraceGap]) {
@@ -23,9 +23,9 @@ pub(super) fn push_trace_gaps<'a>(batch: &mut Batch<'a>, job_id: i64, gaps: &'a 
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// What the trace of job `job_id` could not see, in recording order.
-    pub(super) async fn trace_gaps(&self, job_id: i64) -> sqlx::Result<Vec<pb::TraceGap>> {
+    pub(super) async fn trace_gaps(&self, job_id: i64) -> sqlx::Result<Vec<Gap>> {
         let rows = sqlx::query(
             "SELECT kind, pid, detail, count FROM trace_gaps WHERE job_id = ? ORDER BY rowid",
         )
@@ -34,29 +34,14 @@ impl Store {
         .await?;
         let mut gaps = Vec::new();
         for row in rows {
-            let name: String = row.try_get("kind")?;
-            // A kind this roard does not know (a newer one wrote it) is still shown.
-            let kind = pb::GapKind::from_name(&name).unwrap_or_default();
-            gaps.push(pb::TraceGap {
-                kind: kind.into(),
+            gaps.push(Gap {
+                // A kind this roard does not know (a newer one wrote it) is still shown.
+                kind: super::columns::gap_kind(&row, "kind")?,
                 pid: row.try_get::<i64, _>("pid")?.clamp(0, i64::from(u32::MAX)) as u32,
                 detail: row.try_get("detail")?,
                 count: row.try_get::<i64, _>("count")?.max(0) as u64,
             });
         }
         Ok(gaps)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tracer::gaps::GapKind;
-
-    #[test]
-    fn every_gap_the_tracer_notes_has_a_protocol_name() {
-        for kind in GapKind::ALL {
-            assert!(pb::GapKind::from_name(kind.name()).is_some(), "{kind:?}");
-        }
     }
 }

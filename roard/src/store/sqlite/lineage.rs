@@ -6,29 +6,18 @@
 use std::collections::HashMap;
 
 use roar_proto::graph::{self, JobPlace};
-use roar_proto::pb;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::Store;
+use super::SqliteStore;
 use super::jobs::{SUMMARY_COLUMNS, summary_from_row};
+use crate::record::Role;
+use crate::store::LineageStore;
+use crate::store::error::StoreError;
+use crate::store::input::Start;
+use crate::store::model::{FileRef, GraphArtifact, JobNode};
 
 /// Ids per `IN (…)` list.
 const IDS_PER_QUERY: usize = 500;
-
-/// Where a walk starts.
-#[derive(Debug, Clone)]
-pub enum Start {
-    /// An artifact, asked about from a project (and its active session, 0 if none):
-    /// its producer is chosen for that asker (see `roar_proto::graph::producer`).
-    Artifact {
-        id: i64,
-        project: Vec<u8>,
-        session_id: u64,
-    },
-    /// A job: upstream, the lineage of its inputs; downstream, the users of its
-    /// outputs. The job itself is in the graph at depth 0.
-    Job(i64),
-}
 
 /// Where a job ran and when it started, owned (see `roar_proto::graph::JobPlace`).
 #[derive(Debug, Clone)]
@@ -67,19 +56,6 @@ struct Use {
     place: Place,
 }
 
-/// A job of a graph being built, and what it read and wrote.
-#[derive(Debug, Clone)]
-pub struct JobNode {
-    pub id: i64,
-    pub summary: pb::JobSummary,
-    pub inputs: Vec<pb::FileRef>,
-    pub outputs: Vec<pb::FileRef>,
-    pub depth: u32,
-    pub packages: Vec<pb::Package>,
-    pub environments: Vec<pb::PythonEnvironment>,
-    pub reproductions: Vec<pb::Reproduction>,
-}
-
 /// The jobs one level further: upstream, the producer of each artifact for the job
 /// that read it (the producer rule); downstream, the readers each writer's artifact
 /// reached.
@@ -101,15 +77,71 @@ fn next_level(frontier: &[(i64, Place)], uses: &[Use], downstream: bool) -> Vec<
     next
 }
 
-impl Store {
+impl SqliteStore {
+    /// Who wrote (`role` "output") or read ("input") these artifacts.
+    async fn uses_of(&self, artifacts: &[i64], role: &str) -> sqlx::Result<Vec<Use>> {
+        let mut uses = Vec::new();
+        for chunk in artifacts.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms, j.project, \
+                 j.session_id, j.reproduces FROM job_files f \
+                 JOIN jobs j ON j.id = f.job_id WHERE j.placed = 1 AND f.role = ",
+            );
+            query.push_bind(role.to_string());
+            query.push(" AND f.artifact_id IN (");
+            push_ids(&mut query, chunk);
+            for row in query.build().fetch_all(&self.reader).await? {
+                uses.push(Use {
+                    job_id: row.try_get("job_id")?,
+                    artifact_id: row.try_get("artifact_id")?,
+                    place: Place::from_row(&row)?,
+                });
+            }
+        }
+        Ok(uses)
+    }
+
+    /// The artifacts these jobs read (`role` "input") or wrote ("output") as data,
+    /// each with where and when the job ran, which decides the next step of a walk.
+    async fn frontier_of(&self, jobs: &[i64], role: &str) -> sqlx::Result<Vec<(i64, Place)>> {
+        let mut frontier = Vec::new();
+        for chunk in jobs.chunks(IDS_PER_QUERY) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT DISTINCT f.artifact_id, j.started_at_ms, j.project, j.session_id, \
+                 j.reproduces FROM job_files f \
+                 JOIN jobs j ON j.id = f.job_id WHERE f.artifact_id IS NOT NULL \
+                 AND f.class IN ('artifact', 'repo') AND f.role = ",
+            );
+            query.push_bind(role.to_string());
+            query.push(" AND f.job_id IN (");
+            push_ids(&mut query, chunk);
+            for row in query.build().fetch_all(&self.reader).await? {
+                frontier.push((row.try_get("artifact_id")?, Place::from_row(&row)?));
+            }
+        }
+        Ok(frontier)
+    }
+}
+
+/// `id, id, …)` closing an `IN (` list.
+fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
+#[tonic::async_trait]
+impl LineageStore for SqliteStore {
     /// The jobs upstream (or downstream) of `start`, up to `depth` job levels (0: no
     /// limit), with every artifact they read or wrote and the edges between them.
-    pub async fn lineage(
+    async fn lineage(
         &self,
         start: Start,
         downstream: bool,
         depth: u32,
-    ) -> sqlx::Result<pb::Graph> {
+    ) -> Result<Vec<JobNode>, StoreError> {
         let mut depths: HashMap<i64, u32> = HashMap::new();
         // (artifact, the job on the other side): upstream, the reader whose producer
         // is wanted; downstream, the writer whose readers are.
@@ -162,52 +194,12 @@ impl Store {
             node.depth = depths.get(&node.id).copied().unwrap_or(0);
         }
         nodes.sort_by_key(|n| (n.summary.started_at_ms, n.id));
-        let mut graph = self.assemble(&nodes).await?;
-        graph.roots = roots.into_iter().map(|r| r.max(0) as u64).collect();
-        if let Start::Artifact { id, .. } = start
-            && !graph.artifacts.iter().any(|a| a.id == id.max(0) as u64)
-        {
-            graph.artifacts.extend(self.graph_artifacts(&[id]).await?);
-            if let Some(artifact) = graph.artifacts.last_mut() {
-                artifact.source = true;
-            }
-        }
-        Ok(graph)
-    }
-
-    /// Turns jobs into a graph: their artifacts with every hash, then the edges and
-    /// sources as `roar_proto::graph::assemble` derives them (the registry uses the
-    /// same function).
-    pub async fn assemble(&self, nodes: &[JobNode]) -> sqlx::Result<pb::Graph> {
-        let mut artifact_ids: Vec<i64> = nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter().chain(&n.outputs))
-            .map(|f| f.artifact_id as i64)
-            .collect();
-        artifact_ids.sort_unstable();
-        artifact_ids.dedup();
-        let artifacts = self.graph_artifacts(&artifact_ids).await?;
-        let jobs = nodes
-            .iter()
-            .map(|n| pb::GraphJob {
-                job: Some(n.summary.clone()),
-                inputs: n.inputs.clone(),
-                outputs: n.outputs.clone(),
-                depth: n.depth,
-                stale: false,
-                stale_reason: String::new(),
-                packages: n.packages.clone(),
-                environments: n.environments.clone(),
-                reproductions: n.reproductions.clone(),
-                last_failed: None,
-            })
-            .collect();
-        Ok(roar_proto::graph::assemble(jobs, artifacts))
+        Ok(nodes)
     }
 
     /// Jobs by id with their data files (artifacts and repository files that carry
     /// content), in no particular order.
-    pub async fn job_nodes(&self, ids: &[i64]) -> sqlx::Result<Vec<JobNode>> {
+    async fn job_nodes(&self, ids: &[i64]) -> Result<Vec<JobNode>, StoreError> {
         let mut nodes: HashMap<i64, JobNode> = HashMap::new();
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let mut query = QueryBuilder::<Sqlite>::new(format!(
@@ -216,19 +208,7 @@ impl Store {
             push_ids(&mut query, chunk);
             for row in query.build().fetch_all(&self.reader).await? {
                 let id: i64 = row.try_get("id")?;
-                nodes.insert(
-                    id,
-                    JobNode {
-                        id,
-                        summary: summary_from_row(&row)?,
-                        inputs: Vec::new(),
-                        outputs: Vec::new(),
-                        depth: 0,
-                        packages: Vec::new(),
-                        environments: Vec::new(),
-                        reproductions: Vec::new(),
-                    },
-                );
+                nodes.insert(id, JobNode::new(id, summary_from_row(&row)?));
             }
             let mut query = QueryBuilder::<Sqlite>::new(
                 "SELECT job_id, role, path, artifact_id, pre_image FROM job_files \
@@ -240,12 +220,12 @@ impl Store {
                 let Some(node) = nodes.get_mut(&row.try_get::<i64, _>("job_id")?) else {
                     continue;
                 };
-                let file = pb::FileRef {
+                let file = FileRef {
                     artifact_id: row.try_get::<i64, _>("artifact_id")?.max(0) as u64,
                     path: row.try_get("path")?,
                     pre_image: row.try_get("pre_image")?,
                 };
-                if super::columns::role(&row, "role")? == i32::from(pb::Role::Input) {
+                if super::columns::role(&row, "role")? == Some(Role::Input) {
                     node.inputs.push(file);
                 } else {
                     node.outputs.push(file);
@@ -265,8 +245,8 @@ impl Store {
     }
 
     /// Artifacts with their sizes and hashes.
-    async fn graph_artifacts(&self, ids: &[i64]) -> sqlx::Result<Vec<pb::GraphArtifact>> {
-        let mut artifacts: HashMap<i64, pb::GraphArtifact> = HashMap::new();
+    async fn graph_artifacts(&self, ids: &[i64]) -> Result<Vec<GraphArtifact>, StoreError> {
+        let mut artifacts: HashMap<i64, GraphArtifact> = HashMap::new();
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let mut query = QueryBuilder::<Sqlite>::new(
                 "SELECT a.id, a.size, h.algorithm, h.digest FROM artifacts a \
@@ -276,14 +256,13 @@ impl Store {
             query.push(" ORDER BY a.id, h.algorithm");
             for row in query.build().fetch_all(&self.reader).await? {
                 let id: i64 = row.try_get("id")?;
-                let artifact = artifacts.entry(id).or_insert_with(|| pb::GraphArtifact {
+                let artifact = artifacts.entry(id).or_insert_with(|| GraphArtifact {
                     id: id.max(0) as u64,
                     size: row.try_get::<i64, _>("size").unwrap_or(0).max(0) as u64,
                     hashes: Vec::new(),
-                    source: false,
                     origins: Vec::new(),
                 });
-                artifact.hashes.push(super::columns::digest(&row)?);
+                artifact.hashes.extend(super::columns::digest(&row)?);
             }
         }
         let origins = self.origins(ids).await?;
@@ -292,57 +271,13 @@ impl Store {
                 artifact.origins = urls;
             }
         }
-        let mut list: Vec<pb::GraphArtifact> = artifacts.into_values().collect();
+        let mut list: Vec<GraphArtifact> = artifacts.into_values().collect();
         list.sort_by_key(|a| a.id);
         Ok(list)
     }
 
-    /// Who wrote (`role` "output") or read ("input") these artifacts.
-    async fn uses_of(&self, artifacts: &[i64], role: &str) -> sqlx::Result<Vec<Use>> {
-        let mut uses = Vec::new();
-        for chunk in artifacts.chunks(IDS_PER_QUERY) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT f.job_id, f.artifact_id, j.started_at_ms, j.project, \
-                 j.session_id, j.reproduces FROM job_files f \
-                 JOIN jobs j ON j.id = f.job_id WHERE j.placed = 1 AND f.role = ",
-            );
-            query.push_bind(role.to_string());
-            query.push(" AND f.artifact_id IN (");
-            push_ids(&mut query, chunk);
-            for row in query.build().fetch_all(&self.reader).await? {
-                uses.push(Use {
-                    job_id: row.try_get("job_id")?,
-                    artifact_id: row.try_get("artifact_id")?,
-                    place: Place::from_row(&row)?,
-                });
-            }
-        }
-        Ok(uses)
-    }
-
-    /// The artifacts these jobs read (`role` "input") or wrote ("output") as data,
-    /// each with where and when the job ran, which decides the next step of a walk.
-    async fn frontier_of(&self, jobs: &[i64], role: &str) -> sqlx::Result<Vec<(i64, Place)>> {
-        let mut frontier = Vec::new();
-        for chunk in jobs.chunks(IDS_PER_QUERY) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT f.artifact_id, j.started_at_ms, j.project, j.session_id, \
-                 j.reproduces FROM job_files f \
-                 JOIN jobs j ON j.id = f.job_id WHERE f.artifact_id IS NOT NULL \
-                 AND f.class IN ('artifact', 'repo') AND f.role = ",
-            );
-            query.push_bind(role.to_string());
-            query.push(" AND f.job_id IN (");
-            push_ids(&mut query, chunk);
-            for row in query.build().fetch_all(&self.reader).await? {
-                frontier.push((row.try_get("artifact_id")?, Place::from_row(&row)?));
-            }
-        }
-        Ok(frontier)
-    }
-
     /// The repository files (class `repo`) each of these jobs read, hashed or not.
-    pub async fn repo_inputs(&self, ids: &[i64]) -> sqlx::Result<HashMap<i64, Vec<Vec<u8>>>> {
+    async fn repo_inputs(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<Vec<u8>>>, StoreError> {
         let mut found: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let mut query = QueryBuilder::<Sqlite>::new(
@@ -360,23 +295,6 @@ impl Store {
         }
         Ok(found)
     }
-
-    /// The id of the job with this uid.
-    pub async fn job_id(&self, uid: &str) -> sqlx::Result<Option<i64>> {
-        sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
-            .bind(uid)
-            .fetch_optional(&self.reader)
-            .await
-    }
-}
-
-/// `id, id, …)` closing an `IN (` list.
-fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(")");
 }
 
 #[cfg(test)]
