@@ -241,6 +241,11 @@ pub fn job(job: &pb::Job) -> Value {
     object.insert("environments".into(), environments(&job.environments));
     object.insert("reproductions".into(), reproductions(&job.reproductions));
     object.insert("gaps".into(), gaps(&job.gaps));
+    let seen_by = job.seen_by.as_ref().map_or(
+        Value::Null,
+        |seen| json!({"fast_path_opens": seen.fast_path_opens, "ptrace_stops": seen.ptrace_stops}),
+    );
+    object.insert("seen_by".into(), seen_by);
     Value::Object(object)
 }
 

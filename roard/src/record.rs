@@ -176,3 +176,11 @@ mod tests {
         assert_eq!(Role::from_name("pre-image"), None);
     }
 }
+
+/// How many of a job's file events each path of the tracer saw: opens recorded by the
+/// fast path without a stop, and syscall stops taken under ptrace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeenBy {
+    pub fast_path: u64,
+    pub ptrace: u64,
+}

@@ -217,6 +217,9 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     show_git(summary);
     show_origin(summary, &job.reproductions);
     show_run(summary, &job.gaps);
+    if args.all {
+        show_seen_by(job.seen_by.as_ref());
+    }
     show_files(&job, args.all, ignored);
     show_packages(&job);
     show_processes(&job.processes);
@@ -296,6 +299,17 @@ fn show_run(summary: &pb::JobSummary, gaps: &[pb::TraceGap]) {
     }
     for gap in gaps {
         outln!("unseen   {}", crate::render::gap_text(gap));
+    }
+}
+
+/// Which path of the tracer saw how much (`--all`).
+fn show_seen_by(seen_by: Option<&pb::SeenBy>) {
+    if let Some(seen) = seen_by {
+        outln!(
+            "traced   {} open(s) recorded by the fast path, {} syscall stop(s) under ptrace",
+            seen.fast_path_opens,
+            seen.ptrace_stops
+        );
     }
 }
 

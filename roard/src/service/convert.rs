@@ -169,6 +169,10 @@ impl From<model::Job> for pb::Job {
         pb::Job {
             summary: Some(job.summary.into()),
             gaps: all(job.gaps),
+            seen_by: job.seen_by.map(|seen| pb::SeenBy {
+                fast_path_opens: seen.fast_path,
+                ptrace_stops: seen.ptrace,
+            }),
             environments: all(job.environments),
             reproductions: all(job.reproductions),
             processes: all(job.processes),
@@ -355,6 +359,10 @@ mod tests {
                 detail: Vec::new(),
                 count: 2,
             }],
+            seen_by: Some(crate::record::SeenBy {
+                fast_path: 5,
+                ptrace: 9,
+            }),
         }
     }
 
@@ -441,6 +449,10 @@ mod tests {
                 detail: Vec::new(),
                 count: 2,
             }],
+            seen_by: Some(pb::SeenBy {
+                fast_path_opens: 5,
+                ptrace_stops: 9,
+            }),
         }
     }
 

@@ -404,6 +404,7 @@ async fn record(
         environments: &environments,
         commit_made: commit_made.as_deref(),
         gaps: &outcome.gaps,
+        seen_by: outcome.seen_by,
     };
     let summary = match state.store.finish_job(job_id, &end).await {
         Ok(summary) => summary,

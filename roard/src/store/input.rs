@@ -4,7 +4,7 @@
 use crate::git_context::GitContext;
 use crate::hashing::Content;
 use crate::python_env::PythonEnvironment;
-use crate::record::{Exit, HashedFiles, ProcessRecord, TraceGap};
+use crate::record::{Exit, HashedFiles, ProcessRecord, SeenBy, TraceGap};
 
 use super::error::{ArtifactLookupError, LookupError};
 
@@ -78,6 +78,8 @@ pub struct JobEnd<'a> {
     pub commit_made: Option<&'a str>,
     /// What the trace could not see.
     pub gaps: &'a [TraceGap],
+    /// How much of it each path of the tracer saw.
+    pub seen_by: SeenBy,
 }
 
 /// Where a new job goes: its session and step.

@@ -10,7 +10,7 @@ use crate::git_context::GitContext;
 use crate::hash_algorithms::Digest;
 use crate::packages::Package;
 use crate::python_env::PythonEnvironment;
-use crate::record::{Exit, GapKind, Image, Role};
+use crate::record::{Exit, GapKind, Image, Role, SeenBy};
 
 use super::input::JobKind;
 
@@ -165,6 +165,8 @@ pub struct Job {
     pub environments: Vec<PythonEnvironment>,
     pub reproductions: Vec<Reproduction>,
     pub gaps: Vec<Gap>,
+    /// None for a job recorded before roard counted them.
+    pub seen_by: Option<SeenBy>,
 }
 
 /// One job's use of an artifact or of a repository file.

@@ -14,9 +14,9 @@ use super::process_table::ProcessTable;
 use super::stops::{NewTask, Stop, event_message, resume, resume_to_syscall_exit};
 use super::syscall_info::{self, SyscallStop};
 use super::syscalls::{self, table_for};
-use super::{Reporter, SeenBy, TraceEvent, TraceOutcome, TraceSettings};
+use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
-use crate::record::GapKind;
+use crate::record::{GapKind, SeenBy};
 
 /// Exec progress reaches the client at most this often: a message per exec would make
 /// fork-heavy jobs wake the daemon's runtime and the client thousands of times.

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::hash_algorithms::HashAlgorithm;
 
 use crate::record::TraceGap;
-use crate::record::{Exit, Image, ProcessRecord};
+use crate::record::{Exit, Image, ProcessRecord, SeenBy};
 pub use attach::AttachError;
 use file_ledger::FileAccess;
 pub use helper::SpareRefill;
@@ -63,14 +63,6 @@ pub struct TraceOutcome {
     pub gaps: Vec<TraceGap>,
     /// Which path saw how much.
     pub seen_by: SeenBy,
-}
-
-/// How many of a job's file events each path of the tracer saw: opens recorded by the
-/// fast path without a stop, and syscall stops taken under ptrace.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeenBy {
-    pub fast_path: u64,
-    pub ptrace: u64,
 }
 
 /// How a job is traced.

@@ -12,10 +12,10 @@ use prost::Message;
 
 use super::attach::AttachError;
 use super::file_ledger::FileAccess;
-use super::{SeenBy, TraceEvent, TraceOutcome};
+use super::{TraceEvent, TraceOutcome};
 use crate::hash_algorithms::{self, Digest};
 use crate::hashing::{Content, FileStamp, Hashed};
-use crate::record::{Exit, GapKind, Image, ProcessRecord, Role, TraceGap};
+use crate::record::{Exit, GapKind, Image, ProcessRecord, Role, SeenBy, TraceGap};
 
 /// The generated messages of `proto/helper.proto`.
 mod pb {

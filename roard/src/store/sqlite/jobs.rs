@@ -12,7 +12,7 @@ use super::SqliteStore;
 use super::batch::Batch;
 use super::byte_lists;
 use crate::git_context::GitContext;
-use crate::record::{Exit, Image, ProcessRecord};
+use crate::record::{Exit, Image, ProcessRecord, SeenBy};
 use crate::store::JobStore;
 use crate::store::error::{LookupError, StartJobError, StoreError};
 use crate::store::input::{JobEnd, JobSelector, NewJob, Placement, failed};
@@ -33,16 +33,16 @@ impl SqliteStore {
     ) -> Result<SqliteRow, LookupError> {
         let sql = match selector {
             JobSelector::Last => format!(
-                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs WHERE project = ?1 \
+                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid, fast_path_opens, ptrace_stops FROM jobs WHERE project = ?1 \
                  ORDER BY started_at_ms DESC, id DESC LIMIT 1"
             ),
             JobSelector::Step(..) => format!(
-                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
+                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid, fast_path_opens, ptrace_stops FROM jobs \
                  WHERE session_id = (SELECT id FROM sessions WHERE project = ?1 AND active = 1) \
                    AND kind = ?4 AND step = ?2 AND placed = 1 ORDER BY id DESC LIMIT 1"
             ),
             JobSelector::UidPrefix(_) => format!(
-                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid FROM jobs \
+                "SELECT {SUMMARY_COLUMNS}, env, hostname, user_uid, fast_path_opens, ptrace_stops FROM jobs \
                  WHERE uid >= ?3 AND uid < ?3 || 'g' ORDER BY uid LIMIT 2"
             ),
         };
@@ -367,6 +367,7 @@ impl JobStore for SqliteStore {
             environments,
             commit_made,
             gaps,
+            seen_by,
         } = *end;
         let mut tx = self.write_transaction().await?;
         // Content ids first (remembered, else looked up or created); then the rest of
@@ -401,6 +402,13 @@ impl JobStore for SqliteStore {
             .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
         update.push(", placed = ").push_bind(placed);
         update.push(", commit_made = ").push_bind(commit_made);
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        update
+            .push(", fast_path_opens = ")
+            .push_bind(count(seen_by.fast_path));
+        update
+            .push(", ptrace_stops = ")
+            .push_bind(count(seen_by.ptrace));
         if !placed {
             // A new command that failed frees its step; a re-run keeps the number of
             // the step it re-ran, whose current job stays the one before.
@@ -521,9 +529,20 @@ impl JobStore for SqliteStore {
             .remove(&summary.uid)
             .unwrap_or_default();
         let gaps = self.trace_gaps(job_id).await?;
+        let seen_by = match (
+            row.try_get::<Option<i64>, _>("fast_path_opens")?,
+            row.try_get::<Option<i64>, _>("ptrace_stops")?,
+        ) {
+            (Some(fast), Some(ptrace)) => Some(SeenBy {
+                fast_path: u64::try_from(fast).unwrap_or(0),
+                ptrace: u64::try_from(ptrace).unwrap_or(0),
+            }),
+            _ => None,
+        };
         Ok(Job {
             summary,
             gaps,
+            seen_by,
             environments,
             reproductions,
             processes,
@@ -605,6 +624,7 @@ mod tests {
             environments: &[],
             commit_made: None,
             gaps: &[],
+            seen_by: SeenBy::default(),
         };
         let stored = store.finish_job(second.job_id, &end).await.unwrap();
         assert_eq!(stored.uid, "aaaa00000002");
@@ -669,6 +689,7 @@ mod tests {
             environments: &[],
             commit_made: None,
             gaps: &[],
+            seen_by: SeenBy::default(),
         };
         let first = store.start_job(&job("cccc00000001", None)).await.unwrap();
         store
