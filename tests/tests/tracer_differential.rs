@@ -1,7 +1,8 @@
 //! Differential tests of the tracer: each scenario runs once under `strace -f` (whose
-//! trace is interpreted by `roar_e2e::strace`, independently of roard) and once under
-//! `roarctl run`, from the same starting files; the sets of files read and written
-//! must be equal.
+//! trace is interpreted by `roar_e2e::strace`, independently of roard) and twice under
+//! `roarctl run`, with the fast path (the default) and without it (`--no-fast-path`),
+//! each from the same starting files; the sets of files read and written must be
+//! equal all three times.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,18 +28,36 @@ fn reset(work: &Path, setup: &dyn Fn(&Path)) {
     setup(work);
 }
 
-/// Runs `command` both ways and compares. Returns roar's record for further checks.
+/// Runs `command` under strace and under roar, fast path on and off, and compares.
+/// Returns roar's record (fast path on) for further checks.
 fn differential(setup: &dyn Fn(&Path), command: &[&str]) -> serde_json::Value {
     let sandbox = Sandbox::new();
     let work = sandbox.work_dir();
     reset(&work, setup);
     let expected = strace::trace(command, &work, ENV);
+    let slow = recorded(&sandbox, setup, command, &["--no-fast-path"]);
+    assert_eq!(slow["seen_by"]["fast_path_opens"], 0, "--no-fast-path used the fast path");
+    assert_sets_equal(&expected, &strace::from_roar_record(&slow));
+    let fast = recorded(&sandbox, setup, command, &[]);
+    assert_sets_equal(&expected, &strace::from_roar_record(&fast));
+    fast
+}
 
+/// Runs `command` under `roarctl run FLAGS` from freshly set-up files; its record.
+fn recorded(
+    sandbox: &Sandbox,
+    setup: &dyn Fn(&Path),
+    command: &[&str],
+    flags: &[&str],
+) -> serde_json::Value {
+    let work = sandbox.work_dir();
     reset(&work, setup);
     let output = sandbox
         .roarctl()
         .envs(ENV.iter().copied())
-        .args(["run", "--"])
+        .arg("run")
+        .args(flags)
+        .arg("--")
         .args(command)
         .output()
         .unwrap();
@@ -50,10 +69,7 @@ fn differential(setup: &dyn Fn(&Path), command: &[&str]) -> serde_json::Value {
         "the job's record did not complete"
     );
     // Every file, whatever its class: the tracer's exactness is what is compared.
-    let job = sandbox.json(&["show", "last", "--all"]);
-    let actual = strace::from_roar_record(&job);
-    assert_sets_equal(&expected, &actual);
-    job
+    sandbox.json(&["show", "last", "--all"])
 }
 
 fn assert_sets_equal(expected: &FileSet, actual: &FileSet) {
@@ -106,6 +122,10 @@ fn python_reads_and_writes() {
     );
     assert!(has(&job, "input", "/a.csv") && has(&job, "input", "/b.csv"));
     assert!(has(&job, "output", "/sum.txt") && has(&job, "output", "/log.txt"));
+    // Python's reads went by the fast path, its writes (which truncate) stopped.
+    let seen = &job["seen_by"];
+    assert!(seen["fast_path_opens"].as_u64().unwrap() >= 2, "{seen}");
+    assert!(seen["ptrace_stops"].as_u64().unwrap() >= 2, "{seen}");
 }
 
 #[test]
