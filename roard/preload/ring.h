@@ -47,6 +47,9 @@ struct ring_header {
     /* Lanes ever claimed: the tracer reads no further. */
     uint32_t lanes_used;
     uint32_t reserved;
+    /* Records published, ever: counted after each is published, so the tracer can
+     * skip reading the lanes while it has not moved (`seq` is taken before). */
+    uint64_t published;
 };
 
 struct lane_header {

@@ -205,6 +205,7 @@ static void commit(struct lane_header *lane, uint16_t kind, int open_flags, cons
     lane_write(lane, head + sizeof header, named, named_length);
     lane_write(lane, head + sizeof header + named_length, path, path_length);
     __atomic_store_n(&lane->head, head + header.length, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&ring->published, 1, __ATOMIC_RELEASE);
 }
 
 /* ---- opens ------------------------------------------------------------- */

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod differential;
 pub mod postgres;
 pub mod strace;
 

@@ -33,6 +33,7 @@ const H_LANE_SIZE: usize = 16;
 const H_ENABLED: usize = 20;
 const H_SEQ: usize = 24;
 const H_LANES_USED: usize = 32;
+const H_PUBLISHED: usize = 40;
 // Lane header fields (see `struct lane_header`).
 const L_OWNER: usize = 0;
 const L_HEAD: usize = 8;
@@ -68,9 +69,9 @@ pub struct FastRecord {
 pub struct Ring {
     base: *mut u8,
     _memfd: OwnedFd,
-    /// The sequence counter when the ring was last drained: nothing to read while it
-    /// has not moved.
-    drained_seq: u64,
+    /// The count of published records when the ring was last drained: nothing to
+    /// read while it has not moved.
+    drained: u64,
 }
 
 // SAFETY: the mapping is owned by the ring and used from the tracer's one thread at a
@@ -128,7 +129,7 @@ impl Ring {
         let ring = Ring {
             base: base.cast(),
             _memfd: memfd,
-            drained_seq: 0,
+            drained: 0,
         };
         ring.store_u32(H_VERSION, RING_VERSION);
         ring.store_u32(H_LANE_COUNT, LANE_COUNT as u32);
@@ -146,8 +147,10 @@ impl Ring {
 
     /// Hands every published record, in sequence order, to `each`.
     pub fn drain(&mut self, mut each: impl FnMut(FastRecord)) {
-        let seq = self.atomic_u64(H_SEQ).load(Ordering::Acquire);
-        if seq == self.drained_seq {
+        // Loaded before the lanes are read: a record published later counts again,
+        // and the next drain reads it.
+        let published = self.atomic_u64(H_PUBLISHED).load(Ordering::Acquire);
+        if published == self.drained {
             return;
         }
         let used = (self.atomic_u32(H_LANES_USED).load(Ordering::Acquire) as usize).min(LANE_COUNT);
@@ -155,7 +158,7 @@ impl Ring {
         for lane in 0..used {
             self.drain_lane(lane, &mut records);
         }
-        self.drained_seq = seq;
+        self.drained = published;
         records.sort_unstable_by_key(|r| r.seq);
         records.into_iter().for_each(&mut each);
     }
@@ -279,4 +282,73 @@ fn decode_record(
         opened: (flags & PATH_TRUNCATED == 0).then_some(opened),
     };
     Some((Some(record), length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The C side's layout, as the C compiler sees `preload/ring.h`, equals the one
+    /// this file reads and writes.
+    #[test]
+    fn the_layout_agrees_with_ring_h() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("layout.c");
+        let header = concat!(env!("CARGO_MANIFEST_DIR"), "/preload/ring.h");
+        std::fs::write(
+            &source,
+            format!(
+                "#include <stdio.h>\n#include <stddef.h>\n#include \"{header}\"\n\
+                 int main(void) {{ printf(\"%llu %u %d %u %u %u %u %lu \
+                 %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\\n\", \
+                 RING_MAGIC, RING_VERSION, RING_FD, RING_HEADER_SIZE, LANE_HEADER_SIZE, \
+                 LANE_DATA_SIZE, LANE_COUNT, STUB_ADDR, \
+                 offsetof(struct ring_header, version), offsetof(struct ring_header, lane_count), \
+                 offsetof(struct ring_header, lane_size), offsetof(struct ring_header, enabled), \
+                 offsetof(struct ring_header, seq), offsetof(struct ring_header, lanes_used), \
+                 offsetof(struct ring_header, published), offsetof(struct lane_header, head), \
+                 offsetof(struct lane_header, tail), sizeof(struct record_header), \
+                 offsetof(struct record_header, named_length), \
+                 offsetof(struct record_header, path_length)); return 0; }}\n"
+            ),
+        )
+        .unwrap();
+        let program = dir.path().join("layout");
+        let built = std::process::Command::new("gcc")
+            .arg("-o")
+            .arg(&program)
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(built.success());
+        let output = std::process::Command::new(&program).output().unwrap();
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let expected = [
+            RING_MAGIC,
+            u64::from(RING_VERSION),
+            RING_FD as u64,
+            RING_HEADER_SIZE as u64,
+            LANE_HEADER_SIZE as u64,
+            LANE_DATA_SIZE as u64,
+            LANE_COUNT as u64,
+            STUB_ADDR,
+            H_VERSION as u64,
+            H_LANE_COUNT as u64,
+            H_LANE_SIZE as u64,
+            H_ENABLED as u64,
+            H_SEQ as u64,
+            H_LANES_USED as u64,
+            H_PUBLISHED as u64,
+            L_HEAD as u64,
+            L_TAIL as u64,
+            RECORD_HEADER_SIZE as u64,
+            24,
+            28,
+        ]
+        .map(|n| n.to_string())
+        .join(" ");
+        assert_eq!(printed.trim(), expected);
+        assert_eq!(L_OWNER, 0);
+        assert_eq!(H_MAGIC, 0);
+    }
 }
