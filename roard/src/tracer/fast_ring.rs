@@ -31,6 +31,8 @@ const H_VERSION: usize = 8;
 const H_LANE_COUNT: usize = 12;
 const H_LANE_SIZE: usize = 16;
 const H_ENABLED: usize = 20;
+/// The shared sequence counter: only the writers use it (each record carries its own).
+#[cfg(test)]
 const H_SEQ: usize = 24;
 const H_LANES_USED: usize = 32;
 const H_PUBLISHED: usize = 40;
