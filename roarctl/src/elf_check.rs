@@ -1,6 +1,6 @@
-//! Whether a program will load the fast path's preload library: only a native,
-//! dynamically linked program (or a script whose interpreter is one) runs ld.so, which
-//! reads `LD_PRELOAD`. A static program would keep roar's entry in its environment for
+//! Whether a program will load the fast path's preload library: only a native program
+//! that glibc's ld.so runs (or a script whose interpreter is one) gets it: the library
+//! is tested under glibc only. A static program would keep roar's entry in its environment for
 //! the user to see, and a 32-bit one would make ld.so print an error for it; neither
 //! gets it. The library makes the same check before the execs it wraps.
 
@@ -42,8 +42,8 @@ fn loads_at_level(program: &Path, level: usize) -> bool {
     is_native_dynamic(head)
 }
 
-/// A 64-bit little-endian x86_64 ELF file with a `PT_INTERP` header among the program
-/// headers that `head` holds.
+/// A 64-bit little-endian x86_64 ELF file whose `PT_INTERP` (among the program headers
+/// `head` holds) names glibc's ld.so.
 fn is_native_dynamic(head: &[u8]) -> bool {
     if head.len() < 64 || !head.starts_with(b"\x7fELF") || head[4] != 2 || head[5] != 1 {
         return false;
@@ -57,12 +57,22 @@ fn is_native_dynamic(head: &[u8]) -> bool {
     if u16_at(18) != EM_X86_64 {
         return false;
     }
-    (0..usize::from(u16_at(56))).any(|k| {
-        let at = phoff.saturating_add(k.saturating_mul(PHDR_SIZE));
-        head.get(at..at + 4).is_some_and(|kind| {
-            u32::from_le_bytes([kind[0], kind[1], kind[2], kind[3]]) == PT_INTERP
+    let u64_at = |i: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&head[i..i + 8]);
+        usize::try_from(u64::from_le_bytes(bytes)).unwrap_or(usize::MAX)
+    };
+    (0..usize::from(u16_at(56)))
+        .map(|k| phoff.saturating_add(k.saturating_mul(PHDR_SIZE)))
+        .filter(|at| at.saturating_add(PHDR_SIZE) <= head.len())
+        .find(|at| {
+            u32::from_le_bytes([head[*at], head[at + 1], head[at + 2], head[at + 3]]) == PT_INTERP
         })
-    })
+        .is_some_and(|at| {
+            let (start, size) = (u64_at(at + 8), u64_at(at + 32));
+            head.get(start..start.saturating_add(size).min(head.len()))
+                .is_some_and(|name| name.windows(8).any(|w| w == b"ld-linux"))
+        })
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

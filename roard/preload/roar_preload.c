@@ -8,9 +8,11 @@
  * before: the fast path only makes a record cheaper, never different.
  *
  * Rules: no allocation, no libc calls on the fast path (only `environ`,
- * `__errno_location` and `dlsym` are used, resolved from whichever libc the
- * process runs: glibc or musl), async-signal-safe, errno preserved, no descriptor
- * kept open. Anything unexpected falls back to the traced syscall.
+ * `__errno_location` and `dlsym` are used, and no library is named: each would be one
+ * more open, hence one more stop, in every exec; `dlsym` is in glibc's libc.so.6 since
+ * 2.34, and roard turns the fast path off on an older glibc), async-signal-safe, errno
+ * preserved, no descriptor kept open. Anything unexpected falls back to the traced
+ * syscall. It is given only to programs glibc's ld.so runs.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -368,8 +370,8 @@ static void hide_from_environ(void)
         entry[0] = entry[1];
 }
 
-/* Whether the program at `path` loads this library: a native dynamically linked ELF
- * file, or a script whose interpreter is one. A static or 32-bit program never sees
+/* Whether the program at `path` loads this library: a native ELF file that glibc's
+ * ld.so runs, or a script whose interpreter is one. A static or 32-bit program never sees
  * LD_PRELOAD from roar (it would keep it in its environment, or ld.so would print an
  * error for it). */
 static int loads_library(const char *path, int depth)
@@ -399,9 +401,21 @@ static int loads_library(const char *path, int depth)
     uint16_t phnum = (uint16_t)(head[56] | head[57] << 8);
     if (machine != 62 /* EM_X86_64 */)
         return 0;
-    for (uint64_t k = 0; k < phnum && phoff + (k + 1) * 56 <= (uint64_t)n; k++)
-        if (head[phoff + k * 56] == 3 /* PT_INTERP */)
-            return 1;
+    for (uint64_t k = 0; k < phnum && phoff + (k + 1) * 56 <= (uint64_t)n; k++) {
+        const unsigned char *ph = head + phoff + k * 56;
+        if (ph[0] != 3 /* PT_INTERP */)
+            continue;
+        uint64_t at = 0, size = 0;
+        for (int b = 7; b >= 0; b--) {
+            at = at << 8 | ph[8 + b];
+            size = size << 8 | ph[32 + b];
+        }
+        /* glibc's ld.so (ld-linux-x86-64.so.2): the library is tested under glibc only. */
+        for (uint64_t i = at; i + 8 <= at + size && i + 8 <= (uint64_t)n; i++)
+            if (starts_with((const char *)head + i, "ld-linux", 8))
+                return 1;
+        return 0;
+    }
     return 0;
 }
 
@@ -410,7 +424,8 @@ static int loads_library(const char *path, int depth)
  * the child would not load it. */
 static char *const *with_library(char *const *env, char **out, char *value, int loads)
 {
-    if (!traced || !preload_length || !loads)
+    int closed = ring && !__atomic_load_n(&ring->enabled, __ATOMIC_RELAXED);
+    if (!traced || !preload_length || !loads || closed)
         return env;
     size_t count = 0, at = (size_t)-1;
     for (; env && env[count]; count++) {
@@ -502,7 +517,7 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     execvpe_fn *next = dlsym ? (execvpe_fn *)dlsym(NEXT, "execvpe") : 0;
     if (!next) {
-        /* No libc to hand the search to: the first candidate, as musl searches. */
+        /* No libc function to hand the search to: the first candidate. */
         char found[PATH_BUFFER];
         if (!search_path(file, found))
             return (int)set_errno(-2 /* ENOENT */);
@@ -524,7 +539,7 @@ static int spawn(const char *name, int search, pid_t *pid, const char *file,
 {
     spawn_fn *next = dlsym ? (spawn_fn *)dlsym(NEXT, name) : 0;
     if (!next)
-        return 38; /* ENOSYS: no libc to hand the call to (see README) */
+        return 38; /* ENOSYS: a glibc before 2.34 (without dlsym), see README */
     char *out[MAX_ENV + 2];
     char value[2 * PATH_BUFFER + PRELOAD_VAR_LENGTH + 2];
     int loads = traced && (search ? loads_after_search(file) : loads_library(file, 0));

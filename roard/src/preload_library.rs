@@ -22,6 +22,13 @@ pub fn install(dirs: &[PathBuf]) -> Option<PathBuf> {
         );
         return None;
     }
+    if !glibc_has_dlsym() {
+        tracing::info!(
+            "this glibc is older than 2.34 (its libc has no dlsym, which the fast path's \
+             spawn wrappers need); tracing with ptrace only"
+        );
+        return None;
+    }
     let name = format!("roar-preload-{}.so", &blake3::hash(LIBRARY).to_hex()[..16]);
     for dir in dirs {
         let path = dir.join(&name);
@@ -32,6 +39,20 @@ pub fn install(dirs: &[PathBuf]) -> Option<PathBuf> {
     }
     tracing::warn!("no directory can hold the fast path's library; tracing with ptrace only");
     None
+}
+
+/// Whether the C library roard runs with (the machine's) is glibc 2.34 or later, whose
+/// libc.so.6 holds `dlsym`.
+fn glibc_has_dlsym() -> bool {
+    unsafe extern "C" {
+        fn gnu_get_libc_version() -> *const std::ffi::c_char;
+    }
+    // SAFETY: glibc returns a static NUL-terminated string.
+    let version = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+    let mut parts = version.to_str().unwrap_or("").split('.');
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (2, 34)
 }
 
 /// Whether `path` in `dir` holds the library, written now if needed, and can be named

@@ -103,6 +103,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
         } else {
             let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 on_stop(&mut job, tid, stop, now, reporter);
+                job.close_fast_path_on_new_views();
             }));
             if handled.is_err() {
                 // A bug must cost the record, never the job: let this tracee go on and
@@ -131,9 +132,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
 
 impl Job {
     /// Takes in what the fast path recorded since the last stop, before that stop is
-    /// handled: every record then comes in its place among the stops. Once a task
-    /// has a root or namespace of its own, the job's later calls all stop instead:
-    /// a record's name would be that task's, read after the fact.
+    /// handled: every record then comes in its place among the stops.
     fn drain_fast_path(&mut self) {
         let Some(ring) = self.ring.as_mut() else {
             return;
@@ -143,7 +142,15 @@ impl Job {
             seen_by.fast_path += 1;
             files.on_fast_record(record);
         });
-        if files.views.any() {
+    }
+
+    /// Once a task has a root or namespace of its own, every later call of the job
+    /// stops (and no exec through the library passes it on): a record's name would be
+    /// that task's, read after the fact.
+    fn close_fast_path_on_new_views(&self) {
+        if let Some(ring) = &self.ring
+            && self.files.views.any()
+        {
             ring.disable();
         }
     }
