@@ -286,41 +286,21 @@ static int mode_of(int flags, va_list args)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(args, int) : 0;
 }
 
-EXPORT int open(const char *path, int flags, ...)
-{
-    va_list args;
-    va_start(args, flags);
-    int mode = mode_of(flags, args);
-    va_end(args);
-    return do_open(AT_FDCWD, path, flags, mode);
-}
+/* open, open64, openat, openat64: the mode is there only with O_CREAT or O_TMPFILE. */
+#define OPEN_WRAPPER(name, params, dirfd)                                                  \
+    EXPORT int name params                                                                 \
+    {                                                                                      \
+        va_list args;                                                                      \
+        va_start(args, flags);                                                             \
+        int mode = mode_of(flags, args);                                                   \
+        va_end(args);                                                                      \
+        return do_open(dirfd, path, flags, mode);                                          \
+    }
 
-EXPORT int open64(const char *path, int flags, ...)
-{
-    va_list args;
-    va_start(args, flags);
-    int mode = mode_of(flags, args);
-    va_end(args);
-    return do_open(AT_FDCWD, path, flags, mode);
-}
-
-EXPORT int openat(int dirfd, const char *path, int flags, ...)
-{
-    va_list args;
-    va_start(args, flags);
-    int mode = mode_of(flags, args);
-    va_end(args);
-    return do_open(dirfd, path, flags, mode);
-}
-
-EXPORT int openat64(int dirfd, const char *path, int flags, ...)
-{
-    va_list args;
-    va_start(args, flags);
-    int mode = mode_of(flags, args);
-    va_end(args);
-    return do_open(dirfd, path, flags, mode);
-}
+OPEN_WRAPPER(open, (const char *path, int flags, ...), AT_FDCWD)
+OPEN_WRAPPER(open64, (const char *path, int flags, ...), AT_FDCWD)
+OPEN_WRAPPER(openat, (int dirfd, const char *path, int flags, ...), dirfd)
+OPEN_WRAPPER(openat64, (int dirfd, const char *path, int flags, ...), dirfd)
 
 /* glibc's _FORTIFY_SOURCE entry points (no mode: O_CREAT is refused there). */
 EXPORT int __open_2(const char *path, int flags) { return do_open(AT_FDCWD, path, flags, 0); }
