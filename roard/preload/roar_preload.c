@@ -14,7 +14,9 @@
  * preserved, no descriptor kept open. Anything unexpected falls back to the traced
  * syscall. It is given only to programs glibc's ld.so runs.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

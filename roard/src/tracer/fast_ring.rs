@@ -353,4 +353,80 @@ mod tests {
         assert_eq!(L_OWNER, 0);
         assert_eq!(H_MAGIC, 0);
     }
+
+    /// The library's own lane code (`preload/tests/lanes.c` includes it) writing from
+    /// 8 threads and a forked child of each, 3000 records apiece, names of 1 to 300
+    /// bytes, while this ring is drained: every record arrives once, whole, and each
+    /// writer's in the order it wrote them, across many wrap-arounds of its lane.
+    #[test]
+    fn concurrent_writers_wrapping_their_lanes_lose_nothing() {
+        let mut ring = Ring::create().expect("a ring");
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("lanes");
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/preload/tests/lanes.c");
+        let built = std::process::Command::new("gcc")
+            .args(["-O1", "-pthread", "-mno-red-zone", "-o"])
+            .arg(&program)
+            .arg(source)
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let mut child = std::process::Command::new(&program).spawn().unwrap();
+        let mut next: std::collections::HashMap<u32, u32> = Default::default();
+        let mut count = 0;
+        let mut take = |record: FastRecord| {
+            assert_eq!(record.opened.as_deref(), Some(&record.named[..]));
+            let text = String::from_utf8_lossy(&record.named).into_owned();
+            let mut fields = text.split(':');
+            let who: u32 = fields.next().unwrap().parse().unwrap();
+            let index: u32 = fields.next().unwrap().parse().unwrap();
+            let expected = next.entry(who).or_insert(0);
+            assert_eq!(index, *expected, "writer {who} out of order");
+            *expected += 1;
+            count += 1;
+        };
+        let status = loop {
+            ring.drain(&mut take);
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        };
+        ring.drain(&mut take);
+        assert!(status.success(), "{status}");
+        assert_eq!(count, 8 * 2 * 3000);
+        assert_eq!(next.len(), 16);
+    }
+
+    /// A lane whose bytes do not form a record (a writer that broke its lane) is
+    /// skipped to its head, never read past.
+    #[test]
+    fn a_truncated_or_corrupt_record_ends_its_lane() {
+        let data = [0u8; 64];
+        let read = |at: u64, out: &mut [u8]| {
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = data[(at as usize + i) % data.len()];
+            }
+        };
+        // A length of 0 is no record.
+        assert!(decode_record(&read, 0, 64).is_none());
+        // Fewer bytes published than a header.
+        assert!(decode_record(&read, 0, 16).is_none());
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&48u32.to_ne_bytes());
+        data[4..6].copy_from_slice(&1u16.to_ne_bytes());
+        data[24..28].copy_from_slice(&8u32.to_ne_bytes());
+        data[28..32].copy_from_slice(&100u32.to_ne_bytes());
+        let read = |at: u64, out: &mut [u8]| {
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = data[(at as usize + i) % data.len()];
+            }
+        };
+        // Names longer than the record claims to be.
+        assert!(decode_record(&read, 0, 64).is_none());
+    }
 }
