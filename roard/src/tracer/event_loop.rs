@@ -69,7 +69,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
         }
         let mut status = 0;
         let poll = worth_polling(job.processes.live_processes());
-        let tid = wait_for_stop(&mut status, poll);
+        let tid = wait_for_stop(&mut status, poll, &mut || job.drain_fast_path());
         if tid < 0 {
             match Errno::last() {
                 Errno::EINTR => continue,
@@ -132,16 +132,19 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
 
 impl Job {
     /// Takes in what the fast path recorded since the last stop, before that stop is
-    /// handled: every record then comes in its place among the stops.
-    fn drain_fast_path(&mut self) {
+    /// handled: every record then comes in its place among the stops. Whether there
+    /// was any.
+    fn drain_fast_path(&mut self) -> bool {
         let Some(ring) = self.ring.as_mut() else {
-            return;
+            return false;
         };
         let (files, seen_by) = (&mut self.files, &mut self.seen_by);
+        let before = seen_by.fast_path;
         ring.drain(|record| {
             seen_by.fast_path += 1;
             files.on_fast_record(record);
         });
+        seen_by.fast_path != before
     }
 
     /// Once a task has a root or namespace of its own, every later call of the job
@@ -183,9 +186,12 @@ fn worth_polling(live_processes: usize) -> bool {
 }
 
 /// `waitpid(-1, __WALL | __WNOTHREAD)`, first polling briefly when `poll` says so.
-fn wait_for_stop(status: &mut i32, poll: bool) -> libc::pid_t {
+/// Between polls, `idle` takes in the fast path's records: that work then runs on the
+/// free CPU while the job runs, instead of at the next stop while it waits. Records
+/// found keep the poll going.
+fn wait_for_stop(status: &mut i32, poll: bool, idle: &mut dyn FnMut() -> bool) -> libc::pid_t {
     let flags = libc::__WALL | libc::__WNOTHREAD;
-    let deadline = std::time::Instant::now()
+    let mut deadline = std::time::Instant::now()
         + if poll {
             POLL_BEFORE_SLEEP
         } else {
@@ -196,6 +202,9 @@ fn wait_for_stop(status: &mut i32, poll: bool) -> libc::pid_t {
         let tid = unsafe { libc::waitpid(-1, status, flags | libc::WNOHANG) };
         if tid != 0 {
             return tid;
+        }
+        if poll && idle() {
+            deadline = std::time::Instant::now() + POLL_BEFORE_SLEEP;
         }
         if std::time::Instant::now() >= deadline {
             break;
@@ -313,7 +322,7 @@ pub fn serve_until_gone() {
     }
     loop {
         let mut status = 0;
-        let tid = wait_for_stop(&mut status, false);
+        let tid = wait_for_stop(&mut status, false, &mut || false);
         if tid < 0 {
             match Errno::last() {
                 Errno::EINTR => continue,
