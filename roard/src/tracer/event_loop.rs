@@ -16,7 +16,7 @@ use super::syscall_info::{self, SyscallStop};
 use super::syscalls::{self, table_for};
 use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings};
 use crate::clock::now_ms;
-use crate::record::{GapKind, SeenBy};
+use crate::record::{Exit, GapKind, SeenBy};
 
 /// Exec progress reaches the client at most this often: a message per exec would make
 /// fork-heavy jobs wake the daemon's runtime and the client thousands of times.
@@ -59,13 +59,7 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
     loop {
         if pending && alarm.as_ref().is_some_and(LingerAlarm::expired) {
             pending = false;
-            let lingering = job.processes.live_processes();
-            tracing::info!(
-                "{lingering} process(es) of the job rooted at {root} still run after the \
-                 linger bound; closing its record and serving them unrecorded"
-            );
-            job.drain_fast_path();
-            reporter.outcome(std::mem::take(&mut job).into_outcome(root, lingering));
+            close_at_linger(&mut job, root, reporter);
         }
         let mut status = 0;
         let poll = worth_polling(job.processes.live_processes());
@@ -85,16 +79,10 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
         let stop = Stop::decode(status);
         job.drain_fast_path();
         if let Stop::Gone(exit) = stop {
-            if let Some(ring) = job.ring.as_mut() {
-                ring.release_lanes_of(tid.as_raw());
-            }
-            if !job.recording {
-                continue;
-            }
-            job.processes.on_exit(tid, exit, now);
-            job.files.on_task_gone(tid);
-            if tid == root {
-                let remaining = job.processes.live_processes();
+            let remaining = job.on_gone(tid, exit, now);
+            if tid == root
+                && let Some(remaining) = remaining
+            {
                 reporter.event(TraceEvent::RootExited { remaining });
                 if remaining > 0 {
                     alarm = Some(LingerAlarm::arm(linger));
@@ -131,6 +119,20 @@ pub fn run(root: Pid, reporter: &mut dyn Reporter, settings: TraceSettings, ring
 }
 
 impl Job {
+    /// A task is gone: its lane freed and, while recording, its exit noted. The live
+    /// processes left, when recording.
+    fn on_gone(&mut self, tid: Pid, exit: Exit, now: i64) -> Option<usize> {
+        if let Some(ring) = self.ring.as_mut() {
+            ring.release_lanes_of(tid.as_raw());
+        }
+        if !self.recording {
+            return None;
+        }
+        self.processes.on_exit(tid, exit, now);
+        self.files.on_task_gone(tid);
+        Some(self.processes.live_processes())
+    }
+
     /// Takes in what the fast path recorded since the last stop, before that stop is
     /// handled: every record then comes in its place among the stops. Whether there
     /// was any.
@@ -169,6 +171,18 @@ impl Job {
             gaps,
         }
     }
+}
+
+/// The linger bound passed with processes still running: the record is closed and
+/// reported, and they are served unrecorded from now on (`job` becomes a default one).
+fn close_at_linger(job: &mut Job, root: Pid, reporter: &mut dyn Reporter) {
+    let lingering = job.processes.live_processes();
+    tracing::info!(
+        "{lingering} process(es) of the job rooted at {root} still run after the linger \
+         bound; closing its record and serving them unrecorded"
+    );
+    job.drain_fast_path();
+    reporter.outcome(std::mem::take(job).into_outcome(root, lingering));
 }
 
 /// How long the tracer polls for the next stop before it sleeps in `waitpid`. A
@@ -234,36 +248,7 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
             }
             resume(tid, 0);
         }
-        Stop::Seccomp => {
-            let traced = match syscall_info::read(tid) {
-                Some(SyscallStop::Entry { arch, nr, args }) => match table_for(arch, nr) {
-                    Some(table) => table.lookup(nr).map(|syscall| (syscall, args)),
-                    None => {
-                        let abi = syscalls::abi_name(arch);
-                        let gaps = &mut job.files.gaps;
-                        gaps.note(GapKind::UndecodedSyscalls, tid.as_raw(), abi.as_bytes());
-                        None
-                    }
-                },
-                _ => None,
-            };
-            if traced.is_some() {
-                job.seen_by.ptrace += 1;
-            }
-            let how = traced.map_or(Resume::Continue, |(syscall, args)| {
-                job.files.on_entry(tid, syscall, &args)
-            });
-            match how {
-                Resume::Continue => resume(tid, 0),
-                Resume::ToExit => resume_to_syscall_exit(tid),
-            }
-            job.resumed = true;
-            if crate::faults::injected("tracer-panic-after-resume") {
-                panic!("injected fault: tracer-panic-after-resume");
-            }
-            // What could wait until the tracee runs again (see `FileTracker::settle`).
-            job.files.settle();
-        }
+        Stop::Seccomp => on_seccomp_stop(job, tid),
         Stop::Signal(signal) => {
             // Hand the signal on, as if nobody were watching.
             if let Some((parent, thread)) = table.ensure_known(tid, now) {
@@ -310,6 +295,39 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
         }
         Stop::OtherEvent | Stop::Gone(_) | Stop::Nothing => stop.release(tid),
     }
+}
+
+/// A traced syscall's entry: decoded by its ABI's table, handled, the tracee resumed,
+/// then what could wait until it runs again.
+fn on_seccomp_stop(job: &mut Job, tid: Pid) {
+    let traced = match syscall_info::read(tid) {
+        Some(SyscallStop::Entry { arch, nr, args }) => match table_for(arch, nr) {
+            Some(table) => table.lookup(nr).map(|syscall| (syscall, args)),
+            None => {
+                let abi = syscalls::abi_name(arch);
+                let gaps = &mut job.files.gaps;
+                gaps.note(GapKind::UndecodedSyscalls, tid.as_raw(), abi.as_bytes());
+                None
+            }
+        },
+        _ => None,
+    };
+    if traced.is_some() {
+        job.seen_by.ptrace += 1;
+    }
+    let how = traced.map_or(Resume::Continue, |(syscall, args)| {
+        job.files.on_entry(tid, syscall, &args)
+    });
+    match how {
+        Resume::Continue => resume(tid, 0),
+        Resume::ToExit => resume_to_syscall_exit(tid),
+    }
+    job.resumed = true;
+    if crate::faults::injected("tracer-panic-after-resume") {
+        panic!("injected fault: tracer-panic-after-resume");
+    }
+    // What could wait until the tracee runs again (see `FileTracker::settle`).
+    job.files.settle();
 }
 
 /// Serves every remaining tracee, unrecorded, until none is left: the last resort
