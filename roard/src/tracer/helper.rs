@@ -10,8 +10,7 @@
 //! `service::run`), when the CPUs have least else to do: starting one while a job
 //! starts or is being recorded would take a CPU from it.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::ffi::OsStringExt;
+use std::io::BufReader;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::sync::Mutex;
 
@@ -19,9 +18,8 @@ use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
 use super::attach::{self, AttachError};
-use super::wire::{Frame, read_frame, write_frame};
+use super::wire::{Frame, read_assignment, read_frame, write_assignment, write_frame};
 use super::{Reporter, TraceEvent, TraceOutcome, TraceSettings, Tracing, event_loop, fast_ring};
-use crate::hash_algorithms;
 
 /// The flag that turns roard into a tracer helper.
 pub const FLAG: &str = "--trace-helper";
@@ -126,20 +124,7 @@ impl Helper {
 
     /// Tells the helper which job to trace, and how.
     fn assign(&mut self, root: Pid, settings: &TraceSettings) -> std::io::Result<()> {
-        let algorithms: Vec<&str> = settings.extra_algorithms.iter().map(|a| a.name()).collect();
-        // The library's path, in hex (any bytes, no spaces); "-" for no fast path.
-        let library = settings.fast_path.as_ref().map_or_else(
-            || "-".to_string(),
-            |path| hex_encode(path.as_os_str().as_encoded_bytes()),
-        );
-        let request = format!(
-            "{} {} {} {library}\n",
-            root.as_raw(),
-            settings.linger.as_secs(),
-            algorithms.join(",")
-        );
-        self.stdin.write_all(request.as_bytes())?;
-        self.stdin.flush()
+        write_assignment(&mut self.stdin, root, settings)
     }
 }
 
@@ -218,54 +203,23 @@ pub async fn spawn(root: Pid, settings: &TraceSettings) -> Result<Tracing, Attac
     })
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    text.len()
-        .is_multiple_of(2)
-        .then(|| {
-            (0..text.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-                .collect()
-        })
-        .flatten()
-}
-
 /// The helper's whole life: wait for the job, attach, trace, report; then exit.
 pub fn main() -> ExitCode {
-    let mut request = String::new();
-    match std::io::stdin().lock().read_line(&mut request) {
+    let (root, settings) = match read_assignment(&mut std::io::stdin().lock()) {
+        Ok(Some(assignment)) => assignment,
         // roard let this spare go, or is gone: nothing to trace.
-        Ok(0) | Err(_) => return ExitCode::SUCCESS,
-        Ok(_) => {}
-    }
-    let mut fields = request.trim_end_matches('\n').split(' ');
-    let (Some(root), Some(linger), Some(algorithms), Some(library)) = (
-        fields.next().and_then(|p| p.parse::<i32>().ok()),
-        fields.next().and_then(|s| s.parse::<u64>().ok()),
-        fields.next(),
-        fields.next(),
-    ) else {
-        eprintln!(
-            "roard: a tracer helper expects \"PID LINGER_SECS ALGORITHMS LIBRARY_HEX\" on stdin"
-        );
-        return ExitCode::from(2);
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roard: a tracer helper could not read its job on stdin: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let fast_path = hex_decode(library)
-        .map(|bytes| std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes)));
-    let root = Pid::from_raw(root);
-    let names: Vec<String> = algorithms
-        .split(',')
-        .filter(|n| !n.is_empty())
-        .map(str::to_string)
-        .collect();
-    let extra_algorithms = hash_algorithms::extra_algorithms(&names).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     // The ring must exist before the job's first exec, which follows the attach report.
-    let ring = fast_path.as_ref().and_then(|_| fast_ring::Ring::create());
+    let ring = settings
+        .fast_path
+        .as_ref()
+        .and_then(|_| fast_ring::Ring::create());
     let attached = attach::seize(root).map(|()| ring.is_some());
     let failed = attached.is_err();
     if write_frame(&mut out, &Frame::Attached(attached)).is_err() || failed {
@@ -285,11 +239,6 @@ pub fn main() -> ExitCode {
             }
         }
     });
-    let settings = TraceSettings {
-        linger: std::time::Duration::from_secs(linger),
-        extra_algorithms,
-        fast_path,
-    };
     let mut reporter = FrameReporter(Some(frame_tx));
     let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         event_loop::run(root, &mut reporter, settings, ring);

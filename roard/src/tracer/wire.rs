@@ -3,7 +3,10 @@
 //! messages. This module only converts between those messages and the tracer's own
 //! types; the encoding is prost's.
 
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use nix::errno::Errno;
@@ -12,7 +15,7 @@ use prost::Message;
 
 use super::attach::AttachError;
 use super::file_ledger::FileAccess;
-use super::{TraceEvent, TraceOutcome};
+use super::{TraceEvent, TraceOutcome, TraceSettings};
 use crate::hash_algorithms::{self, Digest};
 use crate::hashing::{Content, FileStamp, Hashed};
 use crate::record::{Exit, GapKind, Image, ProcessRecord, Role, SeenBy, TraceGap};
@@ -44,6 +47,51 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
 
 /// Reads one frame; None at a clean end of stream.
 pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
+    read_message::<pb::Frame>(input)?
+        .map(from_message)
+        .transpose()
+}
+
+/// Sends a helper its job: the root to attach to, and the settings to trace it with.
+pub fn write_assignment(
+    out: &mut impl Write,
+    root: Pid,
+    settings: &TraceSettings,
+) -> io::Result<()> {
+    let message = pb::Assignment {
+        root: root.as_raw(),
+        linger_secs: settings.linger.as_secs(),
+        extra_algorithms: settings
+            .extra_algorithms
+            .iter()
+            .map(|a| a.name().to_string())
+            .collect(),
+        preload_library: settings
+            .fast_path
+            .as_ref()
+            .map_or_else(Vec::new, |path| path.as_os_str().as_bytes().to_vec()),
+    };
+    out.write_all(&message.encode_length_delimited_to_vec())?;
+    out.flush()
+}
+
+/// Reads a helper's job; None when roard closed the pipe without sending one.
+pub fn read_assignment(input: &mut impl Read) -> io::Result<Option<(Pid, TraceSettings)>> {
+    let Some(message) = read_message::<pb::Assignment>(input)? else {
+        return Ok(None);
+    };
+    let settings = TraceSettings {
+        linger: std::time::Duration::from_secs(message.linger_secs),
+        extra_algorithms: hash_algorithms::extra_algorithms(&message.extra_algorithms)
+            .unwrap_or_default(),
+        fast_path: (!message.preload_library.is_empty())
+            .then(|| PathBuf::from(OsString::from_vec(message.preload_library))),
+    };
+    Ok(Some((Pid::from_raw(message.root), settings)))
+}
+
+/// One length-delimited message; None at a clean end of stream.
+fn read_message<M: Message + Default>(input: &mut impl Read) -> io::Result<Option<M>> {
     let Some(length) = read_varint(input)? else {
         return Ok(None);
     };
@@ -52,8 +100,9 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Frame>> {
     }
     let mut payload = vec![0u8; length as usize];
     input.read_exact(&mut payload)?;
-    let message = pb::Frame::decode(payload.as_slice()).map_err(|e| invalid(e.to_string()))?;
-    from_message(message).map(Some)
+    M::decode(payload.as_slice())
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 fn invalid(what: String) -> io::Error {
@@ -519,6 +568,42 @@ mod tests {
         }
         let exited = Frame::Event(TraceEvent::RootExited { remaining: 3 });
         assert_eq!(format!("{exited:?}"), format!("{:?}", round_trip(&exited)));
+    }
+
+    /// The job a helper is given arrives whole, any bytes of the library's path
+    /// included; a closed pipe is no job at all.
+    #[test]
+    fn assignments_round_trip() {
+        let settings = TraceSettings {
+            linger: std::time::Duration::from_secs(600),
+            extra_algorithms: hash_algorithms::extra_algorithms(&["sha256".to_string()]).unwrap(),
+            fast_path: Some(PathBuf::from(OsString::from_vec(
+                b"/run/r\xffoar/lib.so".to_vec(),
+            ))),
+        };
+        let mut stream = Vec::new();
+        write_assignment(&mut stream, Pid::from_raw(42), &settings).unwrap();
+        let (root, read) = read_assignment(&mut stream.as_slice()).unwrap().unwrap();
+        assert_eq!(root, Pid::from_raw(42));
+        assert_eq!(read.linger, settings.linger);
+        let names: Vec<&str> = read.extra_algorithms.iter().map(|a| a.name()).collect();
+        assert_eq!(names, ["sha256"]);
+        assert_eq!(read.fast_path, settings.fast_path);
+        let without = TraceSettings {
+            fast_path: None,
+            ..settings
+        };
+        let mut stream = Vec::new();
+        write_assignment(&mut stream, Pid::from_raw(7), &without).unwrap();
+        assert_eq!(
+            read_assignment(&mut stream.as_slice())
+                .unwrap()
+                .unwrap()
+                .1
+                .fast_path,
+            None
+        );
+        assert!(read_assignment(&mut [].as_slice()).unwrap().is_none());
     }
 
     #[test]
