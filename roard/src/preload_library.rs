@@ -43,6 +43,7 @@ pub fn install(dirs: &[PathBuf]) -> Option<PathBuf> {
 
 /// Whether the C library roard runs with (the machine's) is glibc 2.34 or later, whose
 /// libc.so.6 holds `dlsym`.
+#[cfg(target_env = "gnu")]
 fn glibc_has_dlsym() -> bool {
     unsafe extern "C" {
         fn gnu_get_libc_version() -> *const std::ffi::c_char;
@@ -53,6 +54,12 @@ fn glibc_has_dlsym() -> bool {
     let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     (major, minor) >= (2, 34)
+}
+
+/// Not glibc: the library is built for glibc's ld.so only.
+#[cfg(not(target_env = "gnu"))]
+fn glibc_has_dlsym() -> bool {
+    false
 }
 
 /// Whether `path` in `dir` holds the library, written now if needed, and can be named

@@ -7,6 +7,7 @@
 //! written after the call returned.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const RING_MAGIC: u64 = 0x0047_4e52_5241_4f52;
 const RING_VERSION: u32 = 1;
@@ -108,8 +109,9 @@ impl Ring {
                     libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL,
                 )
             } == 0;
-        // The ring stays at RING_FD for the helper's whole life: not close-on-exec is
-        // not needed (nothing is executed), and the job opens it through /proc.
+        // The ring stays at RING_FD for the helper's whole life (dup2 drops
+        // close-on-exec, which does not matter: the helper executes nothing); the
+        // job's processes open it through /proc.
         // SAFETY: dup2 onto a number this process does not otherwise use.
         if !sized || unsafe { libc::dup2(memfd.as_raw_fd(), RING_FD) } != RING_FD {
             return None;
@@ -239,8 +241,6 @@ impl Drop for Ring {
         }
     }
 }
-
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Decodes the record at `at` of a lane with `available` published bytes: the record
 /// (None for a kind this tracer does not know) and its length; None when the bytes
