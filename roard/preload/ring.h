@@ -66,7 +66,7 @@ enum record_kind {
 };
 
 /* The opened file's name could not be read; the record carries no path. */
-#define RECORD_PATH_TRUNCATED 1u
+#define RECORD_NO_PATH 1u
 
 struct record_header {
     uint32_t length; /* header and both names, rounded up to 8 */

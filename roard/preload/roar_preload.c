@@ -274,7 +274,7 @@ static int do_open(int dirfd, const char *path, int flags, int mode)
         uint16_t flags_out = 0;
         /* No name to give (too long, or refused): the tracer falls back to `path`. */
         if (n < 0 || n >= PATH_BUFFER) {
-            flags_out = RECORD_PATH_TRUNCATED;
+            flags_out = RECORD_NO_PATH;
             n = 0;
         }
         commit(lane, (uint16_t)kind, flags, path, named, opened, (size_t)n, flags_out);

@@ -43,7 +43,8 @@ const L_HEAD: usize = 8;
 const L_TAIL: usize = 64;
 /// `struct record_header`.
 const RECORD_HEADER_SIZE: usize = 32;
-const PATH_TRUNCATED: u16 = 1;
+/// Record flag: the opened file's name could not be read (`RECORD_NO_PATH`).
+const NO_PATH: u16 = 1;
 
 /// What one record says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub struct FastRecord {
     /// The name the program passed.
     pub named: Vec<u8>,
     /// What the kernel opened (`/proc/self/fd/N`'s target right after the call); None
-    /// when that name did not fit.
+    /// when that name could not be read (too long, or refused).
     pub opened: Option<Vec<u8>>,
 }
 
@@ -281,7 +282,7 @@ fn decode_record(
         kind,
         open_flags: u32_at(20) as i32,
         named: names,
-        opened: (flags & PATH_TRUNCATED == 0).then_some(opened),
+        opened: (flags & NO_PATH == 0).then_some(opened),
     };
     Some((Some(record), length))
 }
