@@ -128,11 +128,21 @@ static char preload_path[PATH_BUFFER];
 static size_t preload_length;
 /* Whether a tracer watches this process: children inherit the library only then. */
 static int traced;
+/* Whether the stub page is mapped: without it nothing here can bypass the filter. */
+static int have_stub;
+/* The tracer and its ring are looked up on first need, not at start-up: a process
+ * that never opens a file nor execs (most of a shell loop's children) pays nothing
+ * for them. NOT_ATTACHED, then ATTACHING while one thread looks, then ATTACHED. */
+enum { NOT_ATTACHED, ATTACHING, ATTACHED };
+static int attach_state;
 
 static TLS int thread_tid;
 static TLS struct lane_header *thread_lane;
 /* Set while a wrapper runs: a signal handler's call inside it takes the traced path. */
 static TLS int in_wrapper;
+
+static int attached(void);
+static int tracer_known(void);
 
 static struct lane_header *lane_at(uint32_t index)
 {
@@ -252,7 +262,7 @@ static int traced_open(int dirfd, const char *path, int flags, int mode)
 
 static int do_open(int dirfd, const char *path, int flags, int mode)
 {
-    int kind = ring && __atomic_load_n(&ring->enabled, __ATOMIC_RELAXED) && !in_wrapper
+    int kind = !in_wrapper && attached() && ring && __atomic_load_n(&ring->enabled, __ATOMIC_RELAXED)
                    ? fast_kind(flags)
                    : -1;
     if (kind < 0)
@@ -407,7 +417,7 @@ static int loads_library(const char *path, int depth)
 static char *const *with_library(char *const *env, char **out, char *value, int loads)
 {
     int closed = ring && !__atomic_load_n(&ring->enabled, __ATOMIC_RELAXED);
-    if (!traced || !preload_length || !loads || closed)
+    if (!tracer_known() || !preload_length || !loads || closed)
         return env;
     size_t count = 0, at = (size_t)-1;
     for (; env && env[count]; count++) {
@@ -487,7 +497,7 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     char *out[MAX_ENV + 2];
     char value[2 * PATH_BUFFER + PRELOAD_VAR_LENGTH + 2];
-    char *const *env = with_library(envp, out, value, traced && loads_library(path, 0));
+    char *const *env = with_library(envp, out, value, tracer_known() && loads_library(path, 0));
     return (int)set_errno(traced6(SYS_execve, (long)path, (long)argv, (long)env, 0, 0, 0));
 }
 
@@ -507,7 +517,7 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
     }
     char *out[MAX_ENV + 2];
     char value[2 * PATH_BUFFER + PRELOAD_VAR_LENGTH + 2];
-    return next(file, argv, with_library(envp, out, value, traced && loads_after_search(file)));
+    return next(file, argv, with_library(envp, out, value, tracer_known() && loads_after_search(file)));
 }
 
 EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, environ); }
@@ -524,7 +534,7 @@ static int spawn(const char *name, int search, pid_t *pid, const char *file,
         return 38; /* ENOSYS: a glibc before 2.34 (without dlsym), see README */
     char *out[MAX_ENV + 2];
     char value[2 * PATH_BUFFER + PRELOAD_VAR_LENGTH + 2];
-    int loads = traced && (search ? loads_after_search(file) : loads_library(file, 0));
+    int loads = tracer_known() && (search ? loads_after_search(file) : loads_library(file, 0));
     return next(pid, file, actions, attr, argv, with_library(envp, out, value, loads));
 }
 
@@ -659,18 +669,39 @@ static struct ring_header *map_ring(int tracer)
     return header;
 }
 
+/* Finds the tracer and maps its ring, once per process (a forked child inherits
+ * both). True once that is done; false while another thread does it, or a signal
+ * handler interrupted this thread doing it: the caller then takes the traced path. */
+static int attached(void)
+{
+    if (__atomic_load_n(&attach_state, __ATOMIC_ACQUIRE) == ATTACHED)
+        return 1;
+    int expected = NOT_ATTACHED;
+    if (!have_stub || !__atomic_compare_exchange_n(&attach_state, &expected, ATTACHING, 0,
+                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;
+    int saved = *__errno_location();
+    int tracer = tracer_pid();
+    traced = tracer != 0;
+    if (traced)
+        ring = map_ring(tracer);
+    *__errno_location() = saved;
+    __atomic_store_n(&attach_state, ATTACHED, __ATOMIC_RELEASE);
+    return 1;
+}
+
+/* Whether a tracer watches this process, for an exec deciding whether its child gets
+ * the library. Unknown (no stub, or another thread still looking) counts as yes: only
+ * roard puts this library in LD_PRELOAD, and a child that finds no tracer does nothing. */
+static int tracer_known(void)
+{
+    return attached() ? traced : 1;
+}
+
 __attribute__((constructor)) static void roar_preload_init(void)
 {
     int saved = *__errno_location();
     hide_from_environ();
-    if (map_stub()) {
-        int tracer = tracer_pid();
-        traced = tracer != 0;
-        if (traced)
-            ring = map_ring(tracer);
-    } else {
-        /* No stub, no way to ask cheaply: only roard sets this library in LD_PRELOAD. */
-        traced = 1;
-    }
+    have_stub = map_stub();
     *__errno_location() = saved;
 }
