@@ -221,6 +221,71 @@ impl SqliteStore {
     }
 }
 
+/// The statements of a finished job's record, in `batch`: its processes, gaps, files,
+/// packages, environments, the hash cache's news, and last the job's row, whose
+/// summary is then the batch's last returned row.
+fn push_job_end<'a>(
+    batch: &mut Batch<'a>,
+    job_id: i64,
+    end: &JobEnd<'a>,
+    artifacts: &std::collections::HashMap<[u8; 32], i64>,
+) {
+    let JobEnd {
+        processes,
+        files,
+        root_exit,
+        lingering,
+        ended_at_ms,
+        keep_failed,
+        environments,
+        commit_made,
+        gaps,
+        seen_by,
+    } = *end;
+    push_processes(batch, job_id, processes);
+    push_earlier_images(batch, job_id, processes);
+    super::gaps::push_trace_gaps(batch, job_id, gaps);
+    super::files::push_job_files(batch, job_id, &files.files, artifacts);
+    super::packages::push_job_packages(batch, job_id, &files.packages);
+    super::environments::push_job_environments(batch, job_id, environments);
+    super::hash_cache::push_hash_cache(batch, &files.cache_updates);
+    let (code, signal) = exit_columns(root_exit);
+    let placed = keep_failed || !failed(root_exit);
+    let state = if root_exit.is_some() {
+        JobState::Finished
+    } else {
+        JobState::Interrupted
+    };
+    let update = batch.statement("UPDATE jobs SET ended_at_ms = ");
+    update.push_bind(ended_at_ms);
+    update.push(", exit_code = ").push_bind(code);
+    update.push(", exit_signal = ").push_bind(signal);
+    update.push(", state = ").push_bind(state.name());
+    update
+        .push(", lingering_processes = ")
+        .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
+    update.push(", placed = ").push_bind(placed);
+    update.push(", commit_made = ").push_bind(commit_made);
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    update
+        .push(", fast_path_opens = ")
+        .push_bind(count(seen_by.fast_path));
+    update
+        .push(", ptrace_stops = ")
+        .push_bind(count(seen_by.ptrace));
+    if !placed {
+        // A new command that failed frees its step; a re-run keeps the number of
+        // the step it re-ran, whose current job stays the one before.
+        update.push(
+            ", step = CASE WHEN EXISTS (SELECT 1 FROM jobs o WHERE o.session_id = \
+             jobs.session_id AND o.kind = jobs.kind AND o.step = jobs.step \
+             AND o.id <> jobs.id AND o.placed = 1) THEN step ELSE 0 END",
+        );
+    }
+    update.push(" WHERE id = ").push_bind(job_id);
+    update.push(" RETURNING ").push(SUMMARY_COLUMNS);
+}
+
 fn exit_columns(exit: Option<Exit>) -> (Option<i32>, Option<i32>) {
     match exit {
         Some(Exit::Code(code)) => (Some(code), None),
@@ -357,73 +422,28 @@ impl JobStore for SqliteStore {
     /// re-ran a step, that step keeps its current job; it was a new command, it takes
     /// no step (step 0).
     async fn finish_job(&self, job_id: i64, end: &JobEnd<'_>) -> Result<JobSummary, StoreError> {
-        let JobEnd {
-            processes,
-            files,
-            root_exit,
-            lingering,
-            ended_at_ms,
-            keep_failed,
-            environments,
-            commit_made,
-            gaps,
-            seen_by,
-        } = *end;
-        let mut tx = self.write_transaction().await?;
         // Content ids first (remembered, else looked up or created); then the rest of
-        // the record as one batch.
+        // the record as one batch. When every id is remembered (a job over known
+        // data), the transaction is that batch alone: one hand-off.
         let (mut artifacts, unknown) = self
             .artifact_ids
-            .split(files.files.iter().filter_map(|f| f.content.as_ref()));
-        artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
-        let mut batch = Batch::new();
-        push_processes(&mut batch, job_id, processes);
-        push_earlier_images(&mut batch, job_id, processes);
-        super::gaps::push_trace_gaps(&mut batch, job_id, gaps);
-        super::files::push_job_files(&mut batch, job_id, &files.files, &artifacts);
-        super::packages::push_job_packages(&mut batch, job_id, &files.packages);
-        super::environments::push_job_environments(&mut batch, job_id, environments);
-        super::hash_cache::push_hash_cache(&mut batch, &files.cache_updates);
-        let (code, signal) = exit_columns(root_exit);
-        let placed = keep_failed || !failed(root_exit);
-        let state = if root_exit.is_some() {
-            JobState::Finished
+            .split(end.files.files.iter().filter_map(|f| f.content.as_ref()));
+        let summary = if unknown.is_empty() {
+            let mut conn = self.writer()?.acquire().await?;
+            let mut batch = Batch::transaction();
+            push_job_end(&mut batch, job_id, end, &artifacts);
+            let rows = batch.commit(&mut conn).await?;
+            summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?
         } else {
-            JobState::Interrupted
+            let mut tx = self.write_transaction().await?;
+            artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
+            let mut batch = Batch::new();
+            push_job_end(&mut batch, job_id, end, &artifacts);
+            let rows = batch.run(&mut tx).await?;
+            let summary = summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?;
+            tx.commit().await?;
+            summary
         };
-        // Last, so that the one row the batch returns is the job's summary.
-        let update = batch.statement("UPDATE jobs SET ended_at_ms = ");
-        update.push_bind(ended_at_ms);
-        update.push(", exit_code = ").push_bind(code);
-        update.push(", exit_signal = ").push_bind(signal);
-        update.push(", state = ").push_bind(state.name());
-        update
-            .push(", lingering_processes = ")
-            .push_bind(i64::try_from(lingering).unwrap_or(i64::MAX));
-        update.push(", placed = ").push_bind(placed);
-        update.push(", commit_made = ").push_bind(commit_made);
-        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        update
-            .push(", fast_path_opens = ")
-            .push_bind(count(seen_by.fast_path));
-        update
-            .push(", ptrace_stops = ")
-            .push_bind(count(seen_by.ptrace));
-        if !placed {
-            // A new command that failed frees its step; a re-run keeps the number of
-            // the step it re-ran, whose current job stays the one before.
-            update.push(
-                ", step = CASE WHEN EXISTS (SELECT 1 FROM jobs o WHERE o.session_id = \
-                 jobs.session_id AND o.kind = jobs.kind AND o.step = jobs.step \
-                 AND o.id <> jobs.id AND o.placed = 1) THEN step ELSE 0 END",
-            );
-        }
-        update.push(" WHERE id = ").push_bind(job_id);
-        update.push(" RETURNING ").push(SUMMARY_COLUMNS);
-        let rows = batch.run(&mut tx).await?;
-        let row = rows.last().ok_or(sqlx::Error::RowNotFound)?;
-        let summary = summary_from_row(row)?;
-        tx.commit().await?;
         self.artifact_ids.remember(&artifacts);
         Ok(summary)
     }
