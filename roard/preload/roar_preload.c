@@ -262,9 +262,9 @@ static int traced_open(int dirfd, const char *path, int flags, int mode)
 
 static int do_open(int dirfd, const char *path, int flags, int mode)
 {
-    int kind = !in_wrapper && attached() && ring && __atomic_load_n(&ring->enabled, __ATOMIC_RELAXED)
-                   ? fast_kind(flags)
-                   : -1;
+    int fast = !in_wrapper && attached() && ring &&
+               __atomic_load_n(&ring->enabled, __ATOMIC_RELAXED);
+    int kind = fast ? fast_kind(flags) : -1;
     if (kind < 0)
         return traced_open(dirfd, path, flags, mode);
     in_wrapper = 1;
@@ -416,8 +416,10 @@ static int loads_library(const char *path, int depth)
  * the child would not load it. */
 static char *const *with_library(char *const *env, char **out, char *value, int loads)
 {
-    int closed = ring && !__atomic_load_n(&ring->enabled, __ATOMIC_RELAXED);
-    if (!tracer_known() || !preload_length || !loads || closed)
+    /* The ring is known only once the tracer is: ask first. */
+    if (!tracer_known() || !preload_length || !loads)
+        return env;
+    if (ring && !__atomic_load_n(&ring->enabled, __ATOMIC_RELAXED))
         return env;
     size_t count = 0, at = (size_t)-1;
     for (; env && env[count]; count++) {

@@ -428,22 +428,21 @@ impl JobStore for SqliteStore {
         let (mut artifacts, unknown) = self
             .artifact_ids
             .split(end.files.files.iter().filter_map(|f| f.content.as_ref()));
-        let summary = if unknown.is_empty() {
+        let rows = if unknown.is_empty() {
             let mut conn = self.writer()?.acquire().await?;
             let mut batch = Batch::transaction();
             push_job_end(&mut batch, job_id, end, &artifacts);
-            let rows = batch.commit(&mut conn).await?;
-            summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?
+            batch.commit(&mut conn).await?
         } else {
             let mut tx = self.write_transaction().await?;
             artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
             let mut batch = Batch::new();
             push_job_end(&mut batch, job_id, end, &artifacts);
             let rows = batch.run(&mut tx).await?;
-            let summary = summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?;
             tx.commit().await?;
-            summary
+            rows
         };
+        let summary = summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?;
         self.artifact_ids.remember(&artifacts);
         Ok(summary)
     }
