@@ -18,7 +18,11 @@ roard before any timing, then for each workload runs the modes alternately N tim
                 roard, reading each stop's registers and path and nothing more: what
                 the stop mechanism itself costs on this machine, whoever the tracer
 
-Every run starts from the same prepared state (outputs are removed between runs).
+Every run starts from the same prepared state (outputs are removed between runs), and
+from a settled daemon: roard writes a job's file rows into their indexes just after
+the job's record (see ARCHITECTURE, "written behind"), and a read (`roarctl log -n 1`,
+untimed) waits for that, so one mode's run never pays for the previous one's rows. The
+"back to back" line measures what the rows cost when jobs follow each other at once.
 Needs strace, make, gcc, tar and python3. A workload's "floor overhead / roar overhead"
 is the share of roar's overhead that the mechanism alone costs: near 1, what is left is
 the stops themselves.
@@ -108,6 +112,28 @@ def timed(cmd, cwd, env):
     return time.perf_counter() - start
 
 
+def back_to_back(workloads, modes, env, settle, jobs=5, rounds=3):
+    """The python workload run `jobs` times in a row, nothing in between, per mode:
+    what each job's record costs when the next job starts at once (median total)."""
+    python = [w for n, w in workloads.items() if n.startswith("python")]
+    if not python or "roar" not in modes:
+        return
+    cmd, cwd, reset = python[0]
+    totals = {mode: [] for mode in ("native", "roar", "roar-slow") if mode in modes}
+    for _ in range(rounds):
+        for mode in totals:
+            settle()
+            elapsed = 0.0
+            for _ in range(jobs):
+                reset()
+                elapsed += timed(modes[mode](cmd), cwd, env)
+            totals[mode].append(elapsed)
+    medians = {mode: statistics.median(ts) for mode, ts in totals.items()}
+    print(f"python, {jobs} back to back: " + ", ".join(
+        f"{m} {t*1000:.0f} ms ({t/medians['native']:.2f}x)" for m, t in medians.items()),
+        flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
@@ -164,6 +190,11 @@ def main():
         fixed = {mode: statistics.median(ts) for mode, ts in fixed.items()}
         print("/bin/true: " + ", ".join(f"{m} {t*1000:.2f} ms" for m, t in fixed.items()),
               flush=True)
+        def settle():
+            """Waits until roard has written out the last job's rows (untimed)."""
+            sh([roarctl, "-q", "log", "-n", "1"], env=env, cwd=base,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
         results = {}
         for name, (cmd, cwd, reset) in workloads.items():
             times = {mode: [] for mode in modes}
@@ -172,6 +203,7 @@ def main():
                     reset()
                     if mode == "roar-cold":
                         fresh_daemon()
+                    settle()
                     elapsed = timed(wrap(cmd), cwd, env)
                     if round_ > 0:  # round 0 warms caches
                         times[mode].append(elapsed)
@@ -180,6 +212,7 @@ def main():
             print(f"{name}: " + ", ".join(
                 f"{m} {medians[m]*1000:.1f} ms ({medians[m]/medians['native']:.2f}x)"
                 for m in modes), flush=True)
+        back_to_back(workloads, modes, env, settle)
         sh([roarctl, "daemon", "stop"], env=env, stderr=subprocess.DEVNULL)
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -19,6 +19,10 @@ pub mod pb {
 /// policy: `dirty-repository`.
 pub const REFUSAL_METADATA: &str = "roar-refusal";
 
+/// How many inputs and how many outputs a `JobFinished` lists (`roarctl run` prints
+/// them after the job; more are counted, not listed).
+pub const FINISHED_FILES_LISTED: usize = 8;
+
 /// Version of the protocol crate, shown to users.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

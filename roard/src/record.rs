@@ -155,6 +155,14 @@ impl HashedFiles {
             .count()
     }
 
+    /// The first `n` inputs or outputs that are the job's data, in recording order.
+    pub fn first_data(&self, role: Role, n: usize) -> impl Iterator<Item = &RecordedFile> {
+        self.files
+            .iter()
+            .filter(move |f| f.role == role && f.class.is_data())
+            .take(n)
+    }
+
     /// Files recorded but not data: system, package and scratch files.
     pub fn count_ignored(&self) -> usize {
         self.files.iter().filter(|f| !f.class.is_data()).count()

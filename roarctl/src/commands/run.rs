@@ -321,7 +321,7 @@ async fn supervise(
     bar.finish();
     if !ctx.quiet {
         let left = (remaining_after_root, stream_alive);
-        report_outcome(ctx, finished.as_ref(), left, &attached, kind).await;
+        report_outcome(ctx, finished.as_ref(), left, &attached, kind);
     }
     Ok(ExitCode::from(exit_code))
 }
@@ -329,7 +329,7 @@ async fn supervise(
 /// The closing summary on stderr: what was recorded, or that processes the job left
 /// behind keep the record open (`left`: how many roard counted, and whether the stream
 /// still lives to finish the record).
-async fn report_outcome(
+fn report_outcome(
     ctx: &Context,
     finished: Option<&pb::JobFinished>,
     left: (Option<u32>, bool),
@@ -360,7 +360,7 @@ async fn report_outcome(
                 human_size(done.hashed_bytes),
                 done.hash_cache_hits
             );
-            report_files(ctx, &attached.job_uid).await;
+            report_files(ctx, &attached.job_uid, done);
         }
         (None, Some(remaining)) if remaining > 0 && stream_alive => eprintln!(
             "roar: job {} left {remaining} process(es) running; they are still traced \
@@ -388,38 +388,21 @@ fn placement(job: &pb::JobSummary) -> String {
     format!("{ended}: a failed run takes no step; --keep-failed places it")
 }
 
-/// Files listed after a run, per direction; `roarctl show` has the rest.
-const REPORTED_FILES: usize = 8;
-
-/// The job's inputs and outputs (path, short hash, size) and warnings, on stderr.
-async fn report_files(ctx: &Context, uid: &str) {
-    let Ok(mut client) = ctx.client().await else {
-        return;
-    };
-    let cwd = std::env::current_dir()
-        .map(|d| d.into_os_string().into_vec())
-        .unwrap_or_default();
-    let Ok(job) = client
-        .get_job(pb::GetJobRequest {
-            selector: uid.to_string(),
-            cwd,
-        })
-        .await
-    else {
-        return;
-    };
-    let job = job.into_inner();
-    let base = job
-        .summary
-        .as_ref()
-        .map(|s| s.cwd.clone())
-        .unwrap_or_default();
-    for (arrow, files) in [("<-", &job.inputs), ("->", &job.outputs)] {
-        let data: Vec<&pb::FileRecord> = files.iter().filter(|f| f.class().is_data()).collect();
-        for file in data.iter().take(REPORTED_FILES) {
+/// The job's inputs and outputs (path, short hash, size) and warnings, on stderr, as
+/// the `Finished` message lists them: no second request, so nothing waits for the
+/// record's file rows to be written out.
+fn report_files(ctx: &Context, uid: &str, done: &pb::JobFinished) {
+    let summary = done.job.as_ref();
+    let base = summary.map(|s| s.cwd.as_slice()).unwrap_or_default();
+    let directions = [
+        ("<-", &done.listed_inputs, done.inputs),
+        ("->", &done.listed_outputs, done.outputs),
+    ];
+    for (arrow, listed, total) in directions {
+        for file in listed {
             let path = file
                 .path
-                .strip_prefix(base.as_slice())
+                .strip_prefix(base)
                 .and_then(|p| p.strip_prefix(b"/"))
                 .unwrap_or(&file.path);
             let short = roar_proto::vocabulary::blake3(&file.hashes).map_or("-", |hex| &hex[..12]);
@@ -429,14 +412,12 @@ async fn report_files(ctx: &Context, uid: &str) {
                 file.size.map_or_else(|| "-".to_string(), human_size)
             );
         }
-        if data.len() > REPORTED_FILES {
-            eprintln!(
-                "  {arrow} … and {} more (roarctl show {uid})",
-                data.len() - REPORTED_FILES
-            );
+        let more = (total as usize).saturating_sub(listed.len());
+        if more > 0 {
+            eprintln!("  {arrow} … and {more} more (roarctl show {uid})");
         }
     }
-    if let Some(git) = job.summary.as_ref().and_then(|s| s.git.as_ref())
+    if let Some(git) = summary.and_then(|s| s.git.as_ref())
         && git.dirty_count > 0
     {
         warn(
@@ -447,14 +428,10 @@ async fn report_files(ctx: &Context, uid: &str) {
             ),
         );
     }
-    for gap in &job.gaps {
+    for gap in &done.gaps {
         warn(ctx, &format!("not seen: {}", crate::render::gap_text(gap)));
     }
-    if job
-        .summary
-        .as_ref()
-        .is_some_and(|s| s.state() == pb::JobState::Interrupted)
-    {
+    if summary.is_some_and(|s| s.state() == pb::JobState::Interrupted) {
         warn(
             ctx,
             "the trace was interrupted: provenance for this run is incomplete",

@@ -9,9 +9,10 @@ use std::os::unix::ffi::OsStringExt;
 use roar_proto::pb;
 
 use crate::git_context::GitContext;
+use crate::hash_algorithms::Digest;
 use crate::packages::Package;
 use crate::python_env::PythonEnvironment;
-use crate::record::{Exit, Image};
+use crate::record::{Exit, Image, RecordedFile, TraceGap};
 use crate::store::model;
 
 /// A protocol enum's value for a daemon enum's name; 0 (unspecified) for None.
@@ -119,6 +120,40 @@ impl From<model::FileRecord> for pb::FileRecord {
             class: named(file.class.map(|c| c.name()), pb::FileClass::from_name),
             link_target: file.link_target.unwrap_or_default(),
             hard_link_of: file.hard_link_of.unwrap_or_default(),
+        }
+    }
+}
+
+/// A file as recorded, before it is stored: its BLAKE3 digest first, then the extra
+/// algorithms' in name order, as a stored file's are read back.
+impl From<&RecordedFile> for pb::FileRecord {
+    fn from(file: &RecordedFile) -> Self {
+        let mut extra: Vec<&Digest> = file.extra.iter().collect();
+        extra.sort_by_key(|d| d.algorithm);
+        let blake3 = file.content.map(|c| Digest {
+            algorithm: "blake3",
+            bytes: c.blake3.to_vec(),
+        });
+        pb::FileRecord {
+            path: file.path.clone(),
+            named_path: file.named.clone().unwrap_or_default(),
+            size: file.content.map(|c| c.size),
+            hashes: blake3.iter().chain(extra).map(Digest::to_proto).collect(),
+            pre_image: file.pre_image,
+            class: named(Some(file.class.name()), pb::FileClass::from_name),
+            link_target: file.link_target.clone().unwrap_or_default(),
+            hard_link_of: file.hard_link_of.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&TraceGap> for pb::TraceGap {
+    fn from(gap: &TraceGap) -> Self {
+        pb::TraceGap {
+            kind: named(Some(gap.kind.name()), pb::GapKind::from_name),
+            pid: u32::try_from(gap.pid).unwrap_or(0),
+            detail: gap.detail.clone(),
+            count: gap.count,
         }
     }
 }

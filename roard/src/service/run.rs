@@ -419,7 +419,14 @@ async fn record(
         }
     };
     let took = (hashed - trace_ended, hashed.elapsed());
-    let finished = finished_event(uid, summary.into(), outcome.processes.len(), &files, took);
+    let finished = finished_event(
+        uid,
+        summary.into(),
+        &outcome.processes,
+        &outcome.gaps,
+        &files,
+        took,
+    );
     let _ = sender.send(Ok(finished)).await;
 }
 
@@ -468,7 +475,8 @@ async fn await_outcome(
 fn finished_event(
     uid: &str,
     summary: pb::JobSummary,
-    process_count: usize,
+    processes: &[crate::record::ProcessRecord],
+    gaps: &[crate::record::TraceGap],
     files: &crate::record::HashedFiles,
     took: (std::time::Duration, std::time::Duration),
 ) -> pb::RunEvent {
@@ -476,6 +484,13 @@ fn finished_event(
         files.count_data(Role::Input),
         files.count_data(Role::Output),
     );
+    let process_count = processes.len();
+    let listed = |role| {
+        files
+            .first_data(role, roar_proto::FINISHED_FILES_LISTED)
+            .map(pb::FileRecord::from)
+            .collect()
+    };
     tracing::info!(
         "job {uid} finished: {process_count} processes, {inputs} inputs, {outputs} outputs; \
          {} files from the hash cache, {} hashed ({} bytes) in {} us; stored in {} ms",
@@ -497,6 +512,9 @@ fn finished_event(
             hashed_bytes: files.stats.hashed_bytes,
             packages: count(files.packages.len()),
             ignored_files: count(files.count_ignored()),
+            listed_inputs: listed(Role::Input),
+            listed_outputs: listed(Role::Output),
+            gaps: gaps.iter().map(pb::TraceGap::from).collect(),
         })),
     }
 }

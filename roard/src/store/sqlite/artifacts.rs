@@ -17,14 +17,14 @@ impl SqliteStore {
     async fn artifact(&self, id: i64) -> sqlx::Result<Artifact> {
         let size: i64 = sqlx::query_scalar("SELECT size FROM artifacts WHERE id = ?")
             .bind(id)
-            .fetch_one(&self.reader)
+            .fetch_one(self.reader().await)
             .await?;
         let hashes = sqlx::query(
             "SELECT algorithm, digest FROM artifact_hashes WHERE artifact_id = ? \
              ORDER BY algorithm",
         )
         .bind(id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?
         .iter()
         .map(super::columns::digest)
@@ -39,7 +39,7 @@ impl SqliteStore {
         ))
         .bind(id)
         .bind(MAX_USES)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?
         .iter()
         .map(use_from_row)
@@ -50,7 +50,7 @@ impl SqliteStore {
             async move {
                 sqlx::query_scalar::<_, String>(&sql)
                     .bind(id)
-                    .fetch_all(&self.reader)
+                    .fetch_all(self.reader().await)
                     .await
             }
         };
@@ -106,7 +106,7 @@ impl ArtifactStore for SqliteStore {
         )
         .bind(&prefix)
         .bind(algorithm)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?;
         match ids.as_slice() {
             [] => Err(ArtifactLookupError::NotFound(text.to_string())),
@@ -129,7 +129,7 @@ impl ArtifactStore for SqliteStore {
              ORDER BY at DESC, seq DESC LIMIT 1",
         )
         .bind(path)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader().await)
         .await?;
         match id {
             Some(id) => Ok(id),
@@ -151,7 +151,7 @@ impl ArtifactStore for SqliteStore {
         ))
         .bind(path)
         .bind(MAX_USES)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?
         .iter()
         .map(use_from_row)

@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         drop(conn);
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM artifacts ORDER BY id")
-            .fetch_all(&store.reader)
+            .fetch_all(store.reader().await)
             .await
             .unwrap();
         assert_eq!(ids, [2]);

@@ -47,7 +47,7 @@ impl SqliteStore {
                 list.push_bind(*id);
             }
             list.push_unseparated(") ORDER BY job_id, rowid");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 found
                     .entry(row.try_get("job_id")?)
                     .or_default()
@@ -88,7 +88,7 @@ impl SqliteStore {
                 list.push_bind(*uid);
             }
             list.push_unseparated(") ORDER BY r.started_at_ms, r.id");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 let summary = summary_from_row(&row)?;
                 let reproduced: Option<String> = row.try_get("reproduced")?;
                 let recorded: Option<String> = row.try_get("recorded")?;

@@ -11,7 +11,7 @@ use crate::record::{RecordedFile, Role};
 use crate::store::model::FileRecord;
 
 /// Rows per multi-row INSERT: well under SQLite's limit of 32766 bound variables.
-const ROWS_PER_STATEMENT: usize = 1000;
+pub(super) const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Artifact ids already seen, by BLAKE3 digest: a job that reads the same inputs as
 /// an earlier one finds their ids without a query. Artifacts are never deleted, so an
@@ -120,39 +120,9 @@ pub(super) async fn artifacts_for(
     Ok(ids)
 }
 
-/// Adds a job's files to `batch`, many rows per statement; `artifacts` must hold the
-/// id of every content among them (see [`artifacts_for`]).
-pub(super) fn push_job_files<'a>(
-    batch: &mut Batch<'a>,
-    job_id: i64,
-    files: &'a [RecordedFile],
-    artifacts: &HashMap<[u8; 32], i64>,
-) {
-    for chunk in files.chunks(ROWS_PER_STATEMENT) {
-        batch
-            .statement(
-                "INSERT INTO job_files (job_id, role, class, path, named_path, artifact_id, \
-                                        pre_image, link_target, hard_link_of) ",
-            )
-            .push_values(chunk, |mut row, file| {
-                let artifact = file.content.and_then(|c| artifacts.get(&c.blake3).copied());
-                row.push_bind(job_id)
-                    .push_bind(file.role.name())
-                    .push_bind(file.class.name())
-                    .push_bind(file.path.as_slice())
-                    .push_bind(file.named.as_deref())
-                    .push_bind(artifact)
-                    .push_bind(file.pre_image)
-                    .push_bind(file.link_target.as_deref())
-                    .push_bind(file.hard_link_of.as_deref());
-            });
-    }
-    push_extra_hashes(batch, files, artifacts);
-}
-
 /// Attaches the extra algorithms' digests to the artifacts. An artifact first seen
 /// without them gains them here; a digest already known is left as it is.
-fn push_extra_hashes(
+pub(super) fn push_extra_hashes(
     batch: &mut Batch<'_>,
     files: &[RecordedFile],
     artifacts: &HashMap<[u8; 32], i64>,
@@ -188,7 +158,7 @@ impl SqliteStore {
              WHERE f.job_id = ? ORDER BY f.id, h.algorithm",
         )
         .bind(job_id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?;
         let (mut inputs, mut outputs): (Vec<FileRecord>, Vec<FileRecord>) =
             (Vec::new(), Vec::new());

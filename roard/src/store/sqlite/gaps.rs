@@ -30,7 +30,7 @@ impl SqliteStore {
             "SELECT kind, pid, detail, count FROM trace_gaps WHERE job_id = ? ORDER BY rowid",
         )
         .bind(job_id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?;
         let mut gaps = Vec::new();
         for row in rows {

@@ -79,7 +79,7 @@ impl HashCacheStore for SqliteStore {
                 list.push_bind(path.as_slice());
             }
             query.push(")");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 let digest: Vec<u8> = row.try_get("blake3")?;
                 let Ok(blake3) = <[u8; 32]>::try_from(digest.as_slice()) else {
                     continue;

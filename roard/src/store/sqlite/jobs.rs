@@ -56,7 +56,7 @@ impl SqliteStore {
             .bind(step)
             .bind(&prefix)
             .bind(kind)
-            .fetch_all(&self.reader)
+            .fetch_all(self.reader().await)
             .await?;
         match (selector, rows.len()) {
             (_, 0) => Err(LookupError::NotFound(original.to_string())),
@@ -65,7 +65,7 @@ impl SqliteStore {
                     "SELECT COUNT(*) FROM jobs WHERE uid >= ?1 AND uid < ?1 || 'g'",
                 )
                 .bind(&prefix)
-                .fetch_one(&self.reader)
+                .fetch_one(self.reader().await)
                 .await?;
                 Err(LookupError::Ambiguous {
                     prefix: original.to_string(),
@@ -205,7 +205,7 @@ impl SqliteStore {
              WHERE job_id = ? ORDER BY rowid",
         )
         .bind(job_id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?;
         for row in rows {
             let (pid, started): (u32, i64) =
@@ -223,13 +223,14 @@ impl SqliteStore {
 
 /// The statements of a finished job's record, in `batch`: its processes, gaps, files,
 /// packages, environments, the hash cache's news, and last the job's row, whose
-/// summary is then the batch's last returned row.
+/// summary is then the batch's last returned row. Returns whether the file rows are
+/// deferred (see `file_rows`).
 fn push_job_end<'a>(
     batch: &mut Batch<'a>,
     job_id: i64,
     end: &JobEnd<'a>,
     artifacts: &std::collections::HashMap<[u8; 32], i64>,
-) {
+) -> bool {
     let JobEnd {
         processes,
         files,
@@ -245,7 +246,8 @@ fn push_job_end<'a>(
     push_processes(batch, job_id, processes);
     push_earlier_images(batch, job_id, processes);
     super::gaps::push_trace_gaps(batch, job_id, gaps);
-    super::files::push_job_files(batch, job_id, &files.files, artifacts);
+    let deferred = super::file_rows::push_job_files(batch, job_id, &files.files, artifacts);
+    super::files::push_extra_hashes(batch, &files.files, artifacts);
     super::packages::push_job_packages(batch, job_id, &files.packages);
     super::environments::push_job_environments(batch, job_id, environments);
     super::hash_cache::push_hash_cache(batch, &files.cache_updates);
@@ -284,6 +286,7 @@ fn push_job_end<'a>(
     }
     update.push(" WHERE id = ").push_bind(job_id);
     update.push(" RETURNING ").push(SUMMARY_COLUMNS);
+    deferred
 }
 
 fn exit_columns(exit: Option<Exit>) -> (Option<i32>, Option<i32>) {
@@ -428,19 +431,34 @@ impl JobStore for SqliteStore {
         let (mut artifacts, unknown) = self
             .artifact_ids
             .split(end.files.files.iter().filter_map(|f| f.content.as_ref()));
+        // A long file list is written behind the record (see `file_rows`): the
+        // deferral is announced while this transaction holds the writer, and its
+        // writing out queued whether the commit worked or not.
         let rows = if unknown.is_empty() {
             let mut conn = self.writer()?.acquire().await?;
+            let deferral = self.write_behind.announce();
             let mut batch = Batch::transaction();
-            push_job_end(&mut batch, job_id, end, &artifacts);
-            batch.commit(&mut conn).await?
+            let deferred = push_job_end(&mut batch, job_id, end, &artifacts);
+            let committed = batch.commit(&mut conn).await;
+            self.write_behind
+                .write_out(deferral, deferred.then_some(job_id));
+            committed?
         } else {
             let mut tx = self.write_transaction().await?;
-            artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
-            let mut batch = Batch::new();
-            push_job_end(&mut batch, job_id, end, &artifacts);
-            let rows = batch.run(&mut tx).await?;
-            tx.commit().await?;
-            rows
+            let deferral = self.write_behind.announce();
+            let mut deferred = false;
+            let committed = async {
+                artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
+                let mut batch = Batch::new();
+                deferred = push_job_end(&mut batch, job_id, end, &artifacts);
+                let rows = batch.run(&mut tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(rows)
+            }
+            .await;
+            self.write_behind
+                .write_out(deferral, deferred.then_some(job_id));
+            committed?
         };
         let summary = summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?;
         self.artifact_ids.remember(&artifacts);
@@ -494,7 +512,7 @@ impl JobStore for SqliteStore {
                 sqlx::query(&sql)
                     .bind(project)
                     .bind(limit)
-                    .fetch_all(&self.reader)
+                    .fetch_all(self.reader().await)
                     .await?
             }
             None => {
@@ -504,7 +522,7 @@ impl JobStore for SqliteStore {
                 );
                 sqlx::query(&sql)
                     .bind(limit)
-                    .fetch_all(&self.reader)
+                    .fetch_all(self.reader().await)
                     .await?
             }
         };
@@ -528,7 +546,7 @@ impl JobStore for SqliteStore {
                     exit_signal FROM processes WHERE job_id = ? ORDER BY id",
         )
         .bind(job_id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?
         .iter()
         .map(process_from_row)
@@ -578,7 +596,7 @@ impl JobStore for SqliteStore {
     async fn job_id(&self, uid: &str) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM jobs WHERE uid = ?")
             .bind(uid)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.reader().await)
             .await?)
     }
 }

@@ -90,7 +90,7 @@ impl SqliteStore {
             query.push_bind(role.to_string());
             query.push(" AND f.artifact_id IN (");
             push_ids(&mut query, chunk);
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 uses.push(Use {
                     job_id: row.try_get("job_id")?,
                     artifact_id: row.try_get("artifact_id")?,
@@ -115,7 +115,7 @@ impl SqliteStore {
             query.push_bind(role.to_string());
             query.push(" AND f.job_id IN (");
             push_ids(&mut query, chunk);
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 frontier.push((row.try_get("artifact_id")?, Place::from_row(&row)?));
             }
         }
@@ -206,7 +206,7 @@ impl LineageStore for SqliteStore {
                 "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE id IN ("
             ));
             push_ids(&mut query, chunk);
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 let id: i64 = row.try_get("id")?;
                 nodes.insert(id, JobNode::new(id, summary_from_row(&row)?));
             }
@@ -216,7 +216,7 @@ impl LineageStore for SqliteStore {
             );
             push_ids(&mut query, chunk);
             query.push(" ORDER BY id");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 let Some(node) = nodes.get_mut(&row.try_get::<i64, _>("job_id")?) else {
                     continue;
                 };
@@ -254,7 +254,7 @@ impl LineageStore for SqliteStore {
             );
             push_ids(&mut query, chunk);
             query.push(" ORDER BY a.id, h.algorithm");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 let id: i64 = row.try_get("id")?;
                 let artifact = artifacts.entry(id).or_insert_with(|| GraphArtifact {
                     id: id.max(0) as u64,
@@ -286,7 +286,7 @@ impl LineageStore for SqliteStore {
             );
             push_ids(&mut query, chunk);
             query.push(" ORDER BY id");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 found
                     .entry(row.try_get("job_id")?)
                     .or_default()

@@ -9,6 +9,7 @@ mod byte_lists;
 mod columns;
 mod environments;
 mod errors;
+mod file_rows;
 mod files;
 mod gaps;
 mod git_tags;
@@ -57,11 +58,14 @@ fn log_frames(shm: &Path) -> u32 {
 /// Writes go through one connection and take the write lock when their transaction
 /// begins (`BEGIN IMMEDIATE`): SQLite allows one writer at a time, and a transaction
 /// that reads first and writes later fails with SQLITE_BUSY, without waiting, when
-/// another writer got in between. Reads use a small pool of their own.
+/// another writer got in between. Reads use a small pool of their own. Both wait for
+/// the file rows written behind finished jobs (see `file_rows`).
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
-    reader: SqlitePool,
+    /// Only through [`SqliteStore::reader`].
+    readers: SqlitePool,
+    write_behind: Arc<file_rows::WriteBehind>,
     /// Only for `checkpoint_in_background`.
     checkpointer: SqlitePool,
     checkpointing: Arc<AtomicBool>,
@@ -130,15 +134,24 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        let reader = SqlitePoolOptions::new()
+        let left = file_rows::write_out_all(&writer).await.with_context(|| {
+            format!("cannot write out deferred file rows in {}", path.display())
+        })?;
+        if left > 0 {
+            tracing::info!(
+                "wrote out the deferred file rows of {left} job(s) left by the last run"
+            );
+        }
+        let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
             .connect_with(options.read_only(true).create_if_missing(false))
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         Ok(Self {
+            write_behind: Arc::new(file_rows::WriteBehind::start(writer.clone())),
             writer,
-            reader,
+            readers,
             checkpointer,
             checkpointing: Arc::new(AtomicBool::new(false)),
             files: Arc::new(["", "-wal", "-shm"].map(|suffix| {
@@ -171,11 +184,20 @@ impl SqliteStore {
         Ok(&self.writer)
     }
 
-    /// A write transaction that holds SQLite's write lock from its first statement.
+    /// A write transaction that holds SQLite's write lock from its first statement and
+    /// sees every finished job's files.
     async fn write_transaction(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.write_behind.settled().await;
         Ok(self.writer()?.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The pool reads go through, once every finished job's files are in place. Never
+    /// to be awaited while holding the writer: writing the files out needs it.
+    async fn reader(&self) -> &SqlitePool {
+        self.write_behind.settled().await;
+        &self.readers
     }
 }
 
@@ -211,7 +233,8 @@ impl Upkeep for SqliteStore {
 
     /// Flushes and closes every connection (WAL checkpoint happens on last close).
     async fn close(&self) {
-        self.reader.close().await;
+        self.write_behind.settled().await;
+        self.readers.close().await;
         self.checkpointer.close().await;
         self.writer.close().await;
     }

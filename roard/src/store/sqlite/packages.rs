@@ -63,7 +63,7 @@ impl SqliteStore {
                 list.push_bind(*id);
             }
             list.push_unseparated(") ORDER BY p.ecosystem, p.name, p.version");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 found
                     .entry(row.try_get("job_id")?)
                     .or_default()
@@ -81,7 +81,7 @@ impl SqliteStore {
              WHERE j.job_id = ? ORDER BY p.ecosystem, p.name, p.version",
         )
         .bind(job_id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader().await)
         .await?
         .iter()
         .map(package_from_row)

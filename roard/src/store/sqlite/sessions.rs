@@ -64,7 +64,7 @@ impl SessionStore for SqliteStore {
         );
         Ok(sqlx::query(&sql)
             .bind(project)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.reader().await)
             .await?
             .as_ref()
             .map(session_from_row)
@@ -99,7 +99,7 @@ impl SessionStore for SqliteStore {
         Ok(
             sqlx::query("SELECT id, kind, step, placed FROM jobs WHERE session_id = ? ORDER BY id")
                 .bind(i64::try_from(session_id).unwrap_or(i64::MAX))
-                .fetch_all(&self.reader)
+                .fetch_all(self.reader().await)
                 .await?
                 .iter()
                 .map(|row| {

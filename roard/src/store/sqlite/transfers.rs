@@ -23,7 +23,7 @@ impl SqliteStore {
                 list.push_bind(*id);
             }
             list.push_unseparated(") ORDER BY id");
-            for row in query.build().fetch_all(&self.reader).await? {
+            for row in query.build().fetch_all(self.reader().await).await? {
                 origins
                     .entry(row.try_get("artifact_id")?)
                     .or_default()
