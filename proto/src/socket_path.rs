@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 /// File name of the socket inside the runtime directory.
 pub const SOCKET_NAME: &str = "roard.sock";
 
+/// The lock file beside `socket`: the daemon serving it holds an exclusive lock on it,
+/// and writes its build id into it before it binds the socket, so a client that
+/// connects can read which build answers without asking (a `Hello` is a round trip).
+pub fn lock_path(socket: &Path) -> PathBuf {
+    let mut path = socket.as_os_str().to_owned();
+    path.push(".lock");
+    PathBuf::from(path)
+}
+
 /// The directory holding the socket, pid lock and nothing else.
 pub fn default_runtime_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {

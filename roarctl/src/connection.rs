@@ -83,7 +83,7 @@ async fn same_build(
     autostart: bool,
     quiet: bool,
 ) -> anyhow::Result<Client> {
-    if BUILD_CHECKED.swap(true, Ordering::Relaxed) {
+    if BUILD_CHECKED.swap(true, Ordering::Relaxed) || answering_build(socket) {
         return Ok(client);
     }
     // A daemon that cannot answer fails the command's own request, with its message.
@@ -129,6 +129,14 @@ async fn same_build(
         );
     }
     Ok(client)
+}
+
+/// Whether the daemon holding `socket`'s lock wrote this roarctl's build id into it:
+/// then no `Hello` is needed. Anything else (no file, an older daemon that writes
+/// none, another build) is left to `Hello`.
+fn answering_build(socket: &Path) -> bool {
+    std::fs::read(roar_proto::socket_path::lock_path(socket))
+        .is_ok_and(|id| id == roar_proto::BUILD_ID.as_bytes())
 }
 
 /// A build id as shown to the user; daemons from before build ids sent none.

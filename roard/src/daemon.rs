@@ -37,16 +37,17 @@ pub fn run(options: Options) -> anyhow::Result<()> {
 }
 
 async fn serve(options: Options) -> anyhow::Result<()> {
-    let (listener, socket_guard) = match listener::bind(&options.socket) {
-        Ok(bound) => bound,
-        Err(BindError::AlreadyRunning(path)) => {
-            // Two roarctl processes may auto-start a daemon at the same moment; the
-            // loser just leaves.
-            tracing::info!("another roard already serves {}; exiting", path.display());
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (listener, socket_guard) =
+        match listener::bind(&options.socket, &crate::service::build_id()) {
+            Ok(bound) => bound,
+            Err(BindError::AlreadyRunning(path)) => {
+                // Two roarctl processes may auto-start a daemon at the same moment; the
+                // loser just leaves.
+                tracing::info!("another roard already serves {}; exiting", path.display());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
     let store = SqliteStore::open(&options.database).await?;
     let interrupted = store.mark_running_jobs_interrupted().await?;
     if interrupted > 0 {

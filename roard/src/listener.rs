@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -38,9 +38,10 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Bind
     }
 }
 
-/// Binds `path`. The default location's directory is created and checked to be private;
-/// a directory named explicitly is created 0700 when missing and otherwise left alone.
-pub fn bind(path: &Path) -> Result<(UnixListener, SocketGuard), BindError> {
+/// Binds `path`, as the daemon of build `build_id`. The default location's directory is
+/// created and checked to be private; a directory named explicitly is created 0700 when
+/// missing and otherwise left alone.
+pub fn bind(path: &Path, build_id: &str) -> Result<(UnixListener, SocketGuard), BindError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     if path == roar_proto::socket_path::default_socket_path() {
         roar_proto::socket_path::ensure_private_dir(dir)?;
@@ -52,9 +53,7 @@ pub fn bind(path: &Path) -> Result<(UnixListener, SocketGuard), BindError> {
             .map_err(io_error("create", dir))?;
     }
 
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
+    let lock_path = roar_proto::socket_path::lock_path(path);
     let lock_file = File::options()
         .create(true)
         .truncate(false)
@@ -63,6 +62,10 @@ pub fn bind(path: &Path) -> Result<(UnixListener, SocketGuard), BindError> {
         .map_err(io_error("open", &lock_path))?;
     let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
         .map_err(|_| BindError::AlreadyRunning(path.to_path_buf()))?;
+    // Before the socket exists: whoever connects finds the build that answers.
+    lock.set_len(0)
+        .and_then(|()| lock.write_all_at(build_id.as_bytes(), 0))
+        .map_err(io_error("write the build id into", &lock_path))?;
 
     // We hold the lock, so whatever socket is there belongs to a daemon that is gone.
     match fs::symlink_metadata(path) {

@@ -396,6 +396,10 @@ fn a_daemon_of_another_build_is_replaced_once_idle() {
     assert_ne!(new["pid"].as_u64(), Some(u64::from(old.id())));
     assert_ne!(new["build_id"], "0000000000000000");
     assert!(stderr(&log).contains(new["build_id"].as_str().unwrap()));
+    // The daemon's lock file beside the socket names the build that answers: a
+    // client of the same build reads it there and needs no `Hello`.
+    let lock = std::fs::read_to_string(sandbox.socket().with_extension("sock.lock")).unwrap();
+    assert_eq!(lock, new["build_id"].as_str().unwrap());
 }
 
 #[test]

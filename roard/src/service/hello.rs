@@ -29,9 +29,10 @@ pub fn hello(state: &DaemonState, request: &pb::HelloRequest) -> pb::HelloReply 
     }
 }
 
-/// This daemon's build id; debug builds can pretend to be another build
-/// (`ROARD_FAULTS=other-build`) so the tests can show what an upgrade looks like.
-fn build_id() -> String {
+/// This daemon's build id, as `Hello` and the socket's lock file give it; debug builds
+/// can pretend to be another build (`ROARD_FAULTS=other-build`) so the tests can show
+/// what an upgrade looks like.
+pub fn build_id() -> String {
     if crate::faults::injected("other-build") {
         return "0000000000000000".to_string();
     }

@@ -19,6 +19,7 @@ mod run;
 mod shutdown;
 mod tag_lineage;
 
+pub use hello::build_id;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::Arc;
 
