@@ -22,13 +22,16 @@
 #include <stdint.h>
 
 #define RING_MAGIC 0x474e5252414f52ULL /* "ROARRNG" */
-#define RING_VERSION 1u
+#define RING_VERSION 2u
 #define RING_FD 1023
 #define RING_HEADER_SIZE 4096u
 #define LANE_HEADER_SIZE 128u
 #define LANE_DATA_SIZE 65536u /* a power of two: offsets wrap with a mask */
 #define LANE_SIZE (LANE_HEADER_SIZE + LANE_DATA_SIZE)
 #define LANE_COUNT 1024u
+
+/* Programs the library does not pay for in this job (see `skipped` below). */
+#define SKIPPED_MAX 128u
 
 /* Where the fast path's stub lives in every process: `endbr64; syscall; ret`, so
  * the kernel reports its calls at STUB_ADDR + 6. */
@@ -50,6 +53,18 @@ struct ring_header {
     /* Records published, ever: counted after each is published, so the tracer can
      * skip reading the lanes while it has not moved (`seq` is taken before). */
     uint64_t published;
+    /* Programs that ran with the library in this job, recorded nothing through it
+     * and started no other program: an exec of one of them (by device and inode)
+     * does not pass the library on, so it spares ld.so's open of the library, a
+     * stop. Written by the tracer only; the first `skipped_count` entries hold. A
+     * torn read changes one exec's speed, never a record: every call of a process
+     * without the library is traced. */
+    uint32_t skipped_count;
+    uint32_t reserved2;
+    struct {
+        uint64_t dev;
+        uint64_t ino;
+    } skipped[SKIPPED_MAX];
 };
 
 struct lane_header {

@@ -362,8 +362,25 @@ static void hide_from_environ(void)
         entry[0] = entry[1];
 }
 
+/* Whether the tracer listed the program open at `fd` as one the library does not pay
+ * for (see `skipped` in ring.h). */
+static int skipped(long fd)
+{
+    if (!ring)
+        return 0;
+    uint64_t st[18]; /* the kernel's struct stat: st_dev, then st_ino */
+    if (fast3(SYS_fstat, fd, (long)st, 0) != 0)
+        return 0;
+    uint32_t count = __atomic_load_n(&ring->skipped_count, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < count && i < SKIPPED_MAX; i++)
+        if (ring->skipped[i].ino == st[1] && ring->skipped[i].dev == st[0])
+            return 1;
+    return 0;
+}
+
 /* Whether the program at `path` loads this library: a native ELF file that glibc's
- * ld.so runs, or a script whose interpreter is one. A static or 32-bit program never sees
+ * ld.so runs, or a script whose interpreter is one, unless the tracer listed that
+ * program as one the library does not pay for. A static or 32-bit program never sees
  * LD_PRELOAD from roar (it would keep it in its environment, or ld.so would print an
  * error for it). */
 static int loads_library(const char *path, int depth)
@@ -373,7 +390,10 @@ static int loads_library(const char *path, int depth)
     if (fd < 0)
         return 0;
     long n = fast3(SYS_read, fd, head, sizeof head);
+    int skip = n >= 4 && !(head[0] == '#' && head[1] == '!') && skipped(fd);
     fast3(SYS_close, fd, 0, 0);
+    if (skip)
+        return 0;
     if (n >= 4 && head[0] == '#' && head[1] == '!' && depth < 4) {
         char interpreter[256];
         long i = 2, j = 0;

@@ -20,6 +20,14 @@ fn reset(work: &Path, setup: &dyn Fn(&Path)) {
 /// Runs `command` under strace and under roar, fast path on and off, and compares.
 /// Returns roar's record (fast path on) for further checks.
 pub fn differential(setup: &dyn Fn(&Path), command: &[&str]) -> serde_json::Value {
+    differential_records(setup, command).1
+}
+
+/// As [`differential`]; both of roar's records: without the fast path, then with it.
+pub fn differential_records(
+    setup: &dyn Fn(&Path),
+    command: &[&str],
+) -> (serde_json::Value, serde_json::Value) {
     let sandbox = Sandbox::new();
     let work = sandbox.work_dir();
     reset(&work, setup);
@@ -32,7 +40,7 @@ pub fn differential(setup: &dyn Fn(&Path), command: &[&str]) -> serde_json::Valu
     assert_sets_equal(&expected, &strace::from_roar_record(&slow));
     let fast = recorded(&sandbox, setup, command, &[]);
     assert_sets_equal(&expected, &strace::from_roar_record(&fast));
-    fast
+    (slow, fast)
 }
 
 /// Runs `command` under `roarctl run FLAGS` from freshly set-up files; its record.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use roar_e2e::differential::differential;
+use roar_e2e::differential::{differential, differential_records};
 use roar_e2e::{Sandbox, code, stderr};
 
 /// `tests/programs/fast_path_cases.c`, built into a directory of its own (dynamically
@@ -70,6 +70,36 @@ fn a_fork_bomb_of_a_thousand_short_processes() {
     let setup = |d: &Path| write_numbered(d, (0..1000).map(|i| format!("f{i}.txt")));
     let job = run_case(&program, &setup, &["forks", "1000"]);
     assert!(fast_path_opens(&job) >= 1000, "{}", job["seen_by"]);
+}
+
+/// A shell loop of a program that opens nothing itself (`true`) and one that reads
+/// three files (`cat`): after its first run, `true` runs without the library (one stop
+/// fewer each time: ld.so's open of it), and `cat` keeps it. The record is the same.
+#[test]
+fn programs_the_library_does_not_pay_for_soon_run_without_it() {
+    let setup =
+        |d: &Path| write_numbered(d, ["a.txt", "b.txt", "c.txt"].map(String::from).into_iter());
+    let command = [
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 30 ]; do /bin/true; cat a.txt b.txt c.txt > /dev/null; \
+         i=$((i+1)); done",
+    ];
+    let (slow, fast) = differential_records(&setup, &command);
+    let stops = |job: &serde_json::Value| job["seen_by"]["ptrace_stops"].as_i64().unwrap();
+    assert!(
+        fast_path_opens(&fast) >= 90,
+        "cat keeps the library: {}",
+        fast["seen_by"]
+    );
+    // Against the slow path, each cat spares 3 stops and costs 1 (the library's open):
+    // -60. Each true would cost 1 more: +30 if it kept the library, +1 as it does not.
+    assert!(
+        stops(&fast) <= stops(&slow) - 50,
+        "with the fast path {} stops, without it {}",
+        stops(&fast),
+        stops(&slow)
+    );
 }
 
 #[test]

@@ -128,9 +128,23 @@ impl Job {
         if !self.recording {
             return None;
         }
+        if let Some(image) = self.processes.image_of(tid) {
+            self.files.library.image_ended(tid, &image.exe, false);
+            self.tell_ring_what_to_skip();
+        }
         self.processes.on_exit(tid, exit, now);
         self.files.on_task_gone(tid);
         Some(self.processes.live_processes())
+    }
+
+    /// Lists in the ring the programs the library is no longer passed to, when that
+    /// changed (see `library_use`).
+    fn tell_ring_what_to_skip(&mut self) {
+        if let Some(ring) = &self.ring
+            && let Some(skipped) = self.files.library.take_changed()
+        {
+            ring.set_skipped(&skipped);
+        }
     }
 
     /// Takes in what the fast path recorded since the last stop, before that stop is
@@ -263,6 +277,9 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
                 // A child whose first stop came first has its view already.
                 if let Some(thread) = table.on_new_task(tid, child, maybe_thread, now) {
                     job.files.views.on_new_task(tid, child, thread);
+                    if !thread {
+                        job.files.library.started_program(table.process_of(tid));
+                    }
                 }
             }
             resume(tid, 0);
@@ -272,6 +289,10 @@ fn on_stop(job: &mut Job, tid: Pid, stop: Stop, now: i64, reporter: &mut dyn Rep
             if crate::faults::injected("tracer-panic") {
                 panic!("injected fault: tracer-panic");
             }
+            if let Some(before) = table.image_of(tid) {
+                job.files.library.image_ended(tid, &before.exe, true);
+            }
+            job.files.library.exec_began(tid);
             let image = table.on_exec(tid, former, now);
             job.files.views.on_exec(tid, former);
             job.files.on_exec(tid, &image);

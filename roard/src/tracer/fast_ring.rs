@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const RING_MAGIC: u64 = 0x0047_4e52_5241_4f52;
-const RING_VERSION: u32 = 1;
+const RING_VERSION: u32 = 2;
 /// The descriptor the helper keeps the ring at: a process of the job opens it as
 /// `/proc/TRACERPID/fd/RING_FD`.
 pub const RING_FD: i32 = 1023;
@@ -37,6 +37,11 @@ const H_ENABLED: usize = 20;
 const H_SEQ: usize = 24;
 const H_LANES_USED: usize = 32;
 const H_PUBLISHED: usize = 40;
+const H_SKIPPED_COUNT: usize = 48;
+/// `skipped[]`: (device, inode) pairs of 16 bytes.
+const H_SKIPPED: usize = 56;
+/// Programs the ring can list as not worth the library (`SKIPPED_MAX`).
+pub const SKIPPED_MAX: usize = 128;
 // Lane header fields (see `struct lane_header`).
 const L_OWNER: usize = 0;
 const L_HEAD: usize = 8;
@@ -148,6 +153,20 @@ impl Ring {
     /// Sends every later call of the job through ptrace.
     pub fn disable(&self) {
         self.atomic_u32(H_ENABLED).store(0, Ordering::Release);
+    }
+
+    /// Lists the programs (device, inode) whose exec through the library does not
+    /// pass it on; at most [`SKIPPED_MAX`] are kept. Entries go in before the count
+    /// that makes them visible.
+    pub fn set_skipped(&self, programs: &[(u64, u64)]) {
+        let programs = &programs[..programs.len().min(SKIPPED_MAX)];
+        for (i, &(dev, ino)) in programs.iter().enumerate() {
+            let at = H_SKIPPED + i * 16;
+            self.atomic_u64(at).store(dev, Ordering::Relaxed);
+            self.atomic_u64(at + 8).store(ino, Ordering::Relaxed);
+        }
+        self.atomic_u32(H_SKIPPED_COUNT)
+            .store(programs.len() as u32, Ordering::Release);
     }
 
     /// Hands every published record, in sequence order, to `each`.
@@ -303,7 +322,7 @@ mod tests {
             format!(
                 "#include <stdio.h>\n#include <stddef.h>\n#include \"{header}\"\n\
                  int main(void) {{ printf(\"%llu %u %d %u %u %u %u %lu \
-                 %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\\n\", \
+                 %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %u\\n\", \
                  RING_MAGIC, RING_VERSION, RING_FD, RING_HEADER_SIZE, LANE_HEADER_SIZE, \
                  LANE_DATA_SIZE, LANE_COUNT, STUB_ADDR, \
                  offsetof(struct ring_header, version), offsetof(struct ring_header, lane_count), \
@@ -312,7 +331,9 @@ mod tests {
                  offsetof(struct ring_header, published), offsetof(struct lane_header, head), \
                  offsetof(struct lane_header, tail), sizeof(struct record_header), \
                  offsetof(struct record_header, named_length), \
-                 offsetof(struct record_header, path_length)); return 0; }}\n"
+                 offsetof(struct record_header, path_length), \
+                 offsetof(struct ring_header, skipped_count), \
+                 offsetof(struct ring_header, skipped), SKIPPED_MAX); return 0; }}\n"
             ),
         )
         .unwrap();
@@ -347,6 +368,9 @@ mod tests {
             RECORD_HEADER_SIZE as u64,
             24,
             28,
+            H_SKIPPED_COUNT as u64,
+            H_SKIPPED as u64,
+            SKIPPED_MAX as u64,
         ]
         .map(|n| n.to_string())
         .join(" ");

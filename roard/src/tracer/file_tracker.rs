@@ -5,6 +5,7 @@
 //! depends on success are then followed to their exit stop; `execve` is not, because
 //! success shows up as a `PTRACE_EVENT_EXEC`.
 
+use super::library_use::LibraryUse;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -109,6 +110,9 @@ pub struct FileTracker {
     /// The fast path's preload library: ld.so opens it in every process, and it is
     /// roar's, not the job's.
     preload_library: Option<Vec<u8>>,
+    /// Which programs the library pays for (told of loads and opens here, of execs,
+    /// forks and exits by the event loop).
+    pub library: LibraryUse,
 }
 
 /// An open the kernel resolved, as its entry left it.
@@ -158,6 +162,7 @@ impl FileTracker {
     /// read right after the call (canonical, as a stop would make it). So the record
     /// is taken as it is, even where the file is gone by now.
     pub fn on_fast_record(&mut self, record: FastRecord) {
+        self.library.fast_open(Pid::from_raw(record.tid));
         // The descriptor's name could not be read (too long, or refused by a filter of
         // the job's own): an absolute name is the next best, as a stop would use it.
         let opened = record.opened.or_else(|| {
@@ -478,8 +483,10 @@ impl FileTracker {
     fn read_entry(&mut self, tid: Pid, dirfd: u64, named: &[u8], no_follow: bool) {
         // ld.so loading the fast path's library, in every process: roar's, not the job's.
         if self.preload_library.as_deref() == Some(named) {
+            self.library.loaded(tid);
             return;
         }
+        self.library.traced_read(tid);
         // A task in another view means other files by the same names.
         let own_view = self.views.of(tid).is_none();
         if own_view && self.known_reads.contains(named) {

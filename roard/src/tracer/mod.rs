@@ -11,6 +11,7 @@ pub mod file_ledger;
 mod file_tracker;
 pub mod gaps;
 pub mod helper;
+mod library_use;
 pub mod linger;
 pub(crate) mod paths;
 pub mod process_table;

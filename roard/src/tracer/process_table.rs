@@ -138,6 +138,13 @@ impl ProcessTable {
         true
     }
 
+    /// The program a live process runs.
+    pub fn image_of(&self, pid: Pid) -> Option<Arc<Image>> {
+        self.live
+            .get(&pid)
+            .map(|&i| Arc::clone(&self.records[i].image))
+    }
+
     /// Processes (not threads) still alive.
     pub fn live_processes(&self) -> usize {
         self.live.len()
