@@ -135,16 +135,25 @@ async fn write_out(writer: &SqlitePool, job_id: i64) -> Result<(), sqlx::Error> 
 }
 
 /// Writes out every job's deferred rows, oldest first: the rows a daemon that stopped
-/// (or failed to write them) left behind.
+/// (or failed to write them) left behind. Rows that cannot be written out are logged
+/// and left where they are: they must not keep the daemon from starting. Returns how
+/// many jobs' rows were written out.
 pub(super) async fn write_out_all(writer: &SqlitePool) -> Result<u64, sqlx::Error> {
     let jobs: Vec<i64> =
         sqlx::query_scalar("SELECT job_id FROM deferred_job_files ORDER BY job_id")
             .fetch_all(writer)
             .await?;
+    let mut written = 0;
     for &job_id in &jobs {
-        write_out(writer, job_id).await?;
+        match write_out(writer, job_id).await {
+            Ok(()) => written += 1,
+            Err(e) => tracing::error!(
+                "cannot write out the deferred file rows of job {job_id}: {e}; they stay \
+                 in deferred_job_files"
+            ),
+        }
     }
-    Ok(jobs.len() as u64)
+    Ok(written)
 }
 
 /// The order of deferred writes, and the task that performs them one by one.
@@ -346,6 +355,43 @@ mod tests {
         assert_eq!(job.inputs.len(), DEFER_FROM_ROWS);
         assert_eq!(job.inputs[7].path, b"/p/a7");
         assert_eq!(paths(&job.outputs), [b"/p/b".as_slice()]);
+    }
+
+    /// A deferred row that cannot be decoded is left alone and logged; the daemon
+    /// still starts, and the other jobs' rows are written out.
+    #[tokio::test]
+    async fn an_unreadable_deferred_row_does_not_keep_the_store_from_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roar.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let broken = start(&store, "cccc00000001").await;
+        let good = start(&store, "cccc00000002").await;
+        let files: Vec<RecordedFile> = (0..DEFER_FROM_ROWS)
+            .map(|i| file(&format!("/p/g{i}"), Role::Input))
+            .collect();
+        let mut batch = Batch::new();
+        push_job_files(&mut batch, good, &files, &HashMap::new());
+        batch
+            .statement("INSERT INTO deferred_job_files (job_id, body) VALUES (")
+            .push_bind(broken)
+            .push(", x'ffffffff')");
+        let mut conn = store.writer.acquire().await.unwrap();
+        batch.run(&mut conn).await.unwrap();
+        drop(conn);
+        store.close().await;
+
+        let reopened = SqliteStore::open(&path).await.unwrap();
+        let job = reopened
+            .find_job(&JobSelector::Last, "last", b"/p")
+            .await
+            .unwrap();
+        assert_eq!(job.summary.uid, "cccc00000002");
+        assert_eq!(job.inputs.len(), DEFER_FROM_ROWS);
+        let left: Vec<i64> = sqlx::query_scalar("SELECT job_id FROM deferred_job_files")
+            .fetch_all(reopened.reader().await)
+            .await
+            .unwrap();
+        assert_eq!(left, [broken]);
     }
 
     #[test]
