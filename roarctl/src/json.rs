@@ -20,7 +20,7 @@ fn ended(ended_at_ms: Option<i64>) -> Value {
 }
 
 /// `{"blake3": "<hex>", ...}`.
-fn hashes(digests: &[pb::Digest]) -> Value {
+pub fn hashes(digests: &[pb::Digest]) -> Value {
     Value::Object(
         digests
             .iter()
@@ -274,7 +274,7 @@ fn file_refs(files: &[pb::FileRef]) -> Value {
 /// `dag --json` and `lineage --json`: `kind` ("dag" or "lineage"), `session` (dag),
 /// `roots` (lineage: artifact ids), `jobs` (summaries plus `depth`, `stale`,
 /// `stale_reason`, `inputs`, `outputs` as `{artifact, path, pre_image}`), `artifacts`
-/// (`id`, `size`, `hashes`, `source`) and `edges` (`from`, `to` job uids, `artifact`).
+/// (`id`, `size`, `hashes`, `source`, `origins`, `uploaded_to`) and `edges` (`from`, `to` job uids, `artifact`).
 pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
     let jobs: Vec<Value> = graph
         .jobs
@@ -310,7 +310,7 @@ pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
         .iter()
         .map(|a| {
             json!({"id": a.id, "size": a.size, "hashes": hashes(&a.hashes), "source": a.source,
-                   "origins": a.origins})
+                   "origins": a.origins, "uploaded_to": a.uploaded_to})
         })
         .collect();
     let edges: Vec<Value> = graph

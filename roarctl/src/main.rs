@@ -106,6 +106,12 @@ enum Command {
     #[command(after_help = "Examples:\n  roarctl status
   roarctl status --json")]
     Status(commands::status::StatusArgs),
+    /// Where a result's data came from: the root inputs of its lineage, each with its
+    /// origin (downloaded, uploaded, or only on this machine)
+    #[command(after_help = "Examples:\n  roarctl inputs results/metrics.json
+  roarctl inputs @3 --unsourced        what keeps step 3 from being reproduced elsewhere
+  roarctl inputs last --json")]
+    Inputs(commands::inputs::InputsArgs),
     /// Start a new session for this project (the old one stays queryable)
     #[command(after_help = "Examples:\n  roarctl reset")]
     Reset,
@@ -263,6 +269,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Dag(args) => commands::dag::dag(ctx, args).await,
         Command::Lineage(args) => commands::lineage::lineage(ctx, args).await,
         Command::Status(args) => commands::status::status(ctx, args).await,
+        Command::Inputs(args) => commands::inputs::inputs(ctx, args).await,
         Command::Reset => commands::session::reset(ctx).await,
         Command::Pop(args) => commands::session::pop(ctx, args).await,
         Command::Export(args) => commands::export::export(ctx, args).await,

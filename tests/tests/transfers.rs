@@ -341,3 +341,91 @@ fn put_tags_the_commits_of_the_producing_jobs() {
     assert_eq!(code(&output), 0);
     assert!(!stderr(&output).contains("tagged"));
 }
+
+/// `roarctl inputs`: the root inputs of a two-step pipeline, each with its origin: a
+/// file downloaded by `get`, one uploaded by `put` since, and one that is only on this
+/// machine; what a step wrote is not a root input.
+#[test]
+fn inputs_lists_the_root_inputs_of_a_lineage_with_their_origins() {
+    let sandbox = Sandbox::new();
+    let http = http_server();
+    let s3 = s3_server();
+    let work = sandbox.work_dir();
+    std::fs::write(http.root.path().join("raw.csv"), "a,b\n1,2\n").unwrap();
+    let url = format!("http://127.0.0.1:{}/raw.csv", http.port);
+    let output = run(&sandbox, &["get", &url, "raw.csv"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    std::fs::write(work.join("config.txt"), "lr=0.1\n").unwrap();
+    std::fs::write(work.join("labels.txt"), "cat\ndog\n").unwrap();
+    for step in [
+        "cat raw.csv config.txt > mid.txt",
+        "cat mid.txt labels.txt > out.txt",
+    ] {
+        let output = sandbox.run(&["sh", "-c", step]);
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+    }
+    let output = roarctl_s3(
+        &sandbox,
+        &s3,
+        &["put", "labels.txt", "s3://bucket/labels/", "-m", "labels"],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let listed = sandbox.json(&["inputs", "out.txt"]);
+    let inputs = listed["inputs"].as_array().unwrap();
+    let by_path = |name: &str| {
+        inputs
+            .iter()
+            .find(|i| i["paths"][0].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} is not listed: {listed}"))
+    };
+    assert_eq!(inputs.len(), 3, "{listed}");
+    assert_eq!(by_path("/raw.csv")["origin"], "downloaded");
+    assert_eq!(by_path("/raw.csv")["urls"], serde_json::json!([url]));
+    assert_eq!(by_path("/raw.csv")["read_by"][0]["step"], "@1");
+    assert_eq!(by_path("/labels.txt")["origin"], "uploaded");
+    assert_eq!(
+        by_path("/labels.txt")["urls"],
+        serde_json::json!(["s3://bucket/labels/labels.txt"])
+    );
+    assert_eq!(by_path("/labels.txt")["read_by"][0]["step"], "@2");
+    assert_eq!(by_path("/config.txt")["origin"], "local");
+    assert_eq!(
+        by_path("/config.txt")["hashes"]["blake3"],
+        blake3_hex(b"lr=0.1\n").as_str()
+    );
+
+    // What keeps the result from being reproduced elsewhere: the local file alone,
+    // from the artifact and from the step that made it alike.
+    for target in ["out.txt", "@2"] {
+        let unsourced = sandbox.json(&["inputs", target, "--unsourced"]);
+        let paths: Vec<&str> = unsourced["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["paths"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(paths.len(), 1, "{unsourced}");
+        assert!(paths[0].ends_with("/config.txt"), "{unsourced}");
+    }
+    let text = run(&sandbox, &["inputs", "out.txt"]);
+    assert_eq!(code(&text), 0, "{}", stderr(&text));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("3 root input(s) of out.txt (1 local only)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("from {url}")), "{text}");
+    assert!(
+        text.contains("config.txt") && text.contains("local only"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("mid.txt"),
+        "a step's output is no root input: {text}"
+    );
+
+    // A file no job wrote is its own root input.
+    let raw = sandbox.json(&["inputs", "config.txt"]);
+    assert_eq!(raw["inputs"].as_array().unwrap().len(), 1, "{raw}");
+}

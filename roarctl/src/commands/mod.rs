@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod dag;
 pub mod export;
 pub mod get;
+pub mod inputs;
 pub mod lineage;
 pub mod log;
 pub mod put;

@@ -349,6 +349,8 @@ impl Registry {
             hashes: hashes.remove(&id).unwrap_or_default(),
             source: false,
             origins: origins.remove(&id).unwrap_or_default(),
+            // The registry keeps where content came from, not where it was put.
+            uploaded_to: Vec::new(),
         })
         .collect())
     }

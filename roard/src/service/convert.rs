@@ -279,6 +279,7 @@ impl From<model::GraphArtifact> for pb::GraphArtifact {
             hashes: artifact.hashes.iter().map(|d| d.to_proto()).collect(),
             source: false,
             origins: artifact.origins,
+            uploaded_to: artifact.uploaded_to,
         }
     }
 }

@@ -211,13 +211,15 @@ pub struct FileRef {
     pub pre_image: bool,
 }
 
-/// An artifact of a graph, with every hash and where it was downloaded from.
+/// An artifact of a graph, with every hash, where it was downloaded from and where it
+/// was uploaded to.
 #[derive(Debug, Clone)]
 pub struct GraphArtifact {
     pub id: u64,
     pub size: u64,
     pub hashes: Vec<Digest>,
     pub origins: Vec<String>,
+    pub uploaded_to: Vec<String>,
 }
 
 /// A job of a graph being built, and what it read and wrote.

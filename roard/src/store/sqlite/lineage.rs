@@ -3,6 +3,7 @@
 //! level, one indexed query per level, so their cost follows the size of the answer,
 //! not of the database.
 
+use super::transfers::Transfer;
 use std::collections::HashMap;
 
 use roar_proto::graph::{self, JobPlace};
@@ -261,14 +262,19 @@ impl LineageStore for SqliteStore {
                     size: row.try_get::<i64, _>("size").unwrap_or(0).max(0) as u64,
                     hashes: Vec::new(),
                     origins: Vec::new(),
+                    uploaded_to: Vec::new(),
                 });
                 artifact.hashes.extend(super::columns::digest(&row)?);
             }
         }
-        let origins = self.origins(ids).await?;
-        for (id, urls) in origins {
+        for (id, urls) in self.transfer_urls(Transfer::Download, ids).await? {
             if let Some(artifact) = artifacts.get_mut(&id) {
                 artifact.origins = urls;
+            }
+        }
+        for (id, urls) in self.transfer_urls(Transfer::Upload, ids).await? {
+            if let Some(artifact) = artifacts.get_mut(&id) {
+                artifact.uploaded_to = urls;
             }
         }
         let mut list: Vec<GraphArtifact> = artifacts.into_values().collect();

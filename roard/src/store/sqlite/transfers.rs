@@ -10,14 +10,29 @@ use crate::store::TransferStore;
 use crate::store::error::StoreError;
 use crate::store::input::UploadRecord;
 
+/// Which way content went through `get` or `put`.
+#[derive(Clone, Copy)]
+pub(super) enum Transfer {
+    Download,
+    Upload,
+}
+
 impl SqliteStore {
-    /// The URLs each of these artifacts was downloaded from.
-    pub(super) async fn origins(&self, ids: &[i64]) -> sqlx::Result<HashMap<i64, Vec<String>>> {
+    /// The URLs each of these artifacts was downloaded from, or uploaded to.
+    pub(super) async fn transfer_urls(
+        &self,
+        transfer: Transfer,
+        ids: &[i64],
+    ) -> sqlx::Result<HashMap<i64, Vec<String>>> {
+        let table = match transfer {
+            Transfer::Download => "downloads",
+            Transfer::Upload => "uploads",
+        };
         let mut origins: HashMap<i64, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(500) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT DISTINCT artifact_id, url FROM downloads WHERE artifact_id IN (",
-            );
+            let mut query = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT DISTINCT artifact_id, url FROM {table} WHERE artifact_id IN ("
+            ));
             let mut list = query.separated(", ");
             for id in chunk {
                 list.push_bind(*id);
