@@ -14,6 +14,7 @@ mod connection;
 mod context;
 mod elf_check;
 mod graph;
+mod job_diff;
 mod json;
 mod launch;
 mod output;
@@ -106,6 +107,12 @@ enum Command {
     #[command(after_help = "Examples:\n  roarctl status
   roarctl status --json")]
     Status(commands::status::StatusArgs),
+    /// Why two results differ: the data, parameters, code, environment and upstream
+    /// steps of two jobs (or of the jobs that made two artifacts)
+    #[command(after_help = "Examples:\n  roarctl diff @2 last
+  roarctl diff results/metrics.json blake3:1a2b3c4d
+  roarctl diff 3f2a9c @3 --json")]
+    Diff(commands::diff::DiffArgs),
     /// Where a result's data came from: the root inputs of its lineage, each with its
     /// origin (downloaded, uploaded, or only on this machine)
     #[command(after_help = "Examples:\n  roarctl inputs results/metrics.json
@@ -270,6 +277,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Lineage(args) => commands::lineage::lineage(ctx, args).await,
         Command::Status(args) => commands::status::status(ctx, args).await,
         Command::Inputs(args) => commands::inputs::inputs(ctx, args).await,
+        Command::Diff(args) => commands::diff::diff(ctx, args).await,
         Command::Reset => commands::session::reset(ctx).await,
         Command::Pop(args) => commands::session::pop(ctx, args).await,
         Command::Export(args) => commands::export::export(ctx, args).await,

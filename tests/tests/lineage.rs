@@ -410,3 +410,77 @@ fn dag_renders_as_dot_and_mermaid() {
     let plain = sandbox.roarctl().args(["dag"]).output().unwrap();
     assert!(!plain.stdout.contains(&0x1b));
 }
+
+/// `roarctl diff`: two runs of a training step in a git repository, with other data,
+/// another learning rate and a commit between them, compared as jobs and through the
+/// artifact the second made; identical runs have no differences, a source is refused.
+#[test]
+fn diff_says_what_changed_between_two_runs() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    let git = |args: &[&str]| roar_e2e::git(&work, args);
+    std::fs::create_dir_all(work.join("data")).unwrap();
+    std::fs::write(work.join(".gitignore"), "data/\nmodel.txt\n").unwrap();
+    let train = "import sys\nlr = float(sys.argv[2])\n\
+                 rows = open('data/raw.csv').read().split(',')\n\
+                 open('model.txt', 'w').write(str(lr * sum(int(r) for r in rows)))\n";
+    std::fs::write(work.join("train.py"), train).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    let first = git(&["rev-parse", "HEAD"]);
+    std::fs::write(work.join("data/raw.csv"), "1,2,3").unwrap();
+    run_ok(&sandbox, &["python3", "train.py", "--lr", "0.1"]);
+
+    std::fs::write(work.join("data/raw.csv"), "1,2,4").unwrap();
+    std::fs::write(work.join("train.py"), format!("# scaled\n{train}")).unwrap();
+    git(&["commit", "-q", "-am", "second"]);
+    let second = git(&["rev-parse", "HEAD"]);
+    run_ok(&sandbox, &["python3", "train.py", "--lr", "0.2"]);
+
+    let diff = sandbox.json(&["diff", "@1", "@2"]);
+    let data = diff["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{diff}");
+    assert_eq!(data[0]["path"], "data/raw.csv");
+    assert_eq!(data[0]["change"], "changed");
+    assert_eq!(data[0]["b"], roar_e2e::blake3_hex(b"1,2,4").as_str());
+    assert_eq!(
+        diff["parameters"]["options"],
+        serde_json::json!([{"name": "--lr", "a": "0.1", "b": "0.2"}])
+    );
+    assert_eq!(diff["parameters"]["command"], Value::Null, "{diff}");
+    let fields = &diff["code"]["fields"];
+    assert_eq!(
+        fields,
+        &serde_json::json!([{"name": "commit", "a": first, "b": second}])
+    );
+    assert_eq!(
+        diff["code"]["files"],
+        serde_json::json!([{"path": "train.py", "added": 1, "removed": 0}])
+    );
+    assert_eq!(diff["environment"]["packages"], serde_json::json!([]));
+
+    // Through the artifact: model.txt holds what @2 wrote, so this is @2 against @1.
+    let reversed = sandbox.json(&["diff", "model.txt", "@1"]);
+    assert_eq!(reversed["a"], diff["b"]);
+    assert_eq!(reversed["parameters"]["options"][0]["a"], "0.2");
+    let roarctl = |args: &[&str]| sandbox.roarctl().args(args).output().unwrap();
+    let text = roarctl(&["diff", "@1", "@2"]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    for line in [
+        "changed  data/raw.csv",
+        "--lr  0.1 → 0.2",
+        "train.py  +1 -0",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    let same = roarctl(&["diff", "@2", "last"]);
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("no differences"),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    let source = roarctl(&["diff", "data/raw.csv", "@1"]);
+    assert_ne!(code(&source), 0);
+    assert_stderr_contains(&source, "it is a source");
+}
