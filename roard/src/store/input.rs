@@ -82,6 +82,25 @@ pub struct JobEnd<'a> {
     pub seen_by: SeenBy,
 }
 
+#[cfg(test)]
+impl<'a> JobEnd<'a> {
+    /// A job of no processes that ended at 5 ms as `exit` says, having touched `files`.
+    pub fn ended(files: &'a HashedFiles, exit: Exit) -> Self {
+        JobEnd {
+            processes: &[],
+            files,
+            root_exit: Some(exit),
+            lingering: 0,
+            ended_at_ms: 5,
+            keep_failed: false,
+            environments: &[],
+            commit_made: None,
+            gaps: &[],
+            seen_by: SeenBy::default(),
+        }
+    }
+}
+
 /// Where a new job goes: its session and step.
 #[derive(Debug, Clone, Copy)]
 pub struct Placement {

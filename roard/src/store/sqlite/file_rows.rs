@@ -241,7 +241,7 @@ impl WriteBehind {
 mod tests {
     use super::*;
     use crate::classify::Class;
-    use crate::record::{Exit, HashedFiles, Role, SeenBy};
+    use crate::record::{Exit, HashedFiles, Role};
     use crate::store::input::{JobEnd, JobKind, JobSelector, NewJob};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{JobStore, Upkeep};
@@ -279,6 +279,20 @@ mod tests {
         store.start_job(&job).await.unwrap().job_id
     }
 
+    /// Runs `batch` as a daemon would have left it (no writing out), closes the store
+    /// and opens the database again.
+    async fn run_and_reopen(
+        store: SqliteStore,
+        batch: Batch<'_>,
+        path: &std::path::Path,
+    ) -> SqliteStore {
+        let mut conn = store.writer.acquire().await.unwrap();
+        batch.run(&mut conn).await.unwrap();
+        drop(conn);
+        store.close().await;
+        SqliteStore::open(path).await.unwrap()
+    }
+
     fn paths(files: &[crate::store::model::FileRecord]) -> Vec<&[u8]> {
         files.iter().map(|f| f.path.as_slice()).collect()
     }
@@ -300,18 +314,7 @@ mod tests {
                     .collect(),
                 ..HashedFiles::default()
             };
-            let end = JobEnd {
-                processes: &[],
-                files: &files,
-                root_exit: Some(Exit::Code(0)),
-                lingering: 0,
-                ended_at_ms: 5,
-                keep_failed: false,
-                environments: &[],
-                commit_made: None,
-                gaps: &[],
-                seen_by: SeenBy::default(),
-            };
+            let end = JobEnd::ended(&files, Exit::Code(0));
             store.finish_job(job_id, &end).await.unwrap();
             let job = store
                 .find_job(&JobSelector::Last, "last", b"/p")
@@ -342,12 +345,7 @@ mod tests {
             .collect();
         let mut batch = Batch::new();
         assert!(push_job_files(&mut batch, job_id, &files, &HashMap::new()));
-        let mut conn = store.writer.acquire().await.unwrap();
-        batch.run(&mut conn).await.unwrap();
-        drop(conn);
-        store.close().await;
-
-        let reopened = SqliteStore::open(&path).await.unwrap();
+        let reopened = run_and_reopen(store, batch, &path).await;
         let job = reopened
             .find_job(&JobSelector::Last, "last", b"/p")
             .await
@@ -375,12 +373,7 @@ mod tests {
             .statement("INSERT INTO deferred_job_files (job_id, body) VALUES (")
             .push_bind(broken)
             .push(", x'ffffffff')");
-        let mut conn = store.writer.acquire().await.unwrap();
-        batch.run(&mut conn).await.unwrap();
-        drop(conn);
-        store.close().await;
-
-        let reopened = SqliteStore::open(&path).await.unwrap();
+        let reopened = run_and_reopen(store, batch, &path).await;
         let job = reopened
             .find_job(&JobSelector::Last, "last", b"/p")
             .await

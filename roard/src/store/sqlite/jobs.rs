@@ -651,18 +651,7 @@ mod tests {
             1
         );
         let files = HashedFiles::default();
-        let end = JobEnd {
-            processes: &[],
-            files: &files,
-            root_exit: Some(Exit::Signal(15)),
-            lingering: 0,
-            ended_at_ms: 5,
-            keep_failed: false,
-            environments: &[],
-            commit_made: None,
-            gaps: &[],
-            seen_by: SeenBy::default(),
-        };
+        let end = JobEnd::ended(&files, Exit::Signal(15));
         let stored = store.finish_job(second.job_id, &end).await.unwrap();
         assert_eq!(stored.uid, "aaaa00000002");
         // Killed: recorded, but it takes no step.
