@@ -31,6 +31,29 @@ pub struct NewJob<'a> {
     pub reproduces_job: Option<&'a str>,
 }
 
+#[cfg(test)]
+impl<'a> NewJob<'a> {
+    /// A new pipeline step `uid` of `project`, run there as user 7 at 1 ms, with no
+    /// arguments, environment or git context.
+    pub fn step(uid: &'a str, project: &'a [u8]) -> Self {
+        NewJob {
+            uid,
+            project,
+            argv: &[],
+            cwd: project,
+            env: &[],
+            hostname: "h",
+            user_uid: 7,
+            started_at_ms: 1,
+            kind: JobKind::Run,
+            rerun_step: None,
+            git: None,
+            reproduces: None,
+            reproduces_job: None,
+        }
+    }
+}
+
 /// Pipeline steps (`@N`) and build steps (`@BN`) are numbered separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {

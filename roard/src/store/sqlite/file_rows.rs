@@ -242,7 +242,7 @@ mod tests {
     use super::*;
     use crate::classify::Class;
     use crate::record::{Exit, HashedFiles, Role};
-    use crate::store::input::{JobEnd, JobKind, JobSelector, NewJob};
+    use crate::store::input::{JobEnd, JobSelector, NewJob};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{JobStore, Upkeep};
 
@@ -261,22 +261,11 @@ mod tests {
     }
 
     async fn start(store: &SqliteStore, uid: &str) -> i64 {
-        let job = NewJob {
-            uid,
-            project: b"/p",
-            argv: &[],
-            cwd: b"/p",
-            env: &[],
-            hostname: "h",
-            user_uid: 7,
-            started_at_ms: 1,
-            kind: JobKind::Run,
-            rerun_step: None,
-            git: None,
-            reproduces: None,
-            reproduces_job: None,
-        };
-        store.start_job(&job).await.unwrap().job_id
+        store
+            .start_job(&NewJob::step(uid, b"/p"))
+            .await
+            .unwrap()
+            .job_id
     }
 
     /// Runs `batch` as a daemon would have left it (no writing out), closes the store

@@ -617,19 +617,10 @@ mod tests {
         let argv = vec![b"echo".to_vec(), vec![0xff, b' ', b'\n']];
         let env = vec![b"A=1=2".to_vec()];
         let job = |uid, project| NewJob {
-            uid,
-            project,
             argv: &argv,
             cwd: b"/w",
             env: &env,
-            hostname: "h",
-            user_uid: 7,
-            started_at_ms: 1,
-            kind: JobKind::Run,
-            rerun_step: None,
-            git: None,
-            reproduces: None,
-            reproduces_job: None,
+            ..NewJob::step(uid, project)
         };
         assert_eq!(
             store
@@ -690,32 +681,15 @@ mod tests {
             .unwrap();
         let argv = vec![b"train".to_vec()];
         let job = |uid, rerun_step| NewJob {
-            uid,
-            project: b"/p",
             argv: &argv,
-            cwd: b"/p",
-            env: &[],
-            hostname: "h",
-            user_uid: 7,
-            started_at_ms: 1,
-            kind: JobKind::Run,
             rerun_step,
-            git: None,
-            reproduces: None,
-            reproduces_job: None,
+            ..NewJob::step(uid, b"/p")
         };
         let files = HashedFiles::default();
         let end = |exit, keep_failed| JobEnd {
-            processes: &[],
-            files: &files,
-            root_exit: Some(exit),
-            lingering: 0,
             ended_at_ms: 2,
             keep_failed,
-            environments: &[],
-            commit_made: None,
-            gaps: &[],
-            seen_by: SeenBy::default(),
+            ..JobEnd::ended(&files, exit)
         };
         let first = store.start_job(&job("cccc00000001", None)).await.unwrap();
         store
