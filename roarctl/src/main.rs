@@ -107,6 +107,12 @@ enum Command {
     #[command(after_help = "Examples:\n  roarctl status
   roarctl status --json")]
     Status(commands::status::StatusArgs),
+    /// Bring the session up to date: re-run every stale step, in order, skipping those
+    /// whose inputs come out unchanged
+    #[command(after_help = "Examples:\n  roarctl rerun --dry-run
+  roarctl rerun
+  roarctl rerun --from @3 --keep-going")]
+    Rerun(commands::rerun::RerunArgs),
     /// Why two results differ: the data, parameters, code, environment and upstream
     /// steps of two jobs (or of the jobs that made two artifacts)
     #[command(after_help = "Examples:\n  roarctl diff @2 last
@@ -278,6 +284,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Status(args) => commands::status::status(ctx, args).await,
         Command::Inputs(args) => commands::inputs::inputs(ctx, args).await,
         Command::Diff(args) => commands::diff::diff(ctx, args).await,
+        Command::Rerun(args) => commands::rerun::rerun(ctx, args).await,
         Command::Reset => commands::session::reset(ctx).await,
         Command::Pop(args) => commands::session::pop(ctx, args).await,
         Command::Export(args) => commands::export::export(ctx, args).await,

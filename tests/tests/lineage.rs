@@ -484,3 +484,71 @@ fn diff_says_what_changed_between_two_runs() {
     assert_ne!(code(&source), 0);
     assert_stderr_contains(&source, "it is a source");
 }
+
+/// `roarctl rerun` on the three-step pipeline: nothing to do while it is current; new
+/// raw data re-runs all three; data that cleans to the same bytes re-runs only the
+/// first step, the others being current again once its output is the same content.
+#[test]
+fn rerun_brings_the_pipeline_up_to_date_and_skips_what_comes_out_the_same() {
+    let sandbox = Sandbox::new();
+    pipeline(&sandbox);
+    let work = sandbox.work_dir();
+    let roarctl = |args: &[&str]| sandbox.roarctl().args(args).output().unwrap();
+    let jobs = || {
+        sandbox
+            .json(&["log", "-n", "100"])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(jobs(), 3);
+
+    let idle = roarctl(&["rerun", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&idle.stdout).contains("every step is current"));
+    let idle = roarctl(&["rerun"]);
+    assert_eq!(code(&idle), 0, "{}", stderr(&idle));
+    assert_eq!(jobs(), 3, "a current pipeline runs nothing");
+
+    std::fs::write(work.join("data/raw.csv"), "1, 2, 3, 4").unwrap();
+    let plan = roarctl(&["rerun", "--dry-run"]);
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    for step in ["@1", "@2", "@3"] {
+        assert!(
+            plan.contains(&format!("  {step}  ")),
+            "{step} missing from:\n{plan}"
+        );
+    }
+    assert_eq!(jobs(), 3, "--dry-run runs nothing");
+    let all = roarctl(&["rerun"]);
+    assert_eq!(code(&all), 0, "{}", stderr(&all));
+    assert_stderr_contains(&all, "re-ran 3 step(s); every step is current");
+    assert_eq!(
+        std::fs::read_to_string(work.join("model.txt")).unwrap(),
+        "10"
+    );
+    assert_eq!(jobs(), 6);
+    let dag = sandbox.json(&["dag"]);
+    assert!(jobs_by_label(&dag).iter().all(|(_, stale)| !stale), "{dag}");
+
+    // Other bytes, same numbers: preprocess writes the same clean.csv.
+    std::fs::write(work.join("data/raw.csv"), "1,2,3,4").unwrap();
+    let one = roarctl(&["rerun"]);
+    assert_eq!(code(&one), 0, "{}", stderr(&one));
+    assert_stderr_contains(&one, "re-ran 1 step(s); every step is current");
+    assert_eq!(jobs(), 7);
+
+    // --only and --from narrow what is re-run; a bad step is named.
+    std::fs::write(work.join("data/raw.csv"), "5").unwrap();
+    let only = roarctl(&["rerun", "--only", "@1"]);
+    assert_eq!(code(&only), 0, "{}", stderr(&only));
+    assert_stderr_contains(&only, "re-ran 1 step(s)");
+    let later = roarctl(&["rerun", "--from", "@3", "--dry-run"]);
+    let later = String::from_utf8_lossy(&later.stdout).into_owned();
+    assert!(
+        later.contains("  @3  ") && !later.contains("  @2  "),
+        "{later}"
+    );
+    let bad = roarctl(&["rerun", "--only", "2"]);
+    assert_eq!(code(&bad), 1);
+    assert_stderr_contains(&bad, "'2' is not a step");
+}

@@ -13,6 +13,7 @@ pub mod log;
 pub mod put;
 pub mod register;
 pub mod reproduce;
+pub mod rerun;
 pub mod run;
 pub mod session;
 pub mod show;
