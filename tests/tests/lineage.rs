@@ -552,3 +552,36 @@ fn rerun_brings_the_pipeline_up_to_date_and_skips_what_comes_out_the_same() {
     assert_eq!(code(&bad), 1);
     assert_stderr_contains(&bad, "'2' is not a step");
 }
+
+/// `dag --artifacts` draws the final output (metrics.json) in both pictures, and
+/// `dag --stale-only` keeps only what must be re-run.
+#[test]
+fn dag_draws_final_outputs_and_shows_stale_steps_alone() {
+    let sandbox = Sandbox::new();
+    pipeline(&sandbox);
+    let work = sandbox.work_dir();
+    let stdout = |args: &[&str]| {
+        let output = sandbox.roarctl().args(args).output().unwrap();
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(!stdout(&["dag", "--dot"]).contains("metrics.json"));
+    let dot = stdout(&["dag", "--dot", "--artifacts"]);
+    assert!(dot.contains("label=\"metrics.json\""), "{dot}");
+    let mermaid = stdout(&["dag", "--mermaid", "--artifacts"]);
+    assert!(mermaid.contains("metrics.json"), "{mermaid}");
+    assert!(
+        !mermaid.contains("/\"clean.csv\"/"),
+        "clean.csv is read by @2, not a final output: {mermaid}"
+    );
+    assert_eq!(
+        stdout(&["dag", "--stale-only"]).trim(),
+        "every step is current"
+    );
+
+    std::fs::write(work.join("evaluate.py"), format!("{EVALUATE}# v2\n")).unwrap();
+    let stale = sandbox.json(&["dag", "--stale-only"]);
+    assert_eq!(jobs_by_label(&stale), [("@3".into(), true)], "{stale}");
+    let text = stdout(&["dag", "--stale-only"]);
+    assert!(text.contains("@3") && !text.contains("@1 "), "{text}");
+}

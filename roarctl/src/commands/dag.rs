@@ -26,16 +26,26 @@ pub struct DagArgs {
     /// Print a JSON object (see README, "JSON output")
     #[arg(long)]
     pub json: bool,
+    /// Only the stale steps (and the edges between them)
+    #[arg(long)]
+    pub stale_only: bool,
+    /// In `--dot` and `--mermaid`, also draw the final outputs (what a step wrote and
+    /// no step read) as nodes
+    #[arg(long)]
+    pub artifacts: bool,
 }
 
 pub async fn dag(ctx: &Context, args: DagArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?.as_os_str().as_bytes().to_vec();
     let mut client = ctx.client().await?;
-    let graph = client
+    let mut graph = client
         .get_dag(pb::GetDagRequest { cwd })
         .await
         .map_err(status_error)?
         .into_inner();
+    if args.stale_only {
+        keep_stale_steps(&mut graph);
+    }
     let project = graph
         .session
         .as_ref()
@@ -48,13 +58,39 @@ pub async fn dag(ctx: &Context, args: DagArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&json::graph(&graph, "dag"))?
         );
     } else if args.dot {
-        outln!("{}", dot(&view));
+        outln!("{}", dot(&view, args.artifacts));
     } else if args.mermaid {
-        outln!("{}", mermaid(&view));
+        outln!("{}", mermaid(&view, args.artifacts));
+    } else if args.stale_only && graph.jobs.is_empty() {
+        outln!("every step is current");
     } else {
         text(&view, &Style::for_stdout(ctx.color));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops the current steps, and the edges that touch them.
+fn keep_stale_steps(graph: &mut pb::Graph) {
+    graph.jobs.retain(|j| j.stale);
+    let kept: std::collections::HashSet<String> = graph
+        .jobs
+        .iter()
+        .filter_map(|j| Some(j.job.as_ref()?.uid.clone()))
+        .collect();
+    graph
+        .edges
+        .retain(|e| kept.contains(&e.from_job) && kept.contains(&e.to_job));
+}
+
+/// What a step wrote and no step of the graph read: (the writer's uid, the file).
+fn final_outputs<'a>(view: &GraphView<'a>) -> Vec<(&'a str, &'a pb::FileRef)> {
+    view.graph
+        .jobs
+        .iter()
+        .filter_map(|j| Some((j.job.as_ref()?.uid.as_str(), j)))
+        .flat_map(|(uid, j)| j.outputs.iter().map(move |o| (uid, o)))
+        .filter(|(uid, output)| view.consumers_of(uid, output.artifact_id).is_empty())
+        .collect()
 }
 
 fn text(view: &GraphView, style: &Style) {
@@ -160,7 +196,7 @@ fn dot_quote(text: &str) -> String {
     format!("\"{escaped}\"")
 }
 
-fn dot(view: &GraphView) -> String {
+fn dot(view: &GraphView, artifacts: bool) -> String {
     let mut out = String::from(
         "digraph roar {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
@@ -203,6 +239,16 @@ fn dot(view: &GraphView) -> String {
             ));
         }
     }
+    if artifacts {
+        for (uid, output) in final_outputs(view) {
+            let node = dot_quote(&format!("output {uid} {}", output.artifact_id));
+            out.push_str(&format!(
+                "  {node} [shape=note, label={}];\n  {} -> {node};\n",
+                dot_quote(&view.short_path(&output.path)),
+                dot_quote(&format!("job {uid}"))
+            ));
+        }
+    }
     for edge in &view.graph.edges {
         let path = view
             .job(&edge.to_job)
@@ -225,7 +271,7 @@ fn mermaid_quote(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "#quot;"))
 }
 
-fn mermaid(view: &GraphView) -> String {
+fn mermaid(view: &GraphView, artifacts: bool) -> String {
     let mut out = String::from("flowchart LR\n");
     let mut stale = Vec::new();
     for job in &view.graph.jobs {
@@ -266,6 +312,15 @@ fn mermaid(view: &GraphView) -> String {
             mermaid_quote(&path),
             edge.to_job
         ));
+    }
+    if artifacts {
+        for (uid, output) in final_outputs(view) {
+            let node = format!("o{uid}_{}", output.artifact_id);
+            out.push_str(&format!(
+                "  {node}[/{}/]\n  j{uid} --> {node}\n",
+                mermaid_quote(&view.short_path(&output.path))
+            ));
+        }
     }
     if !stale.is_empty() {
         out.push_str("  classDef stale stroke:#d00,stroke-width:3px\n");
