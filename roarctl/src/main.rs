@@ -125,6 +125,10 @@ enum Command {
   roarctl inputs @3 --unsourced        what keeps step 3 from being reproduced elsewhere
   roarctl inputs last --json")]
     Inputs(commands::inputs::InputsArgs),
+    /// How big roard's database is: file and log size, free pages, rows per table, the
+    /// hash cache
+    #[command(after_help = "Examples:\n  roarctl db\n  roarctl db --json")]
+    Db(commands::db::DbArgs),
     /// Start a new session for this project (the old one stays queryable)
     #[command(after_help = "Examples:\n  roarctl reset")]
     Reset,
@@ -285,6 +289,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Inputs(args) => commands::inputs::inputs(ctx, args).await,
         Command::Diff(args) => commands::diff::diff(ctx, args).await,
         Command::Rerun(args) => commands::rerun::rerun(ctx, args).await,
+        Command::Db(args) => commands::db::db(ctx, args).await,
         Command::Reset => commands::session::reset(ctx).await,
         Command::Pop(args) => commands::session::pop(ctx, args).await,
         Command::Export(args) => commands::export::export(ctx, args).await,

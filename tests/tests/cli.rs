@@ -14,6 +14,10 @@ const SUBCOMMANDS: &[&str] = &[
     "show",
     "dag",
     "lineage",
+    "inputs",
+    "diff",
+    "rerun",
+    "db",
     "status",
     "reset",
     "pop",
@@ -462,4 +466,28 @@ fn json_outputs_match_their_documented_shapes() {
         .unwrap();
     let plan: Value = serde_json::from_slice(&plan_output.stdout).unwrap();
     has_keys(&plan, &["target", "jobs", "sources"], "reproduce");
+}
+
+/// `roarctl db`: the database's size and rows per table, through roard, as text and
+/// as the JSON README documents.
+#[test]
+fn db_reports_the_database_and_its_rows() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.work_dir().join("in.txt"), "x\n").unwrap();
+    let output = sandbox.run(&["sh", "-c", "cat in.txt > out.txt"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let db = sandbox.json(&["db"]);
+    assert_eq!(db["database"], sandbox.database().display().to_string());
+    assert!(db["file_bytes"].as_u64().unwrap() > 0, "{db}");
+    assert_eq!(db["tables"]["jobs"], 1, "{db}");
+    assert!(db["tables"]["job_files"].as_u64().unwrap() >= 2, "{db}");
+    assert_eq!(db["tables"]["deferred_job_files"], 0, "{db}");
+    assert!(db["hash_cache"]["entries"].as_u64().unwrap() >= 1, "{db}");
+    let text = sandbox.roarctl().arg("db").output().unwrap();
+    assert_eq!(code(&text), 0, "{}", stderr(&text));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("hash cache") && text.contains("  jobs "),
+        "{text}"
+    );
 }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod daemon;
 pub mod dag;
+pub mod db;
 pub mod diff;
 pub mod export;
 pub mod get;

@@ -158,6 +158,27 @@ impl From<&TraceGap> for pb::TraceGap {
     }
 }
 
+/// Without the database's path, which the daemon's state knows.
+impl From<model::StoreStats> for pb::StoreStats {
+    fn from(stats: model::StoreStats) -> Self {
+        pb::StoreStats {
+            database: String::new(),
+            file_bytes: stats.file_bytes,
+            log_bytes: stats.log_bytes,
+            page_size: stats.page_size,
+            pages: stats.pages,
+            free_pages: stats.free_pages,
+            tables: stats
+                .tables
+                .into_iter()
+                .map(|(name, rows)| pb::TableRows { name, rows })
+                .collect(),
+            hash_cache_entries: stats.hash_cache_entries,
+            hash_cache_bytes: stats.hash_cache_bytes,
+        }
+    }
+}
+
 impl From<Package> for pb::Package {
     fn from(package: Package) -> Self {
         pb::Package {

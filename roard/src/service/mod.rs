@@ -17,6 +17,7 @@ mod record_uploads;
 mod reset_session;
 mod run;
 mod shutdown;
+mod store_stats;
 mod tag_lineage;
 
 pub use hello::build_id;
@@ -231,6 +232,15 @@ impl Roar for RoarService {
         request: Request<pb::RecordUploadsRequest>,
     ) -> Result<Response<pb::RecordUploadsReply>, Status> {
         record_uploads::record_uploads(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_store_stats(
+        &self,
+        _request: Request<pb::GetStoreStatsRequest>,
+    ) -> Result<Response<pb::StoreStats>, Status> {
+        store_stats::store_stats(&self.state)
             .await
             .map(Response::new)
     }

@@ -165,6 +165,8 @@ pub trait Upkeep {
     fn checkpoint_in_background(&self);
     /// Flushes and closes every connection.
     async fn close(&self);
+    /// How big the store is and what it holds.
+    async fn stats(&self) -> Result<model::StoreStats, StoreError>;
 }
 
 /// `Store`, every area at once, and its one implementation: whatever implements them

@@ -250,3 +250,17 @@ impl JobNode {
         }
     }
 }
+
+/// How big the store is and what it holds (`roarctl db`).
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    pub file_bytes: u64,
+    pub log_bytes: u64,
+    pub page_size: u64,
+    pub pages: u64,
+    pub free_pages: u64,
+    /// (table, rows), by name.
+    pub tables: Vec<(String, u64)>,
+    pub hash_cache_entries: u64,
+    pub hash_cache_bytes: u64,
+}

@@ -18,6 +18,7 @@ mod jobs;
 mod lineage;
 mod packages;
 mod sessions;
+mod stats;
 mod transfers;
 
 use std::path::{Path, PathBuf};
@@ -229,6 +230,10 @@ impl Upkeep for SqliteStore {
             }
             running.store(false, Ordering::Release);
         });
+    }
+
+    async fn stats(&self) -> Result<crate::store::model::StoreStats, StoreError> {
+        Ok(self.store_stats().await?)
     }
 
     /// Flushes and closes every connection (WAL checkpoint happens on last close).
