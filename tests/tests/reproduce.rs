@@ -474,3 +474,62 @@ fn a_step_that_fails_again_stops_the_reproduction_and_keeps_it() {
     assert_stderr_contains(&output, "kept in");
     assert_eq!(reproductions_left(&sandbox).len(), 1);
 }
+
+/// `reproduce --run --step-timeout`: a step that hangs in the reproduction (it sleeps
+/// anywhere but where it was recorded) is stopped, and the reproduction with it.
+#[test]
+fn a_step_past_its_timeout_is_stopped() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work_dir();
+    let here = work.canonicalize().unwrap();
+    std::fs::write(
+        work.join("slow.py"),
+        format!(
+            "import os, time\nif os.getcwd() != {:?}:\n    time.sleep(120)\n\
+             open('out.txt', 'w').write('done')\n",
+            here.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(work.join(".gitignore"), "out.txt\n").unwrap();
+    git(&sandbox, &["init", "-q"]);
+    git(&sandbox, &["add", "-A"]);
+    git(&sandbox, &["commit", "-q", "-m", "slow"]);
+    let output = sandbox.run(&["python3", "slow.py"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let started = std::time::Instant::now();
+    let output = sandbox
+        .roarctl()
+        .args([
+            "reproduce",
+            "out.txt",
+            "--run",
+            "-y",
+            "--step-timeout",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(code(&output), 0);
+    assert_stderr_contains(&output, "stopped after --step-timeout 2s");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the step was not stopped: {:?}",
+        started.elapsed()
+    );
+    let bad = sandbox
+        .roarctl()
+        .args([
+            "reproduce",
+            "out.txt",
+            "--run",
+            "-y",
+            "--step-timeout",
+            "soon",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 2);
+    assert_stderr_contains(&bad, "cannot read the duration 'soon'");
+}

@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use roar_proto::pb;
@@ -92,7 +93,7 @@ async fn prepare_and_run(
             return Ok(false);
         }
         *ran += 1;
-        if !run_step(ctx, plan, run, trees)? {
+        if !run_step(ctx, plan, run, trees, args.step_timeout)? {
             let left = prepared.len() - n - 1;
             if left > 0 {
                 eprintln!("roar: stopping: {left} later step(s) not run");
@@ -248,8 +249,14 @@ fn check_inputs(plan: &Plan, step: &Step, trees: &Worktrees, allow_dirty: bool) 
 }
 
 /// Runs one step under `roarctl run`, linked to the job it re-runs; false when it
-/// failed (said so).
-fn run_step(ctx: &Context, plan: &Plan, run: &Prepared, trees: &Worktrees) -> anyhow::Result<bool> {
+/// failed or ran past `timeout` (said so).
+fn run_step(
+    ctx: &Context,
+    plan: &Plan,
+    run: &Prepared,
+    trees: &Worktrees,
+    timeout: Option<Duration>,
+) -> anyhow::Result<bool> {
     let step = run.step;
     let roarctl = std::env::current_exe().context("cannot find roarctl itself")?;
     let cwd = trees.map(step, &step.cwd());
@@ -274,15 +281,24 @@ fn run_step(ctx: &Context, plan: &Plan, run: &Prepared, trees: &Worktrees) -> an
             .env("VIRTUAL_ENV", &venv.dir)
             .env_remove("PYTHONHOME");
     }
-    let status = command
-        .status()
+    if timeout.is_some() {
+        // A group of its own: the timeout stops the step's whole tree, not roarctl.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
+    let mut child = command
+        .spawn()
         .with_context(|| format!("cannot run {}", roarctl.display()))?;
-    if status.success() {
+    let (status, timed_out) = wait_within(&mut child, timeout)?;
+    if status.success() && !timed_out {
         return Ok(true);
     }
-    let how = match status.code() {
-        Some(code) => format!("exit status {code}"),
-        None => status.to_string(),
+    let how = match (timed_out, status.code()) {
+        (true, _) => format!(
+            "stopped after --step-timeout {}s",
+            timeout.map_or(0, |t| t.as_secs())
+        ),
+        (false, Some(code)) => format!("exit status {code}"),
+        (false, None) => status.to_string(),
     };
     eprintln!(
         "roar: {} ({}) failed ({how}) in {}",
@@ -291,6 +307,41 @@ fn run_step(ctx: &Context, plan: &Plan, run: &Prepared, trees: &Worktrees) -> an
         cwd.display()
     );
     Ok(false)
+}
+
+/// How long a step stopped for its timeout gets between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits for `child`; past `timeout`, sends its process group (`child` leads one)
+/// SIGTERM, then SIGKILL after `TERM_GRACE`. Returns its status and whether it timed
+/// out.
+fn wait_within(
+    child: &mut std::process::Child,
+    timeout: Option<Duration>,
+) -> anyhow::Result<(std::process::ExitStatus, bool)> {
+    let Some(timeout) = timeout else {
+        return Ok((child.wait()?, false));
+    };
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = Instant::now() + timeout;
+    let mut signalled: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, signalled.is_some()));
+        }
+        let now = Instant::now();
+        match signalled {
+            None if now >= deadline => {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
+                signalled = Some(now);
+            }
+            Some(at) if now >= at + TERM_GRACE => {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Compares every recorded output with what the reproduction left; true when the

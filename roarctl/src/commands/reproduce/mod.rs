@@ -66,6 +66,10 @@ pub struct ReproduceArgs {
     /// Plan from the team registry (registry.url) instead of the local store
     #[arg(long)]
     pub registry: bool,
+    /// With --run: stop a step that runs longer than this (30s, 20m, 2h): it gets
+    /// SIGTERM, then SIGKILL 10 seconds later, and the reproduction stops there
+    #[arg(long, requires = "run", value_name = "DURATION", value_parser = cleanup::parse_duration)]
+    pub step_timeout: Option<std::time::Duration>,
 }
 
 pub async fn reproduce(ctx: &Context, args: ReproduceArgs) -> anyhow::Result<ExitCode> {
