@@ -533,3 +533,72 @@ fn a_step_past_its_timeout_is_stopped() {
     assert_eq!(code(&bad), 2);
     assert_stderr_contains(&bad, "cannot read the duration 'soon'");
 }
+
+/// `reproduce --export-requirements DIR`: a step that imported a package installed in
+/// its virtualenv and one that used none: one requirements file, naming its Python
+/// version, the step and the package's recorded version.
+#[test]
+fn requirements_are_exported_one_file_per_environment() {
+    let sandbox = Sandbox::new();
+    const PREPARE_WITH_PACKAGE: &str = "import fakepkg\n\
+        open('data/clean.csv', 'w').write('\\n'.join(sorted(open('data/raw.csv').read().split(','))))\n";
+    untracked_pipeline(&sandbox, PREPARE_WITH_PACKAGE);
+    let work = sandbox.work_dir();
+    let status = Command::new("python3")
+        .args(["-m", "venv", "--without-pip", ".venv"])
+        .current_dir(&work)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let site = std::fs::read_dir(work.join(".venv/lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    std::fs::create_dir_all(site.join("fakepkg")).unwrap();
+    std::fs::write(site.join("fakepkg/__init__.py"), "VALUE = 1\n").unwrap();
+    let info = site.join("fakepkg-1.2.3.dist-info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.2.3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        info.join("RECORD"),
+        "fakepkg/__init__.py,,\nfakepkg-1.2.3.dist-info/METADATA,,\n",
+    )
+    .unwrap();
+    run_ok(&sandbox, &[".venv/bin/python", "prepare.py"]);
+    run_ok(&sandbox, &["sh", "-c", "cat data/clean.csv > model.txt"]);
+
+    let out = sandbox.root().join("requirements");
+    let output = roarctl(
+        &sandbox,
+        &[
+            "reproduce",
+            "model.txt",
+            "--export-requirements",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_stderr_contains(&output, "wrote 1 requirements file(s)");
+    let text = std::fs::read_to_string(out.join("requirements-1.txt")).unwrap();
+    let python = String::from_utf8(
+        Command::new(work.join(".venv/bin/python"))
+            .args(["-c", "import platform; print(platform.python_version())"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.starts_with(&format!("# Python {}, used by @1 (", python.trim())),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "fakepkg==1.2.3"), "{text}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}

@@ -15,7 +15,7 @@ use roar_proto::pb;
 
 use crate::graph::label;
 use crate::render::command_line;
-use crate::reproduce_plan::Step;
+use crate::reproduce_plan::{Plan, Step};
 
 use super::worktrees::Worktrees;
 
@@ -39,22 +39,9 @@ impl Venvs {
     /// recorded Python and used no Python packages (a record made before environments
     /// were recorded has only the packages: any Python version will do).
     pub fn for_step(&mut self, base: &Path, step: &Step) -> anyhow::Result<Option<FreshVenv>> {
-        let version = match primary(step) {
-            Some(env) => env.version.clone(),
-            None if step.requirements.is_empty() => return Ok(None),
-            None => String::new(),
+        let Some(key) = environment_of(step) else {
+            return Ok(None);
         };
-        let mut requirements: Vec<String> = step
-            .requirements
-            .iter()
-            .filter(|r| {
-                let name = r.split("==").next().unwrap_or_default();
-                !NOT_REQUIRED.iter().any(|n| n.eq_ignore_ascii_case(name))
-            })
-            .cloned()
-            .collect();
-        requirements.sort();
-        let key = (version, requirements);
         if let Some(venv) = self.made.get(&key) {
             return Ok(Some(venv.clone()));
         }
@@ -67,6 +54,67 @@ impl Venvs {
         self.made.insert(key, venv.clone());
         Ok(Some(venv))
     }
+}
+
+/// A step's Python environment as a fresh one would be made: the interpreter's
+/// version (empty when unknown) and the requirements to install, sorted; None for a
+/// step that ran no Python and used no packages.
+pub fn environment_of(step: &Step) -> Option<(String, Vec<String>)> {
+    let version = match primary(step) {
+        Some(env) => env.version.clone(),
+        None if step.requirements.is_empty() => return None,
+        None => String::new(),
+    };
+    let mut requirements: Vec<String> = step
+        .requirements
+        .iter()
+        .filter(|r| {
+            let name = r.split("==").next().unwrap_or_default();
+            !NOT_REQUIRED.iter().any(|n| n.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+        .collect();
+    requirements.sort();
+    Some((version, requirements))
+}
+
+/// Writes one `requirements-N.txt` per distinct environment of the plan into `dir`,
+/// each headed by the Python version and the steps that used it. Returns the files.
+pub fn export_requirements(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut environments: Vec<((String, Vec<String>), Vec<String>)> = Vec::new();
+    for step in &plan.steps {
+        let Some(key) = environment_of(step) else {
+            continue;
+        };
+        let name = format!(
+            "{} ({})",
+            label(&step.job),
+            command_line(&step.summary.argv)
+        );
+        match environments.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, users)) => users.push(name),
+            None => environments.push((key, vec![name])),
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for (n, ((version, requirements), users)) in environments.iter().enumerate() {
+        let path = dir.join(format!("requirements-{}.txt", n + 1));
+        let python = if version.is_empty() {
+            "unknown"
+        } else {
+            version
+        };
+        let mut text = format!("# Python {python}, used by {}\n", users.join(", "));
+        text.push_str("# written by `roarctl reproduce --export-requirements`\n");
+        for requirement in requirements {
+            text.push_str(requirement);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// The environment of the interpreter the step's command names, else its first.

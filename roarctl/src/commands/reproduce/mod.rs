@@ -70,6 +70,10 @@ pub struct ReproduceArgs {
     /// SIGTERM, then SIGKILL 10 seconds later, and the reproduction stops there
     #[arg(long, requires = "run", value_name = "DURATION", value_parser = cleanup::parse_duration)]
     pub step_timeout: Option<std::time::Duration>,
+    /// Write one requirements file per Python environment of the plan into DIR
+    /// (`requirements-1.txt`, …, each naming its Python version and steps)
+    #[arg(long, value_name = "DIR")]
+    pub export_requirements: Option<std::path::PathBuf>,
 }
 
 pub async fn reproduce(ctx: &Context, args: ReproduceArgs) -> anyhow::Result<ExitCode> {
@@ -123,6 +127,14 @@ pub async fn reproduce(ctx: &Context, args: ReproduceArgs) -> anyhow::Result<Exi
             None => Origin::Missing,
         }
     });
+    if let Some(dir) = &args.export_requirements {
+        let written = environments::export_requirements(&plan, dir)?;
+        eprintln!(
+            "roarctl: wrote {} requirements file(s) to {}",
+            written.len(),
+            dir.display()
+        );
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&plan.to_json())?);
         return Ok(ExitCode::SUCCESS);
