@@ -31,7 +31,7 @@ pub struct FreshVenv {
 /// Fresh virtualenvs by (Python version, sorted requirements).
 #[derive(Default)]
 pub struct Venvs {
-    made: BTreeMap<(String, Vec<String>), FreshVenv>,
+    made: BTreeMap<Environment, FreshVenv>,
 }
 
 impl Venvs {
@@ -56,10 +56,12 @@ impl Venvs {
     }
 }
 
-/// A step's Python environment as a fresh one would be made: the interpreter's
-/// version (empty when unknown) and the requirements to install, sorted; None for a
-/// step that ran no Python and used no packages.
-pub fn environment_of(step: &Step) -> Option<(String, Vec<String>)> {
+/// A Python environment as a fresh one would be made: the interpreter's version
+/// (empty when unknown) and the requirements to install, sorted.
+pub type Environment = (String, Vec<String>);
+
+/// A step's environment; None for a step that ran no Python and used no packages.
+pub fn environment_of(step: &Step) -> Option<Environment> {
     let version = match primary(step) {
         Some(env) => env.version.clone(),
         None if step.requirements.is_empty() => return None,
@@ -81,7 +83,8 @@ pub fn environment_of(step: &Step) -> Option<(String, Vec<String>)> {
 /// Writes one `requirements-N.txt` per distinct environment of the plan into `dir`,
 /// each headed by the Python version and the steps that used it. Returns the files.
 pub fn export_requirements(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut environments: Vec<((String, Vec<String>), Vec<String>)> = Vec::new();
+    // Each environment, with the steps that used it.
+    let mut environments: Vec<(Environment, Vec<String>)> = Vec::new();
     for step in &plan.steps {
         let Some(key) = environment_of(step) else {
             continue;
