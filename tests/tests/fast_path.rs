@@ -61,7 +61,15 @@ fn sixty_four_threads_opening_files_at_once() {
         )
     };
     let job = run_case(&program, &setup, &["threads", "64"]);
-    assert!(fast_path_opens(&job) >= 64 * 20, "{}", job["seen_by"]);
+    // The record is exact either way (above). An open made while another thread does
+    // the process's one tracer look-up takes the traced path (RELIABILITY: "a fork
+    // during the tracer look-up"), so not quite every open is the fast path's: CI saw
+    // 1279 of 1280 once.
+    assert!(
+        fast_path_opens(&job) >= 64 * 20 * 9 / 10,
+        "{}",
+        job["seen_by"]
+    );
 }
 
 #[test]
