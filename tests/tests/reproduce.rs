@@ -499,18 +499,18 @@ fn a_step_past_its_timeout_is_stopped() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
 
     let started = std::time::Instant::now();
-    let output = sandbox
-        .roarctl()
-        .args([
+    let run = |timeout: &str| {
+        let args = [
             "reproduce",
             "out.txt",
             "--run",
             "-y",
             "--step-timeout",
-            "2s",
-        ])
-        .output()
-        .unwrap();
+            timeout,
+        ];
+        roarctl(&sandbox, &args)
+    };
+    let output = run("2s");
     assert_ne!(code(&output), 0);
     assert_stderr_contains(&output, "stopped after --step-timeout 2s");
     assert!(
@@ -518,18 +518,7 @@ fn a_step_past_its_timeout_is_stopped() {
         "the step was not stopped: {:?}",
         started.elapsed()
     );
-    let bad = sandbox
-        .roarctl()
-        .args([
-            "reproduce",
-            "out.txt",
-            "--run",
-            "-y",
-            "--step-timeout",
-            "soon",
-        ])
-        .output()
-        .unwrap();
+    let bad = run("soon");
     assert_eq!(code(&bad), 2);
     assert_stderr_contains(&bad, "cannot read the duration 'soon'");
 }
