@@ -712,6 +712,7 @@ impl FileTracker {
     pub fn on_task_gone(&mut self, tid: Pid) {
         self.pending.remove(&tid);
         self.views.on_task_gone(tid);
+        self.library.task_gone(tid);
     }
 
     /// The absolute name `named` (relative to `dirfd` of `tid`) has for roard: as the

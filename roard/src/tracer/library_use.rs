@@ -47,7 +47,8 @@ struct Skipped {
 pub struct LibraryUse {
     /// By process id, from the process's last exec.
     images: HashMap<Pid, ImageUse>,
-    /// Threads other than a process's first, by the process they belong to.
+    /// Tasks that are not an image's first thread, by the process they belong to
+    /// (looked up once each; that process may have no image of its own).
     thread_of: HashMap<Pid, Pid>,
     skipped: Vec<Skipped>,
     /// The list changed since the ring was last told.
@@ -89,7 +90,6 @@ impl LibraryUse {
     /// The image process `pid` ran (program `exe`) ended: it exited, or it exec'd
     /// another, to which it passed what it had (`by_exec`).
     pub fn image_ended(&mut self, pid: Pid, exe: &[u8], by_exec: bool) {
-        self.thread_of.retain(|_, process| *process != pid);
         let Some(image) = self.images.remove(&pid) else {
             return;
         };
@@ -109,6 +109,11 @@ impl LibraryUse {
             }
             _ => {}
         }
+    }
+
+    /// Task `tid` is gone: its process need not be looked up again.
+    pub fn task_gone(&mut self, tid: Pid) {
+        self.thread_of.remove(&tid);
     }
 
     /// The programs to list in the ring, once after each change.
@@ -136,20 +141,17 @@ impl LibraryUse {
     }
 
     /// The image a task's opens count for: its own, or its process's for another
-    /// thread (looked up once). None for a process forked without an exec since: its
-    /// image is its parent's, judged by the parent's own run.
+    /// thread. None for a process forked without an exec since: its image is its
+    /// parent's, judged by the parent's own run. A task's process is read from
+    /// `/proc` once, not at each of its opens (on the tracer's path).
     fn image_of(&mut self, tid: Pid) -> Option<&mut ImageUse> {
         let pid = if self.images.contains_key(&tid) {
             tid
         } else {
-            match self.thread_of.get(&tid) {
-                Some(&pid) => pid,
-                None => {
-                    let pid = procfs::tgid(tid).filter(|pid| self.images.contains_key(pid))?;
-                    self.thread_of.insert(tid, pid);
-                    pid
-                }
-            }
+            *self
+                .thread_of
+                .entry(tid)
+                .or_insert_with(|| procfs::tgid(tid).unwrap_or(tid))
         };
         self.images.get_mut(&pid)
     }
