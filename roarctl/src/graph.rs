@@ -76,6 +76,16 @@ impl<'a> GraphView<'a> {
     }
 }
 
+/// Of a lineage walked from `artifact`: the job that made it, the newest of those at
+/// the first level that wrote it (roard's walk applied the producer rule).
+pub fn maker_of(graph: &pb::Graph, artifact: u64) -> Option<&pb::GraphJob> {
+    graph
+        .jobs
+        .iter()
+        .filter(|j| j.depth == 1 && j.outputs.iter().any(|o| o.artifact_id == artifact))
+        .max_by_key(|j| j.job.as_ref().map_or(0, |s| s.started_at_ms))
+}
+
 /// `@3` / `@B3` of a job in a graph.
 pub fn label(job: &pb::GraphJob) -> String {
     job.job

@@ -107,16 +107,10 @@ async fn producer_of(
         .map_err(status_error)?
         .into_inner();
     graph
-        .jobs
-        .iter()
-        .filter(|j| {
-            j.depth == 1
-                && j.outputs
-                    .iter()
-                    .any(|o| graph.roots.contains(&o.artifact_id))
-        })
-        .filter_map(|j| j.job.as_ref())
-        .max_by_key(|s| s.started_at_ms)
+        .roots
+        .first()
+        .and_then(|&root| crate::graph::maker_of(&graph, root))
+        .and_then(|j| j.job.as_ref())
         .map(|s| s.uid.clone())
         .ok_or_else(|| {
             anyhow::anyhow!(

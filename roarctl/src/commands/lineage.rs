@@ -173,12 +173,7 @@ impl Printer<'_> {
             self.children_down(&readers, "");
             return;
         }
-        let producer = graph
-            .jobs
-            .iter()
-            .filter(|j| j.depth == 1 && j.outputs.iter().any(|o| o.artifact_id == root))
-            .max_by_key(|j| j.job.as_ref().map_or(0, |s| s.started_at_ms));
-        match producer {
+        match crate::graph::maker_of(graph, root) {
             Some(job) => self.children_up(job, ""),
             None => outln!("└─ {}", self.source(root)),
         }
