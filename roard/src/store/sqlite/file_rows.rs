@@ -163,14 +163,14 @@ pub(super) struct WriteBehind {
     /// The highest number up to which every deferral is written out (or was found to
     /// have nothing to write).
     settled: watch::Sender<u64>,
-    jobs: mpsc::UnboundedSender<(u64, Option<i64>)>,
+    jobs: mpsc::UnboundedSender<(u64, i64)>,
 }
 
 impl WriteBehind {
     /// Starts the task that writes deferred rows through `writer`.
     pub fn start(writer: SqlitePool) -> Self {
         let (settled, _) = watch::channel(0);
-        let (jobs, mut queue) = mpsc::unbounded_channel::<(u64, Option<i64>)>();
+        let (jobs, mut queue) = mpsc::unbounded_channel::<(u64, i64)>();
         let progress = settled.clone();
         tokio::spawn(async move {
             // Numbers can arrive out of order (two jobs ending at once): the settled
@@ -181,7 +181,7 @@ impl WriteBehind {
             // each later job, and at the next start.
             let mut stuck: Vec<i64> = Vec::new();
             while let Some((number, job_id)) = queue.recv().await {
-                stuck.extend(job_id);
+                stuck.push(job_id);
                 let mut still_stuck = Vec::new();
                 for job_id in stuck.drain(..) {
                     if let Err(e) = write_out(&writer, job_id).await {
@@ -215,9 +215,8 @@ impl WriteBehind {
         self.announced.fetch_add(1, Ordering::AcqRel) + 1
     }
 
-    /// Queues the writing out of `job_id`'s deferred rows, announced as `number`; None
-    /// when the job's rows were not deferred after all (the announcement is settled).
-    pub fn write_out(&self, number: u64, job_id: Option<i64>) {
+    /// Queues the writing out of `job_id`'s deferred rows, announced as `number`.
+    pub fn write_out(&self, number: u64, job_id: i64) {
         if self.jobs.send((number, job_id)).is_err() {
             // The task is gone (the runtime is shutting down): the rows stay deferred
             // and are written out at the next start; waiters must not hang on them.

@@ -431,35 +431,35 @@ impl JobStore for SqliteStore {
         let (mut artifacts, unknown) = self
             .artifact_ids
             .split(end.files.files.iter().filter_map(|f| f.content.as_ref()));
-        // A long file list is written behind the record (see `file_rows`): the
-        // deferral is announced while this transaction holds the writer, and its
-        // writing out queued whether the commit worked or not.
-        let rows = if unknown.is_empty() {
+        // A long file list is written behind the record (see `file_rows`): its
+        // deferral is announced before the commit, while this transaction holds the
+        // writer, and its writing out queued after, whether the commit worked or not.
+        let mut deferral = None;
+        let committed = if unknown.is_empty() {
             let mut conn = self.writer()?.acquire().await?;
-            let deferral = self.write_behind.announce();
             let mut batch = Batch::transaction();
-            let deferred = push_job_end(&mut batch, job_id, end, &artifacts);
-            let committed = batch.commit(&mut conn).await;
-            self.write_behind
-                .write_out(deferral, deferred.then_some(job_id));
-            committed?
+            if push_job_end(&mut batch, job_id, end, &artifacts) {
+                deferral = Some(self.write_behind.announce());
+            }
+            batch.commit(&mut conn).await
         } else {
             let mut tx = self.write_transaction().await?;
-            let deferral = self.write_behind.announce();
-            let mut deferred = false;
-            let committed = async {
+            async {
                 artifacts.extend(super::files::artifacts_for(&mut tx, unknown.into_iter()).await?);
                 let mut batch = Batch::new();
-                deferred = push_job_end(&mut batch, job_id, end, &artifacts);
+                if push_job_end(&mut batch, job_id, end, &artifacts) {
+                    deferral = Some(self.write_behind.announce());
+                }
                 let rows = batch.run(&mut tx).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(rows)
             }
-            .await;
-            self.write_behind
-                .write_out(deferral, deferred.then_some(job_id));
-            committed?
+            .await
         };
+        if let Some(number) = deferral {
+            self.write_behind.write_out(number, job_id);
+        }
+        let rows = committed?;
         let summary = summary_from_row(rows.last().ok_or(sqlx::Error::RowNotFound)?)?;
         self.artifact_ids.remember(&artifacts);
         Ok(summary)
