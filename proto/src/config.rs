@@ -24,9 +24,38 @@ pub struct Config {
     pub git: GitConfig,
     pub registry: RegistryConfig,
     pub tracer: TracerConfig,
+    pub labels: LabelConfig,
+    pub policy: PolicyConfig,
     /// Variables set in the environment of every `run` and `build` job (recorded with
     /// the job), over what the shell passes.
     pub env: BTreeMap<String, String>,
+}
+
+/// Labels (`roarctl label`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelConfig {
+    /// Keys set as inherited unless `label set --no-inherit` says otherwise: what a
+    /// dataset's terms of use say must follow everything made from it.
+    pub inherit: Vec<String>,
+}
+
+impl Default for LabelConfig {
+    fn default() -> Self {
+        let keys = ["license", "contains_pii", "classification", "jurisdiction"];
+        Self {
+            inherit: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+}
+
+/// What may leave this machine.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Labels, as `key=value`, that `put` and `register` refuse to publish, on the
+    /// artifact itself or inherited from upstream.
+    pub refuse_put: Vec<String>,
 }
 
 /// The team's shared lineage registry (PostgreSQL).
@@ -252,6 +281,14 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "filters.track_repo_files",
         "hash files tracked by git as artifacts too",
+    ),
+    (
+        "labels.inherit",
+        "label keys that every artifact downstream carries unless `label set --no-inherit`",
+    ),
+    (
+        "policy.refuse_put",
+        "labels (key=value) that put and register refuse to publish, own or inherited",
     ),
     (
         "registry.url",

@@ -16,6 +16,10 @@ pub struct Context {
     pub registry_url: Option<String>,
     /// `[env]` of the configuration: set in every run and build job.
     pub job_env: Vec<(String, String)>,
+    /// `labels.inherit`: keys set as inherited by default.
+    pub inherited_keys: Vec<String>,
+    /// `policy.refuse_put`: labels (`key=value`) that are not published.
+    pub refuse_put: Vec<String>,
 }
 
 impl Context {

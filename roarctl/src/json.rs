@@ -163,7 +163,24 @@ pub fn artifact(artifact: &pb::Artifact) -> Value {
         "uses": uses,
         "downloaded_from": artifact.downloaded_from,
         "uploaded_to": artifact.uploaded_to,
+        "labels": labels(&artifact.labels),
+        "policy_overrides": artifact.policy_overrides.iter().map(|o| json!({
+            "action": o.action, "destination": o.destination, "rule": o.rule,
+            "reason": o.reason, "set_by": o.set_by, "at": rfc3339(o.at_ms),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// A target's own labels: `[{key, value, inherit, set_by, set_at_ms, removed}]`
+/// (`removed` only true in a history).
+pub fn labels(labels: &[pb::Label]) -> Value {
+    labels
+        .iter()
+        .map(|l| {
+            json!({"key": l.key, "value": l.value, "inherit": l.inherit, "set_by": l.set_by,
+                   "set_at_ms": l.set_at_ms, "removed": l.removed})
+        })
+        .collect()
 }
 
 /// `roarctl show PATH --json` for a repository file jobs read: `kind` "repo_file",
@@ -191,6 +208,7 @@ pub fn job(job: &pb::Job) -> Value {
         _ => Map::new(),
     };
     object.insert("kind".into(), json!("job"));
+    object.insert("labels".into(), labels(&job.labels));
     object.insert("hostname".into(), json!(job.hostname));
     object.insert("user_uid".into(), json!(job.uid));
     let env: Map<String, Value> = job
@@ -261,6 +279,7 @@ pub fn session(session: &pb::Session) -> Value {
         "build_steps": session.build_steps,
         "jobs": session.jobs,
         "reproduces": (!session.reproduces.is_empty()).then(|| session.reproduces.clone()),
+        "labels": labels(&session.labels),
     })
 }
 
@@ -273,8 +292,8 @@ fn file_refs(files: &[pb::FileRef]) -> Value {
 
 /// `dag --json` and `lineage --json`: `kind` ("dag" or "lineage"), `session` (dag),
 /// `roots` (lineage: artifact ids), `jobs` (summaries plus `depth`, `stale`,
-/// `stale_reason`, `inputs`, `outputs` as `{artifact, path, pre_image}`), `artifacts`
-/// (`id`, `size`, `hashes`, `source`, `origins`, `uploaded_to`) and `edges` (`from`, `to` job uids, `artifact`).
+/// `stale_reason`, `labels`, `inputs`, `outputs` as `{artifact, path, pre_image}`), `artifacts`
+/// (`id`, `size`, `hashes`, `source`, `origins`, `uploaded_to`, `labels`) and `edges` (`from`, `to` job uids, `artifact`).
 pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
     let jobs: Vec<Value> = graph
         .jobs
@@ -294,6 +313,7 @@ pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
                     Value::Null
                 },
             );
+            object.insert("labels".into(), labels(&j.labels));
             object.insert("inputs".into(), file_refs(&j.inputs));
             object.insert("outputs".into(), file_refs(&j.outputs));
             object.insert("environments".into(), environments(&j.environments));
@@ -310,7 +330,8 @@ pub fn graph(graph: &pb::Graph, kind: &str) -> Value {
         .iter()
         .map(|a| {
             json!({"id": a.id, "size": a.size, "hashes": hashes(&a.hashes), "source": a.source,
-                   "origins": a.origins, "uploaded_to": a.uploaded_to})
+                   "origins": a.origins, "uploaded_to": a.uploaded_to,
+                   "labels": labels(&a.labels)})
         })
         .collect();
     let edges: Vec<Value> = graph

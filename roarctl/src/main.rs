@@ -16,6 +16,7 @@ mod elf_check;
 mod graph;
 mod job_diff;
 mod json;
+mod label_inheritance;
 mod launch;
 mod output;
 mod progress;
@@ -129,6 +130,15 @@ enum Command {
     /// hash cache
     #[command(after_help = "Examples:\n  roarctl db\n  roarctl db --json")]
     Db(commands::db::DbArgs),
+    /// Labels on jobs, artifacts and sessions: set, unset, show (with what is
+    /// inherited from upstream, and the history of changes)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  roarctl label set data/raw.csv license=CC-BY-NC-4.0\n  \
+                      roarctl label set @2 reviewed=yes\n  roarctl label show results/metrics.json\n  \
+                      roarctl label unset session owner"
+    )]
+    Label(commands::label::LabelCommand),
     /// Start a new session for this project (the old one stays queryable)
     #[command(after_help = "Examples:\n  roarctl reset")]
     Reset,
@@ -258,6 +268,8 @@ fn context(cli: &Cli) -> Result<Context, ExitCode> {
         color: cli.color,
         registry_url: config.registry.url.clone(),
         job_env: config.env.into_iter().collect(),
+        inherited_keys: config.labels.inherit,
+        refuse_put: config.policy.refuse_put,
     })
 }
 
@@ -290,6 +302,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Diff(args) => commands::diff::diff(ctx, args).await,
         Command::Rerun(args) => commands::rerun::rerun(ctx, args).await,
         Command::Db(args) => commands::db::db(ctx, args).await,
+        Command::Label(command) => commands::label::label(ctx, command).await,
         Command::Reset => commands::session::reset(ctx).await,
         Command::Pop(args) => commands::session::pop(ctx, args).await,
         Command::Export(args) => commands::export::export(ctx, args).await,

@@ -21,7 +21,7 @@ use crate::hash_cache::{HashCache, HashStats, content_of};
 use crate::store::Store;
 use crate::store::error::StoreError;
 use crate::store::input::Start;
-use crate::store::model::{JobNode, Session, SessionJob};
+use crate::store::model::{JobNode, LabelOwner, Session, SessionJob};
 
 /// What is on disk now at a path an input was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,12 @@ pub async fn session_dag(
         job.last_failed = steps.failed_after(node);
     }
     graph.edges = edges;
-    graph.session = Some(session.into());
+    let session_labels = store
+        .labels(LabelOwner::Session(session.id as i64), false)
+        .await?;
+    let mut session = pb::Session::from(session);
+    session.labels = session_labels.into_iter().map(pb::Label::from).collect();
+    graph.session = Some(session);
     Ok(graph)
 }
 
@@ -160,9 +165,42 @@ pub async fn graph_of(store: &dyn Store, nodes: &[JobNode]) -> Result<pb::Graph,
     artifact_ids.sort_unstable();
     artifact_ids.dedup();
     let artifacts = store.graph_artifacts(&artifact_ids).await?;
-    let jobs = nodes.iter().cloned().map(pb::GraphJob::from).collect();
-    let artifacts = artifacts.into_iter().map(pb::GraphArtifact::from).collect();
+    let mut jobs: Vec<pb::GraphJob> = nodes.iter().cloned().map(pb::GraphJob::from).collect();
+    let mut artifacts: Vec<pb::GraphArtifact> =
+        artifacts.into_iter().map(pb::GraphArtifact::from).collect();
+    let job_ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
+    attach_labels(store, &mut jobs, &job_ids, &mut artifacts).await?;
     Ok(roar_proto::graph::assemble(jobs, artifacts))
+}
+
+/// Each job's and artifact's own labels (`job_ids` in the order of `jobs`).
+async fn attach_labels(
+    store: &dyn Store,
+    jobs: &mut [pb::GraphJob],
+    job_ids: &[i64],
+    artifacts: &mut [pb::GraphArtifact],
+) -> Result<(), StoreError> {
+    let owners: Vec<LabelOwner> = job_ids
+        .iter()
+        .map(|id| LabelOwner::Job(*id))
+        .chain(artifacts.iter().map(|a| LabelOwner::Artifact(a.id as i64)))
+        .collect();
+    let mut labels = store.current_labels(&owners).await?;
+    let mut take = |owner| {
+        labels
+            .remove(&owner)
+            .unwrap_or_default()
+            .into_iter()
+            .map(pb::Label::from)
+            .collect()
+    };
+    for (job, id) in jobs.iter_mut().zip(job_ids) {
+        job.labels = take(LabelOwner::Job(*id));
+    }
+    for artifact in artifacts.iter_mut() {
+        artifact.labels = take(LabelOwner::Artifact(artifact.id as i64));
+    }
+    Ok(())
 }
 
 /// The lineage graph of a walk from `start` (see `LineageStore::lineage`); a walk
@@ -179,10 +217,14 @@ pub async fn lineage_graph(
     if let Start::Artifact { id, .. } = start {
         graph.roots = vec![id.max(0) as u64];
         if !graph.artifacts.iter().any(|a| a.id == id.max(0) as u64) {
-            let alone = store.graph_artifacts(&[id]).await?;
-            graph
-                .artifacts
-                .extend(alone.into_iter().map(pb::GraphArtifact::from));
+            let mut alone: Vec<pb::GraphArtifact> = store
+                .graph_artifacts(&[id])
+                .await?
+                .into_iter()
+                .map(pb::GraphArtifact::from)
+                .collect();
+            attach_labels(store, &mut [], &[], &mut alone).await?;
+            graph.artifacts.extend(alone);
             if let Some(artifact) = graph.artifacts.last_mut() {
                 artifact.source = true;
             }

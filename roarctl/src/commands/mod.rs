@@ -9,6 +9,7 @@ pub mod diff;
 pub mod export;
 pub mod get;
 pub mod inputs;
+pub mod label;
 pub mod lineage;
 pub mod log;
 pub mod put;

@@ -44,6 +44,10 @@ pub struct PutArgs {
     /// dry run) per file
     #[arg(long)]
     pub json: bool,
+    /// Publish even what `policy.refuse_put` refuses, for this reason (recorded with
+    /// each artifact, shown by `roarctl show`)
+    #[arg(long, value_name = "REASON")]
+    pub override_policy: Option<String>,
 }
 
 /// A local file and the name it gets under the destination prefix.
@@ -76,6 +80,17 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         print_plan(&plan, &args)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let published: Vec<(String, String)> = plan
+        .iter()
+        .filter_map(|(source, hashed, _)| {
+            let blake3 = roar_proto::vocabulary::blake3(&hashed.hashes)?;
+            Some((source.relative.clone(), blake3.to_string()))
+        })
+        .collect();
+    let cwd_bytes = cwd.as_os_str().as_bytes().to_vec();
+    let reason = args.override_policy.as_deref();
+    let overridden =
+        super::label::check_policy(ctx, &mut client, &cwd_bytes, &published, reason).await?;
     if !args.no_tag {
         tag_commits(ctx, &mut client, &cwd, &plan, args.push_tags).await?;
     }
@@ -87,6 +102,9 @@ pub async fn put(ctx: &Context, args: PutArgs) -> anyhow::Result<ExitCode> {
         })
         .await
         .map_err(status_error)?;
+    let url = dest.url().to_string();
+    let reason = reason.unwrap_or_default();
+    super::label::record_overrides(&mut client, &overridden, "put", &url, reason).await?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     }

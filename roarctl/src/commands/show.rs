@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use roar_proto::pb;
 
+use crate::connection::Client;
 use crate::context::Context;
+use crate::label_inheritance::Inherited;
 use crate::render::{
     command_line, dirty_note, duration, escape_for_terminal, exit_text, git_short, human_size,
     local_time, reproduced_by, step_label,
@@ -72,7 +74,7 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         let target = super::lineage::target(&args.target)?;
         let registry = crate::registry::open(ctx.registry_url.as_deref()).await?;
         let id = crate::registry::artifact_for(&registry, &target).await?;
-        return show_artifact(&registry.artifact(id).await?, args.json);
+        return show_artifact(&registry.artifact(id).await?, &[], args.json);
     }
     let mut client = ctx.client().await?;
     let cwd = std::env::current_dir()?.as_os_str().as_bytes().to_vec();
@@ -81,20 +83,27 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let by = match target {
         Target::Job(selector) => {
             let job = client
-                .get_job(pb::GetJobRequest { selector, cwd })
+                .get_job(pb::GetJobRequest {
+                    selector,
+                    cwd: cwd.clone(),
+                })
                 .await
                 .map_err(status_error)?;
-            return show_job(job.into_inner(), &args);
+            let inherited = inherited_or_none(&mut client, &args.target, &cwd).await;
+            return show_job(job.into_inner(), &inherited, &args);
         }
         Target::JobOrArtifact(text) => {
             let job = client
                 .get_job(pb::GetJobRequest {
                     selector: text.clone(),
-                    cwd,
+                    cwd: cwd.clone(),
                 })
                 .await;
             match job {
-                Ok(job) => return show_job(job.into_inner(), &args),
+                Ok(job) => {
+                    let inherited = inherited_or_none(&mut client, &args.target, &cwd).await;
+                    return show_job(job.into_inner(), &inherited, &args);
+                }
                 Err(status) if status.code() == tonic::Code::NotFound && text.len() >= 8 => {
                     pb::get_artifact_request::By::Hash(text)
                 }
@@ -108,7 +117,10 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         .get_artifact(pb::GetArtifactRequest { by: Some(by) })
         .await;
     match artifact {
-        Ok(artifact) => show_artifact(&artifact.into_inner(), args.json),
+        Ok(artifact) => {
+            let inherited = inherited_or_none(&mut client, &args.target, &cwd).await;
+            show_artifact(&artifact.into_inner(), &inherited, args.json)
+        }
         Err(status) if status.code() == tonic::Code::NotFound && ambiguous_kind => {
             Err(super::lineage::no_match(&args.target))
         }
@@ -116,12 +128,52 @@ pub async fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitCode> {
-    if as_json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&json::artifact(artifact))?
+/// The inherited labels that reach a target; none when its lineage cannot be read (a
+/// repository file, a gone job): `show` shows what it can.
+async fn inherited_or_none(client: &mut Client, target: &str, cwd: &[u8]) -> Vec<Inherited> {
+    super::label::inherited_by(client, target, cwd)
+        .await
+        .unwrap_or_default()
+}
+
+/// A JSON object with `inherited_labels` added.
+fn with_inherited(mut object: serde_json::Value, inherited: &[Inherited]) -> serde_json::Value {
+    if let Some(map) = object.as_object_mut() {
+        map.insert(
+            "inherited_labels".into(),
+            super::label::inherited_json(inherited),
         );
+    }
+    object
+}
+
+/// Own labels, then inherited ones with where they came from.
+fn show_labels(own: &[pb::Label], inherited: &[Inherited]) {
+    if own.is_empty() && inherited.is_empty() {
+        return;
+    }
+    outln!("labels:");
+    for label in own {
+        let note = if label.inherit {
+            " (inherited downstream)"
+        } else {
+            ""
+        };
+        outln!("  {}={}{note}", label.key, label.value);
+    }
+    for entry in inherited {
+        outln!("  {}", entry.describe());
+    }
+}
+
+fn show_artifact(
+    artifact: &pb::Artifact,
+    inherited: &[Inherited],
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    if as_json {
+        let object = with_inherited(json::artifact(artifact), inherited);
+        outln!("{}", serde_json::to_string_pretty(&object)?);
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(file) = &artifact.repo_file {
@@ -137,6 +189,18 @@ fn show_artifact(artifact: &pb::Artifact, as_json: bool) -> anyhow::Result<ExitC
     }
     for url in &artifact.uploaded_to {
         outln!("uploaded to {url}");
+    }
+    show_labels(&artifact.labels, inherited);
+    for o in &artifact.policy_overrides {
+        outln!(
+            "published against the policy ({}): {} to {} by {} at {}: {}",
+            o.rule,
+            o.action,
+            o.destination,
+            o.set_by,
+            local_time(o.at_ms),
+            o.reason
+        );
     }
     for (role, title) in [
         (pb::Role::Output, "written by"),
@@ -197,7 +261,11 @@ fn show_repo_file(file: &pb::RepoFile, uses: &[pb::ArtifactUse]) {
     }
 }
 
-fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
+fn show_job(
+    mut job: pb::Job,
+    inherited: &[Inherited],
+    args: &ShowArgs,
+) -> anyhow::Result<ExitCode> {
     let ignored = if args.all {
         0
     } else {
@@ -207,7 +275,8 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
         before - job.inputs.len() - job.outputs.len()
     };
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&json::job(&job))?);
+        let object = with_inherited(json::job(&job), inherited);
+        outln!("{}", serde_json::to_string_pretty(&object)?);
         return Ok(ExitCode::SUCCESS);
     }
     let Some(summary) = &job.summary else {
@@ -217,6 +286,7 @@ fn show_job(mut job: pb::Job, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     show_git(summary);
     show_origin(summary, &job.reproductions);
     show_run(summary, &job.gaps);
+    show_labels(&job.labels, inherited);
     if args.all {
         show_seen_by(job.seen_by.as_ref());
     }

@@ -161,6 +161,9 @@ impl Registry {
             downloaded_from,
             uploaded_to: Vec::new(),
             repo_file: None,
+            // The registry keeps no labels yet (README, "Labels").
+            labels: Vec::new(),
+            policy_overrides: Vec::new(),
         })
     }
 
@@ -351,6 +354,7 @@ impl Registry {
             origins: origins.remove(&id).unwrap_or_default(),
             // The registry keeps where content came from, not where it was put.
             uploaded_to: Vec::new(),
+            labels: Vec::new(),
         })
         .collect())
     }

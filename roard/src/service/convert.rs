@@ -238,6 +238,7 @@ impl From<model::Job> for pb::Job {
             inputs: all(job.inputs),
             outputs: all(job.outputs),
             packages: all(job.packages),
+            labels: Vec::new(),
         }
     }
 }
@@ -262,6 +263,8 @@ impl From<model::Artifact> for pb::Artifact {
             downloaded_from: artifact.downloaded_from,
             uploaded_to: artifact.uploaded_to,
             repo_file: None,
+            labels: Vec::new(),
+            policy_overrides: Vec::new(),
         }
     }
 }
@@ -278,6 +281,7 @@ impl From<model::Session> for pb::Session {
             jobs: session.jobs,
             number: session.number,
             reproduces: session.reproduces.unwrap_or_default(),
+            labels: Vec::new(),
         }
     }
 }
@@ -301,6 +305,7 @@ impl From<model::GraphArtifact> for pb::GraphArtifact {
             source: false,
             origins: artifact.origins,
             uploaded_to: artifact.uploaded_to,
+            labels: Vec::new(),
         }
     }
 }
@@ -319,6 +324,33 @@ impl From<model::JobNode> for pb::GraphJob {
             environments: all(node.environments),
             reproductions: all(node.reproductions),
             last_failed: None,
+            labels: Vec::new(),
+        }
+    }
+}
+
+impl From<model::Label> for pb::Label {
+    fn from(label: model::Label) -> Self {
+        pb::Label {
+            key: label.key,
+            removed: label.value.is_none(),
+            value: label.value.unwrap_or_default(),
+            inherit: label.inherit,
+            set_by: label.set_by,
+            set_at_ms: label.set_at_ms,
+        }
+    }
+}
+
+impl From<model::PolicyOverride> for pb::PolicyOverride {
+    fn from(record: model::PolicyOverride) -> Self {
+        pb::PolicyOverride {
+            action: record.action,
+            destination: record.destination,
+            rule: record.rule,
+            reason: record.reason,
+            set_by: record.set_by,
+            at_ms: record.at_ms,
         }
     }
 }
@@ -510,6 +542,7 @@ mod tests {
                 fast_path_opens: 5,
                 ptrace_stops: 9,
             }),
+            labels: Vec::new(),
         }
     }
 

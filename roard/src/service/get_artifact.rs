@@ -30,9 +30,11 @@ pub async fn get_artifact(
         },
         None => return Err(Status::invalid_argument("give a hash prefix or a path")),
     };
-    found
+    let mut artifact = found
         .map(pb::Artifact::from)
-        .map_err(artifact_lookup_status)
+        .map_err(artifact_lookup_status)?;
+    super::labels::fill_artifact(state, &mut artifact).await?;
+    Ok(artifact)
 }
 
 /// A repository file jobs read, with its readers; None if no job read it as one.

@@ -5,13 +5,14 @@ use tonic::Status;
 
 use super::project_of;
 use crate::state::DaemonState;
+use crate::store::model::LabelOwner;
 
 pub async fn get_session(
     state: &DaemonState,
     request: &pb::GetSessionRequest,
 ) -> Result<pb::Session, Status> {
     let project = project_of(&request.cwd)?;
-    state
+    let mut session = state
         .store
         .active_session(&project)
         .await
@@ -19,5 +20,8 @@ pub async fn get_session(
         .map(pb::Session::from)
         .ok_or_else(|| {
             Status::not_found("this project has no session yet: its first `roarctl run` starts one")
-        })
+        })?;
+    let owner = LabelOwner::Session(session.id as i64);
+    session.labels = super::labels::own_labels(state, owner).await?;
+    Ok(session)
 }

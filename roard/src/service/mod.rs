@@ -10,6 +10,7 @@ mod get_lineage;
 mod get_session;
 mod hash_files;
 mod hello;
+mod labels;
 mod list_jobs;
 mod pop_step;
 mod record_download;
@@ -241,6 +242,33 @@ impl Roar for RoarService {
         _request: Request<pb::GetStoreStatsRequest>,
     ) -> Result<Response<pb::StoreStats>, Status> {
         store_stats::store_stats(&self.state)
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_labels(
+        &self,
+        request: Request<pb::SetLabelsRequest>,
+    ) -> Result<Response<pb::Labels>, Status> {
+        labels::set_labels(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_labels(
+        &self,
+        request: Request<pb::GetLabelsRequest>,
+    ) -> Result<Response<pb::Labels>, Status> {
+        labels::get_labels(&self.state, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_policy_override(
+        &self,
+        request: Request<pb::RecordPolicyOverrideRequest>,
+    ) -> Result<Response<pb::RecordPolicyOverrideReply>, Status> {
+        labels::record_policy_override(&self.state, request.get_ref())
             .await
             .map(Response::new)
     }

@@ -214,6 +214,14 @@ pub struct CommitTag<'a> {
     pub commit: &'a str,
 }
 
+/// One change to an owner's labels: a key set to a value, or removed (`value` None).
+#[derive(Debug, Clone)]
+pub struct LabelChange {
+    pub key: String,
+    pub value: Option<String>,
+    pub inherit: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,9 +15,10 @@ use std::path::PathBuf;
 use crate::hash_cache::{CacheEntry, PersistedEntries};
 use crate::hashing::Content;
 use error::{ArtifactLookupError, LookupError, PopError, StartJobError, StoreError};
-use input::{CommitTag, JobEnd, JobSelector, NewJob, Placement, Start, UploadRecord};
+use input::{CommitTag, JobEnd, JobSelector, LabelChange, NewJob, Placement, Start, UploadRecord};
 use model::{
-    Artifact, ArtifactUse, GraphArtifact, Job, JobNode, JobSummary, PoppedStep, Session, SessionJob,
+    Artifact, ArtifactUse, GraphArtifact, Job, JobNode, JobSummary, Label, LabelOwner,
+    PolicyOverride, PoppedStep, Session, SessionJob,
 };
 
 /// `$XDG_DATA_HOME/roar/roar.db`, else `~/.local/share/roar/roar.db`.
@@ -68,6 +69,12 @@ pub trait JobStore {
 pub trait SessionStore {
     /// The project's active session; None before its first job.
     async fn active_session(&self, project: &[u8]) -> Result<Option<Session>, StoreError>;
+    /// The project's session `number` (1 for its first); None if it has fewer.
+    async fn session_by_number(
+        &self,
+        project: &[u8],
+        number: u32,
+    ) -> Result<Option<Session>, StoreError>;
     /// Closes the project's active session (if any) and opens a new, empty one.
     async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<Session, StoreError>;
     /// Every job of a session, oldest first.
@@ -157,6 +164,36 @@ pub trait GitTagStore {
     ) -> Result<(), StoreError>;
 }
 
+/// Labels on jobs, artifacts and sessions, every change kept with who made it and
+/// when; and the publications that went ahead against the label policy.
+#[tonic::async_trait]
+pub trait LabelStore {
+    /// Applies `changes` to `owner`'s labels in one transaction; returns its labels
+    /// after them.
+    async fn change_labels(
+        &self,
+        owner: LabelOwner,
+        changes: &[LabelChange],
+        by: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Label>, StoreError>;
+    /// `owner`'s labels now, by key; with `history`, every change, oldest first.
+    async fn labels(&self, owner: LabelOwner, history: bool) -> Result<Vec<Label>, StoreError>;
+    /// The labels now of each of `owners` that has any.
+    async fn current_labels(
+        &self,
+        owners: &[LabelOwner],
+    ) -> Result<HashMap<LabelOwner, Vec<Label>>, StoreError>;
+    /// Remembers that `artifact_id` was published against the policy, and why.
+    async fn record_policy_override(
+        &self,
+        artifact_id: i64,
+        record: &PolicyOverride,
+    ) -> Result<(), StoreError>;
+    /// Every override recorded for `artifact_id`, oldest first.
+    async fn policy_overrides(&self, artifact_id: i64) -> Result<Vec<PolicyOverride>, StoreError>;
+}
+
 /// Upkeep of the database itself, outside any one record.
 #[tonic::async_trait]
 pub trait Upkeep {
@@ -188,6 +225,7 @@ every_area!(
     TransferStore,
     HashCacheStore,
     GitTagStore,
+    LabelStore,
     Upkeep
 );
 

@@ -264,3 +264,53 @@ pub struct StoreStats {
     pub hash_cache_entries: u64,
     pub hash_cache_bytes: u64,
 }
+
+/// What a label is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelOwner {
+    Job(i64),
+    Artifact(i64),
+    Session(i64),
+}
+
+impl LabelOwner {
+    /// The kind's name in the database.
+    pub fn kind(self) -> &'static str {
+        match self {
+            LabelOwner::Job(_) => "job",
+            LabelOwner::Artifact(_) => "artifact",
+            LabelOwner::Session(_) => "session",
+        }
+    }
+
+    pub fn id(self) -> i64 {
+        match self {
+            LabelOwner::Job(id) | LabelOwner::Artifact(id) | LabelOwner::Session(id) => id,
+        }
+    }
+}
+
+/// One label, or in a history one change of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub key: String,
+    /// None: this change removed the key (only in a history).
+    pub value: Option<String>,
+    /// Every artifact downstream carries it.
+    pub inherit: bool,
+    pub set_by: String,
+    pub set_at_ms: i64,
+}
+
+/// A publication that went ahead against the policy, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyOverride {
+    /// "put" or "register".
+    pub action: String,
+    pub destination: String,
+    /// The label the policy refuses, as `key=value`.
+    pub rule: String,
+    pub reason: String,
+    pub set_by: String,
+    pub at_ms: i64,
+}

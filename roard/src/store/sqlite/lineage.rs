@@ -18,7 +18,7 @@ use crate::store::input::Start;
 use crate::store::model::{FileRef, GraphArtifact, JobNode};
 
 /// Ids per `IN (…)` list.
-const IDS_PER_QUERY: usize = 500;
+pub(super) const IDS_PER_QUERY: usize = 500;
 
 /// Where a job ran and when it started, owned (see `roar_proto::graph::JobPlace`).
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ impl SqliteStore {
 }
 
 /// `id, id, …)` closing an `IN (` list.
-fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
+pub(super) fn push_ids(query: &mut QueryBuilder<'_, Sqlite>, ids: &[i64]) {
     let mut list = query.separated(", ");
     for id in ids {
         list.push_bind(*id);

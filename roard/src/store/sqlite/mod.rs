@@ -15,6 +15,7 @@ mod gaps;
 mod git_tags;
 mod hash_cache;
 mod jobs;
+mod labels;
 mod lineage;
 mod packages;
 mod sessions;

@@ -71,6 +71,26 @@ impl SessionStore for SqliteStore {
             .transpose()?)
     }
 
+    /// The project's session `number` (1 for its first).
+    async fn session_by_number(
+        &self,
+        project: &[u8],
+        number: u32,
+    ) -> Result<Option<Session>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.project = ? \
+             ORDER BY s.id LIMIT 1 OFFSET ?"
+        );
+        Ok(sqlx::query(&sql)
+            .bind(project)
+            .bind(i64::from(number.max(1)) - 1)
+            .fetch_optional(self.reader().await)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()?)
+    }
+
     /// Closes the project's active session (if any) and opens a new, empty one.
     async fn reset_session(&self, project: &[u8], now_ms: i64) -> Result<Session, StoreError> {
         let mut tx = self.write_transaction().await?;
