@@ -4,11 +4,10 @@ use roar_proto::pb;
 use roar_proto::pb::get_lineage_request::Target;
 use tonic::Status;
 
-use super::{artifact_lookup_status, job_lookup_status, project_of};
+use super::{artifact_lookup_status, project_of};
 use crate::dag;
 use crate::state::DaemonState;
 use crate::store::error::ArtifactLookupError;
-use crate::store::input::JobSelector;
 use crate::store::input::Start;
 
 pub async fn get_lineage(
@@ -46,18 +45,7 @@ pub async fn get_lineage(
             }
         }
         (None, Some(Target::Job(selector))) => {
-            let parsed = JobSelector::parse(selector).map_err(job_lookup_status)?;
-            let project = project_of(&request.cwd)?;
-            let job = store
-                .find_job(&parsed, selector, &project)
-                .await
-                .map_err(job_lookup_status)?;
-            let uid = job.summary.uid;
-            let id = store
-                .job_id(&uid)
-                .await
-                .map_err(|e| Status::internal(format!("cannot read job {uid}: {e}")))?
-                .ok_or_else(|| Status::not_found(format!("job {uid} is gone")))?;
+            let (id, _) = super::job_by_selector(state, selector, &request.cwd).await?;
             Start::Job(id)
         }
         (None, _) => return Err(Status::invalid_argument("give an artifact or a job")),

@@ -7,10 +7,10 @@ use roar_proto::pb;
 use roar_proto::pb::label_target::Target;
 use tonic::Status;
 
-use super::{artifact_lookup_status, job_lookup_status, project_of, store_failed};
+use super::{artifact_lookup_status, project_of, store_failed};
 use crate::clock::now_ms;
 use crate::state::DaemonState;
-use crate::store::input::{JobSelector, LabelChange};
+use crate::store::input::LabelChange;
 use crate::store::model::{LabelOwner, PolicyOverride};
 
 pub async fn set_labels(
@@ -140,17 +140,7 @@ pub async fn resolve(
     let project = || project_of(&target.cwd);
     match &target.target {
         Some(Target::Job(selector)) => {
-            let parsed = JobSelector::parse(selector).map_err(job_lookup_status)?;
-            let job = store
-                .find_job(&parsed, selector, &project()?)
-                .await
-                .map_err(job_lookup_status)?;
-            let uid = job.summary.uid;
-            let id = store
-                .job_id(&uid)
-                .await
-                .map_err(store_failed("read the job"))?
-                .ok_or_else(|| Status::not_found(format!("job {uid} is gone")))?;
+            let (id, uid) = super::job_by_selector(state, selector, &target.cwd).await?;
             let short = uid.get(..8).unwrap_or(&uid);
             Ok((LabelOwner::Job(id), format!("job {short}")))
         }

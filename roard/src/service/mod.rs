@@ -57,6 +57,29 @@ fn project_of(cwd: &[u8]) -> Result<Vec<u8>, Status> {
         .into_vec())
 }
 
+/// The id and uid of the job a selector names, `@N` and `last` resolved in `cwd`'s
+/// project.
+async fn job_by_selector(
+    state: &crate::state::DaemonState,
+    selector: &str,
+    cwd: &[u8],
+) -> Result<(i64, String), Status> {
+    let parsed = crate::store::input::JobSelector::parse(selector).map_err(job_lookup_status)?;
+    let job = state
+        .store
+        .find_job(&parsed, selector, &project_of(cwd)?)
+        .await
+        .map_err(job_lookup_status)?;
+    let uid = job.summary.uid;
+    let id = state
+        .store
+        .job_id(&uid)
+        .await
+        .map_err(store_failed("read the job"))?
+        .ok_or_else(|| Status::not_found(format!("job {uid} is gone")))?;
+    Ok((id, uid))
+}
+
 /// The one mapping from a store error to what the client is told: what roard was
 /// doing (`doing`, as in "read the session"), and a code that says whether trying
 /// again may help: a busy or locked database, or a pool that timed out, is

@@ -154,3 +154,51 @@ impl LabelStore for SqliteStore {
         Ok(rows.iter().map(record).collect::<sqlx::Result<_>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(key: &str, value: Option<&str>) -> LabelChange {
+        LabelChange {
+            key: key.into(),
+            value: value.map(String::from),
+            inherit: key == "license",
+        }
+    }
+
+    /// The newest change of a key is its value now; a removal hides it; the history
+    /// keeps every change in order; owners of another kind or id are apart.
+    #[tokio::test]
+    async fn the_newest_change_of_a_key_is_its_value_and_the_history_keeps_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("roar.db"))
+            .await
+            .unwrap();
+        let job = LabelOwner::Job(7);
+        let set = [change("license", Some("MIT")), change("owner", Some("a"))];
+        store.change_labels(job, &set, "u", 1).await.unwrap();
+        let later = [change("license", Some("CC0")), change("owner", None)];
+        let now = store.change_labels(job, &later, "v", 2).await.unwrap();
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(now[0].value.as_deref(), Some("CC0"));
+        assert!(now[0].inherit);
+        assert_eq!(now[0].set_by, "v");
+        let history = store.labels(job, true).await.unwrap();
+        let values: Vec<Option<&str>> = history.iter().map(|l| l.value.as_deref()).collect();
+        assert_eq!(values, [Some("MIT"), Some("a"), Some("CC0"), None]);
+
+        let other = LabelOwner::Artifact(7);
+        store
+            .change_labels(other, &[change("x", Some("1"))], "u", 3)
+            .await
+            .unwrap();
+        let many = store
+            .current_labels(&[job, other, LabelOwner::Session(7)])
+            .await
+            .unwrap();
+        assert_eq!(many[&job].len(), 1);
+        assert_eq!(many[&other][0].key, "x");
+        assert!(!many.contains_key(&LabelOwner::Session(7)));
+    }
+}
