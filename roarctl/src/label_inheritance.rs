@@ -96,10 +96,10 @@ fn push(found: &mut Vec<Inherited>, label: &pb::Label, from: String, via: Vec<St
 
 /// The labels of `inherited` that `policy.refuse_put` refuses (`key=value` rules),
 /// with the artifact's own labels first.
-pub fn refused<'a>(
+pub fn refused(
     rules: &[String],
-    own: &'a [pb::Label],
-    inherited: &'a [Inherited],
+    own: &[pb::Label],
+    inherited: &[Inherited],
 ) -> Vec<(String, String)> {
     let mut hits = Vec::new();
     for rule in rules {

@@ -154,10 +154,7 @@ pub async fn inherited_by(
         return Ok(Vec::new());
     }
     let target = super::lineage::target(text)?;
-    let job = match &target {
-        Target::Job(_) => true,
-        Target::Hash(_) | Target::Path(_) => false,
-    };
+    let of_job = matches!(target, Target::Job(_));
     let graph = client
         .get_lineage(pb::GetLineageRequest {
             target: Some(target),
@@ -171,20 +168,34 @@ pub async fn inherited_by(
     let base =
         roar_proto::project::project_root(std::path::Path::new(std::ffi::OsStr::from_bytes(cwd)));
     let base = base.as_os_str().as_bytes();
-    let start = match (job, graph.roots.first()) {
-        (false, Some(id)) => Start::Artifact(*id),
-        _ => {
-            // A job's lineage: the job itself is its only job at depth 0.
-            let uid = graph
-                .jobs
-                .iter()
-                .find(|j| j.depth == 0)
-                .and_then(|j| j.job.as_ref())
-                .map(|s| s.uid.clone());
-            return Ok(uid.map_or_else(Vec::new, |uid| inherited(&graph, base, Start::Job(&uid))));
-        }
+    // A job's lineage holds the job itself at depth 0; an artifact's is rooted at it.
+    let job_uid = graph
+        .jobs
+        .iter()
+        .find(|j| j.depth == 0)
+        .and_then(|j| j.job.as_ref())
+        .map(|s| s.uid.clone());
+    let start = match (of_job, &job_uid, graph.roots.first()) {
+        (true, Some(uid), _) => Start::Job(uid),
+        (false, _, Some(id)) => Start::Artifact(*id),
+        _ => return Ok(Vec::new()),
     };
     Ok(inherited(&graph, base, start))
+}
+
+/// A target's own labels, then those it inherits with where they came from.
+pub fn label_lines(own: &[pb::Label], from_upstream: &[Inherited]) -> Vec<String> {
+    let own_lines = own.iter().map(|label| {
+        let note = if label.inherit {
+            " (inherited downstream)"
+        } else {
+            ""
+        };
+        format!("{}={}{note}", label.key, label.value)
+    });
+    own_lines
+        .chain(from_upstream.iter().map(Inherited::describe))
+        .collect()
 }
 
 fn print_labels(labels: &pb::Labels, from_upstream: &[Inherited]) {
@@ -193,22 +204,15 @@ fn print_labels(labels: &pb::Labels, from_upstream: &[Inherited]) {
         return;
     }
     outln!("labels of {}:", labels.target);
-    for label in &labels.labels {
-        let inherit = if label.inherit {
-            " (inherited downstream)"
-        } else {
-            ""
-        };
-        outln!(
-            "  {}={}{inherit}   set by {} at {}",
-            label.key,
-            label.value,
-            label.set_by,
-            local_time(label.set_at_ms)
-        );
-    }
-    for entry in from_upstream {
-        outln!("  {}", entry.describe());
+    let lines = label_lines(&labels.labels, from_upstream);
+    // The first lines are the own labels, in order: each gets who set it and when.
+    let set: Vec<String> = labels
+        .labels
+        .iter()
+        .map(|l| format!("   set by {} at {}", l.set_by, local_time(l.set_at_ms)))
+        .collect();
+    for (index, line) in lines.iter().enumerate() {
+        outln!("  {line}{}", set.get(index).map_or("", String::as_str));
     }
 }
 

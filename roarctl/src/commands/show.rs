@@ -149,20 +149,12 @@ fn with_inherited(mut object: serde_json::Value, inherited: &[Inherited]) -> ser
 
 /// Own labels, then inherited ones with where they came from.
 fn show_labels(own: &[pb::Label], inherited: &[Inherited]) {
-    if own.is_empty() && inherited.is_empty() {
-        return;
+    let lines = super::label::label_lines(own, inherited);
+    if !lines.is_empty() {
+        outln!("labels:");
     }
-    outln!("labels:");
-    for label in own {
-        let note = if label.inherit {
-            " (inherited downstream)"
-        } else {
-            ""
-        };
-        outln!("  {}={}{note}", label.key, label.value);
-    }
-    for entry in inherited {
-        outln!("  {}", entry.describe());
+    for line in lines {
+        outln!("  {line}");
     }
 }
 

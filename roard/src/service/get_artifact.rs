@@ -30,10 +30,10 @@ pub async fn get_artifact(
         },
         None => return Err(Status::invalid_argument("give a hash prefix or a path")),
     };
-    let mut artifact = found
-        .map(pb::Artifact::from)
-        .map_err(artifact_lookup_status)?;
-    super::labels::fill_artifact(state, &mut artifact).await?;
+    let found = found.map_err(artifact_lookup_status)?;
+    let id = found.id;
+    let mut artifact = pb::Artifact::from(found);
+    super::labels::fill_artifact(state, id, &mut artifact).await?;
     Ok(artifact)
 }
 

@@ -193,16 +193,12 @@ pub async fn own_labels(state: &DaemonState, owner: LabelOwner) -> Result<Vec<pb
         .collect())
 }
 
-/// An artifact's labels and policy overrides, filled into its reply.
-pub async fn fill_artifact(state: &DaemonState, artifact: &mut pb::Artifact) -> Result<(), Status> {
-    let Some(blake3) = roar_proto::vocabulary::blake3(&artifact.hashes) else {
-        return Ok(());
-    };
-    let id = state
-        .store
-        .artifact_id_by_hash(&format!("blake3:{blake3}"))
-        .await
-        .map_err(artifact_lookup_status)?;
+/// Artifact `id`'s labels and policy overrides, filled into its reply.
+pub async fn fill_artifact(
+    state: &DaemonState,
+    id: i64,
+    artifact: &mut pb::Artifact,
+) -> Result<(), Status> {
     artifact.labels = own_labels(state, LabelOwner::Artifact(id)).await?;
     artifact.policy_overrides = state
         .store

@@ -181,6 +181,8 @@ pub struct ArtifactUse {
 /// A content identity, with where it was seen and where it came from and went.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// The store's id (what labels and policy overrides are kept under).
+    pub id: i64,
     pub size: u64,
     pub hashes: Vec<Digest>,
     pub uses: Vec<ArtifactUse>,
@@ -274,6 +276,16 @@ pub enum LabelOwner {
 }
 
 impl LabelOwner {
+    /// The owner of a kind by its name in the database; None for an unknown name.
+    pub fn of(kind: &str, id: i64) -> Option<Self> {
+        match kind {
+            "job" => Some(LabelOwner::Job(id)),
+            "artifact" => Some(LabelOwner::Artifact(id)),
+            "session" => Some(LabelOwner::Session(id)),
+            _ => None,
+        }
+    }
+
     /// The kind's name in the database.
     pub fn kind(self) -> &'static str {
         match self {

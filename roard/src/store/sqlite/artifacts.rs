@@ -55,6 +55,7 @@ impl SqliteStore {
             }
         };
         Ok(Artifact {
+            id,
             size: size.max(0) as u64,
             hashes,
             uses,

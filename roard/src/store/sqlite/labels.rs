@@ -98,12 +98,9 @@ impl LabelStore for SqliteStore {
                 query.push(" ORDER BY owner_id, key");
                 for row in query.build().fetch_all(self.reader().await).await? {
                     let id: i64 = row.try_get("owner_id")?;
-                    let owner = match kind {
-                        "job" => LabelOwner::Job(id),
-                        "artifact" => LabelOwner::Artifact(id),
-                        _ => LabelOwner::Session(id),
-                    };
-                    found.entry(owner).or_default().push(label_from_row(&row)?);
+                    if let Some(owner) = LabelOwner::of(kind, id) {
+                        found.entry(owner).or_default().push(label_from_row(&row)?);
+                    }
                 }
             }
         }
